@@ -1,0 +1,57 @@
+"""Writing files the user owns: atomically, so a crash leaves the old file or the new one, never half.
+
+Also the RLE helpers that every COCO writer in the project shares.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Any], None], binary: bool = False) -> Path:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync it, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    return write_atomic(path, lambda f: json.dump(obj, f, ensure_ascii=False))
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    """Binary HxW mask -> COCO compressed RLE with a JSON-ready ``counts`` string."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"]}
+
+
+def rle_to_mask(rle: dict) -> np.ndarray:
+    """COCO RLE (compressed or uncompressed) -> bool HxW mask."""
+    if isinstance(rle.get("counts"), list):
+        rle = mask_utils.frPyObjects(rle, *rle["size"])
+    return mask_utils.decode(rle).astype(bool)
+
+
+def mask_bbox_xywh(mask: np.ndarray) -> list[float]:
+    """Tight COCO box (x, y, w, h) of a binary mask; zeros for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    return [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]

@@ -1,0 +1,84 @@
+"""Reading user images into one predictable format: HxWx3 uint8 RGB, upright.
+
+Real folders hold grayscale scans, RGBA screenshots, 16-bit microscopy, CMYK JPEGs and phone photos
+whose pixels are stored sideways with an EXIF orientation tag. Everything downstream (model, GUI,
+exporters) assumes one format, so every conversion happens here and nowhere else.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Images above this many pixels are refused rather than risking the machine's memory
+# (12000x9000 = 108 MP would need ~1.3 GB as float on the model side).
+MAX_PIXELS = 50_000_000
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be used; the message names the file and the reason."""
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Image files under ``folder`` sorted by path, so every run visits them in the same order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: not a folder")
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode ``path`` to an upright HxWx3 uint8 RGB array or raise :class:`ImageReadError`.
+
+    ``cv2.imdecode`` on the raw bytes (instead of ``cv2.imread``) accepts non-ASCII paths on every OS;
+    IMREAD_COLOR applies the EXIF orientation and converts grey/palette/CMYK, IMREAD_ANYDEPTH keeps
+    16-bit data so it can be rescaled instead of truncated.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    if data.size == 0:
+        raise ImageReadError(f"{path}: empty file")
+    _check_size_before_decoding(path, data, max_pixels)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if image is None or image.size == 0:
+        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+    return _to_rgb_uint8(image)
+
+
+def _check_size_before_decoding(path: Path, data: np.ndarray, max_pixels: int) -> None:
+    """Refuse huge images from their header so a 100-megapixel file never gets decoded."""
+    try:
+        from PIL import Image  # Pillow ships with torchvision; header parsing only
+
+        import io
+
+        with Image.open(io.BytesIO(data.tobytes())) as img:
+            width, height = img.size
+    except Exception:
+        return  # let OpenCV decide whether it is an image at all
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"{path}: image is {width}x{height} ({width * height / 1e6:.0f} MP), above the "
+            f"{max_pixels / 1e6:.0f} MP limit; downscale it first"
+        )
+
+
+def _to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) * (255.0 / 65535.0)).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.normalize(image.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    else:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(image)

@@ -1,0 +1,167 @@
+"""The ISTR refinement head: N recurrent stages that refine proposal boxes, features and mask codes.
+
+Each stage (Sparse R-CNN style, as in the paper):
+  1. multi-head self-attention among the proposals of one image;
+  2. dynamic convolution: each proposal's feature generates the weights of a 2-layer 1x1 conv that
+     is applied to its own RoI features (7x7), letting every instance attend to its region;
+  3. an FFN;
+  4. predictors: class logits, box deltas (applied to the stage's input boxes), mask embedding.
+The mask embedding additionally sees RoI features at the mask pooler resolution (e.g. 28x28) through
+a second dynamic convolution, so fine shape detail is not squeezed through a 7x7 grid.
+Boxes are detached between stages, as in Sparse R-CNN.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops import MultiScaleRoIAlign
+
+from ..ops.boxes import apply_deltas
+
+FEATURE_NAMES = ["0", "1", "2", "3"]
+
+
+class DynamicConv(nn.Module):
+    """Instance-conditioned 1x1 convs on RoI features -> one vector per proposal."""
+
+    def __init__(self, hidden_dim: int, dim_dynamic: int, num_dynamic: int, pooler_size: int):
+        super().__init__()
+        if num_dynamic != 2:
+            raise ValueError("DynamicConv implements the paper's two dynamic layers (num_dynamic=2)")
+        self.hidden_dim, self.dim_dynamic = hidden_dim, dim_dynamic
+        self.num_params = hidden_dim * dim_dynamic
+        self.dynamic_layer = nn.Linear(hidden_dim, num_dynamic * self.num_params)
+        self.norm1 = nn.LayerNorm(dim_dynamic)
+        self.norm2 = nn.LayerNorm(hidden_dim)
+        self.out_layer = nn.Linear(hidden_dim * pooler_size**2, hidden_dim)
+        self.norm3 = nn.LayerNorm(hidden_dim)
+        self.activation = nn.ELU(inplace=True)
+
+    def forward(self, pro_features: Tensor, roi_features: Tensor) -> Tensor:
+        """pro_features (M, C); roi_features (M, P*P, C) -> (M, C), M = batch x proposals."""
+        params = self.dynamic_layer(pro_features)
+        param1 = params[:, : self.num_params].view(-1, self.hidden_dim, self.dim_dynamic)
+        param2 = params[:, self.num_params :].view(-1, self.dim_dynamic, self.hidden_dim)
+        x = self.activation(self.norm1(torch.bmm(roi_features, param1)))
+        x = self.activation(self.norm2(torch.bmm(x, param2)))
+        return self.activation(self.norm3(self.out_layer(x.flatten(1))))
+
+
+def _mlp_stack(dim: int, num_layers: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for _ in range(num_layers):
+        layers += [nn.Linear(dim, dim, bias=False), nn.LayerNorm(dim), nn.ELU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class MaskFeatureBranch(nn.Module):
+    """High-resolution RoI features (M, C, P, P) -> per-proposal vector, via strided convs to the box
+    pooler size and a dynamic conv conditioned on the proposal feature."""
+
+    def __init__(self, hidden_dim: int, dim_dynamic: int, mask_pooler_size: int, box_pooler_size: int):
+        super().__init__()
+        convs: list[nn.Module] = []
+        size = mask_pooler_size
+        while size > box_pooler_size:
+            convs += [nn.Conv2d(hidden_dim, hidden_dim, 3, stride=2, padding=1), nn.GroupNorm(32 if hidden_dim % 32 == 0 else 8, hidden_dim), nn.ReLU(inplace=True)]
+            size = (size + 1) // 2
+        self.reduce = nn.Sequential(*convs)
+        self.dynamic = DynamicConv(hidden_dim, dim_dynamic, 2, size)
+
+    def forward(self, pro_features: Tensor, roi_features: Tensor) -> Tensor:
+        x = self.reduce(roi_features)
+        return self.dynamic(pro_features, x.flatten(2).transpose(1, 2))
+
+
+@dataclass
+class StageOutput:
+    """One stage's predictions. Shapes: B images, N proposals, K classes, D embedding dims.
+
+    class_logits (B, N, K); boxes (B, N, 4) absolute xyxy in the resized image; mask_codes (B, N, D).
+    """
+
+    class_logits: Tensor
+    boxes: Tensor
+    mask_codes: Tensor
+
+
+class RefinementStage(nn.Module):
+    def __init__(self, num_classes: int, hidden_dim: int, num_heads: int, dim_feedforward: int,
+                 dim_dynamic: int, num_dynamic: int, box_pooler_size: int, mask_pooler_size: int,
+                 mask_dim: int, dropout: float = 0.0, num_cls_layers: int = 1, num_reg_layers: int = 3,
+                 num_mask_layers: int = 3):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(hidden_dim, num_heads, dropout=dropout, batch_first=True)
+        self.inst_interact = DynamicConv(hidden_dim, dim_dynamic, num_dynamic, box_pooler_size)
+        self.ffn = nn.Sequential(nn.Linear(hidden_dim, dim_feedforward), nn.ELU(inplace=True),
+                                 nn.Dropout(dropout), nn.Linear(dim_feedforward, hidden_dim))
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(hidden_dim) for _ in range(3))
+        self.dropout = nn.Dropout(dropout)
+        self.mask_branch = (MaskFeatureBranch(hidden_dim, dim_dynamic, mask_pooler_size, box_pooler_size)
+                            if mask_pooler_size > 0 else None)
+        self.cls_tower = _mlp_stack(hidden_dim, num_cls_layers)
+        self.reg_tower = _mlp_stack(hidden_dim, num_reg_layers)
+        self.mask_tower = _mlp_stack(hidden_dim, num_mask_layers)
+        self.class_logits = nn.Linear(hidden_dim, num_classes)
+        self.box_deltas = nn.Linear(hidden_dim, 4)
+        self.mask_codes = nn.Linear(hidden_dim, mask_dim)
+
+    def forward(self, pro_features: Tensor, boxes: Tensor, box_rois: Tensor,
+                mask_rois: Tensor | None) -> tuple[StageOutput, Tensor]:
+        """pro_features (B, N, C); boxes (B, N, 4) xyxy; box_rois (B*N, C, P, P);
+        mask_rois (B*N, C, Pm, Pm) or None. Returns predictions and the refined features (B, N, C)."""
+        b, n, c = pro_features.shape
+        attn = self.self_attn(pro_features, pro_features, pro_features, need_weights=False)[0]
+        x = self.norm1(pro_features + self.dropout(attn)).reshape(b * n, c)
+        x = self.norm2(x + self.dropout(self.inst_interact(x, box_rois.flatten(2).transpose(1, 2))))
+        obj = self.norm3(x + self.dropout(self.ffn(x)))
+        mask_feature = obj if self.mask_branch is None or mask_rois is None else obj + self.mask_branch(obj, mask_rois)
+        logits = self.class_logits(self.cls_tower(obj))
+        deltas = self.box_deltas(self.reg_tower(obj))
+        codes = self.mask_codes(self.mask_tower(mask_feature))
+        new_boxes = apply_deltas(deltas, boxes.reshape(-1, 4))
+        out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1))
+        return out, obj.view(b, n, c)
+
+
+class DynamicHead(nn.Module):
+    """``num_stages`` independent :class:`RefinementStage`s applied in sequence."""
+
+    def __init__(self, stage: RefinementStage, num_stages: int, box_pooler_size: int,
+                 mask_pooler_size: int, prior_prob: float = 0.01):
+        super().__init__()
+        self.box_pooler = MultiScaleRoIAlign(FEATURE_NAMES, box_pooler_size, sampling_ratio=2)
+        self.mask_pooler = (MultiScaleRoIAlign(FEATURE_NAMES, mask_pooler_size, sampling_ratio=2)
+                            if mask_pooler_size > 0 else None)
+        self._reset_parameters(stage, prior_prob)
+        self.stages = nn.ModuleList(copy.deepcopy(stage) for _ in range(num_stages))
+
+    @staticmethod
+    def _reset_parameters(stage: RefinementStage, prior_prob: float) -> None:
+        for p in stage.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+        # focal-loss prior: every class starts at probability prior_prob, so the loss starts sane
+        nn.init.constant_(stage.class_logits.bias, -math.log((1 - prior_prob) / prior_prob))
+
+    def forward(self, features: dict[str, Tensor], boxes: Tensor, pro_features: Tensor,
+                image_sizes: list[tuple[int, int]], mask_stages: str = "all") -> list[StageOutput]:
+        """features: FPN maps; boxes (B, N, 4) xyxy; pro_features (B, N, C).
+
+        ``mask_stages``: "all" computes mask codes at every stage (training: deep supervision);
+        "last" skips the mask RoI pooling of earlier stages (inference).
+        """
+        outputs = []
+        for i, stage in enumerate(self.stages):
+            box_list = list(boxes.unbind(0))
+            box_rois = self.box_pooler(features, box_list, image_sizes)
+            use_mask = self.mask_pooler is not None and (mask_stages == "all" or i == len(self.stages) - 1)
+            mask_rois = self.mask_pooler(features, box_list, image_sizes) if use_mask else None
+            out, pro_features = stage(pro_features, boxes, box_rois, mask_rois)
+            outputs.append(out)
+            boxes = out.boxes.detach()
+        return outputs

@@ -1,0 +1,92 @@
+"""The ISTR model with torchvision's detection interface.
+
+train:  model(images, targets) -> {loss_class, loss_l1, loss_giou, loss_embedding, loss_dice}
+eval:   model(images) -> [{boxes (n,4) xyxy, labels (n,), scores (n,), masks (n,1,H,W)}] per image
+
+images: list of (3, H, W) float tensors in [0, 1], any sizes (resized inside).
+targets: list of {boxes (M,4) xyxy pixels, labels (M,) int64 in [0, num_classes), masks (M,H,W) uint8}.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..ops.boxes import cxcywh_to_xyxy
+from ..ops.masks import crop_and_resize
+from ..train.matcher import MatchTarget
+from .dynamic_head import DynamicHead
+from .postprocess import postprocess
+from .transform import ImageBatcher
+
+
+def initial_proposal_boxes(num_proposals: int, mode: str) -> Tensor:
+    """Normalised cxcywh starting boxes: the whole image ("image", Sparse R-CNN) or a fixed random
+    spread of positions and sizes ("grid") that covers small and large objects from step one."""
+    if mode == "image":
+        return torch.tensor([0.5, 0.5, 1.0, 1.0]).repeat(num_proposals, 1)
+    if mode == "grid":
+        g = torch.Generator().manual_seed(0)
+        centers = torch.rand(num_proposals, 2, generator=g)
+        sizes = torch.exp(torch.empty(num_proposals, 1).uniform_(-3.0, 0.0, generator=g)).repeat(1, 2)
+        return torch.cat([centers, sizes], 1)
+    raise ValueError(f"unknown proposal_init {mode!r}; expected 'image' or 'grid'")
+
+
+class ISTR(nn.Module):
+    def __init__(self, backbone: nn.Module, head: DynamicHead, codec: nn.Module, batcher: ImageBatcher,
+                 criterion: nn.Module | None, num_classes: int, num_proposals: int, hidden_dim: int,
+                 proposal_init: str = "image", detections_per_image: int = 100,
+                 score_threshold: float = 0.05):
+        super().__init__()
+        self.backbone, self.head, self.codec, self.batcher = backbone, head, codec, batcher
+        self.criterion = criterion
+        self.num_classes = num_classes
+        self.detections_per_image, self.score_threshold = detections_per_image, score_threshold
+        self.proposal_features = nn.Embedding(num_proposals, hidden_dim)
+        self.proposal_boxes = nn.Embedding(num_proposals, 4)
+        with torch.no_grad():
+            self.proposal_boxes.weight.copy_(initial_proposal_boxes(num_proposals, proposal_init))
+
+    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):
+        if self.training and targets is None:
+            raise ValueError("in training mode ISTR needs targets; call model.eval() for predictions")
+        original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
+        batch, sizes = self.batcher(images)
+        features = self.backbone(batch)
+        stage_outputs = self.head(features, self._proposals(sizes), self._proposal_features(len(images)),
+                                  sizes, mask_stages="all" if self.training else "last")
+        if self.training:
+            if self.criterion is None:
+                raise RuntimeError("this model was built without a criterion and cannot compute losses")
+            return self.criterion(stage_outputs, self.match_targets(targets, sizes, original_sizes), self.codec)
+        last = stage_outputs[-1]
+        return postprocess(last.class_logits, last.boxes, last.mask_codes, self.codec, sizes, original_sizes,
+                           self.detections_per_image, self.score_threshold)
+
+    def _proposals(self, sizes: list[tuple[int, int]]) -> Tensor:
+        """(B, N, 4) absolute xyxy proposal boxes in each resized image."""
+        boxes = cxcywh_to_xyxy(self.proposal_boxes.weight)
+        whwh = torch.tensor([[w, h, w, h] for h, w in sizes], dtype=boxes.dtype, device=boxes.device)
+        return boxes[None] * whwh[:, None]
+
+    def _proposal_features(self, batch_size: int) -> Tensor:
+        return self.proposal_features.weight[None].expand(batch_size, -1, -1)
+
+    def match_targets(self, targets: list[dict[str, Tensor]], sizes, original_sizes) -> list[MatchTarget]:
+        """User targets (original pixels, full masks) -> what the criterion needs (resized boxes,
+        box-aligned binary masks and their embeddings)."""
+        if not bool(self.codec.fitted):
+            raise RuntimeError("the mask codec is not fitted: call model.codec.fit(box_masks) or "
+                               "istr_core.fit_mask_encoder(...) before training")
+        s = self.codec.mask_size
+        out = []
+        for t, (h, w), (oh, ow) in zip(targets, sizes, original_sizes):
+            if "masks" not in t:
+                raise ValueError("ISTR targets need 'masks' (M, H, W) besides 'boxes' and 'labels'")
+            boxes = t["boxes"].float()
+            box_masks = (crop_and_resize(t["masks"], boxes, s) > 0.5).float()
+            scale = boxes.new_tensor([w / ow, h / oh, w / ow, h / oh])
+            out.append(MatchTarget(
+                labels=t["labels"].long(), boxes=boxes * scale, box_masks=box_masks,
+                codes=self.codec.encode(box_masks), image_size=boxes.new_tensor([w, h, w, h])))
+        return out

@@ -1,0 +1,41 @@
+"""From raw head outputs to torchvision-style detections; no NMS (the set loss makes it unneeded)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..ops.masks import paste_masks
+
+
+def select_detections(class_logits: Tensor, boxes: Tensor, k: int, score_threshold: float):
+    """Top-k (proposal, class) pairs of one image by sigmoid score.
+
+    class_logits (N, K), boxes (N, 4) -> (scores (k,), labels (k,), boxes (k, 4), proposal idx (k,)).
+    """
+    num_classes = class_logits.shape[-1]
+    scores = class_logits.sigmoid().flatten()
+    scores, flat = scores.topk(min(k, scores.numel()))
+    keep = scores > score_threshold
+    scores, flat = scores[keep], flat[keep]
+    proposal = torch.div(flat, num_classes, rounding_mode="floor")
+    return scores, flat % num_classes, boxes[proposal], proposal
+
+
+def postprocess(class_logits: Tensor, boxes: Tensor, mask_codes: Tensor, codec: nn.Module,
+                resized_sizes: list[tuple[int, int]], original_sizes: list[tuple[int, int]],
+                detections_per_image: int, score_threshold: float) -> list[dict[str, Tensor]]:
+    """Last-stage outputs (B, N, ...) -> per image {boxes (n,4) xyxy original pixels, labels (n,),
+    scores (n,), masks (n,1,H,W) float in [0,1]}. Masks are decoded only for the kept detections."""
+    results = []
+    for b, ((h, w), (oh, ow)) in enumerate(zip(resized_sizes, original_sizes)):
+        scores, labels, det_boxes, proposal = select_detections(
+            class_logits[b], boxes[b], detections_per_image, score_threshold)
+        ratio = det_boxes.new_tensor([ow / w, oh / h, ow / w, oh / h])
+        paste_boxes = det_boxes.float() * ratio  # unclipped: the mask was predicted in this box
+        det_boxes = paste_boxes.clone()
+        det_boxes[:, 0::2] = det_boxes[:, 0::2].clamp(0, ow)
+        det_boxes[:, 1::2] = det_boxes[:, 1::2].clamp(0, oh)
+        box_masks = codec.decode(mask_codes[b, proposal])
+        masks = paste_masks(box_masks, paste_boxes, oh, ow)[:, None]
+        results.append({"boxes": det_boxes, "labels": labels, "scores": scores.float(), "masks": masks})
+    return results

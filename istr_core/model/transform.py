@@ -1,0 +1,47 @@
+"""Resizing and batching inside the model, as torchvision detection models do, so callers pass images
+of any size in [0, 1] and get predictions back in their own pixel coordinates."""
+from __future__ import annotations
+
+import random
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def resize_scale(height: int, width: int, min_size: int, max_size: int) -> float:
+    """Scale that brings the shorter side to ``min_size`` unless the longer would exceed ``max_size``."""
+    return min(min_size / min(height, width), max_size / max(height, width))
+
+
+class ImageBatcher(torch.nn.Module):
+    def __init__(self, min_size: int, max_size: int, train_min_sizes: tuple[int, ...],
+                 pixel_mean: tuple[float, ...], pixel_std: tuple[float, ...], size_divisible: int = 32):
+        super().__init__()
+        self.min_size, self.max_size = min_size, max_size
+        self.train_min_sizes = tuple(train_min_sizes) or (min_size,)
+        self.size_divisible = size_divisible
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(3, 1, 1), persistent=False)
+
+    def forward(self, images: list[Tensor]) -> tuple[Tensor, list[tuple[int, int]]]:
+        """images: list of (3, H, W) float in [0, 1] -> padded normalised batch (B, 3, Hp, Wp) and
+        the unpadded resized size (h, w) of each image."""
+        resized = []
+        for image in images:
+            if image.dim() != 3 or image.shape[0] != 3:
+                raise ValueError(f"expected images of shape (3, H, W), got {tuple(image.shape)}")
+            min_size = random.choice(self.train_min_sizes) if self.training else self.min_size
+            h, w = image.shape[-2:]
+            scale = resize_scale(h, w, min_size, self.max_size)
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            image = (image - self.pixel_mean) / self.pixel_std
+            resized.append(F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0])
+        sizes = [(int(r.shape[-2]), int(r.shape[-1])) for r in resized]
+        d = self.size_divisible
+        hp = max(s[0] for s in sizes) + (-max(s[0] for s in sizes)) % d
+        wp = max(s[1] for s in sizes) + (-max(s[1] for s in sizes)) % d
+        batch = resized[0].new_zeros((len(resized), 3, hp, wp))
+        for b, r in zip(batch, resized):
+            b[:, : r.shape[1], : r.shape[2]].copy_(r)
+        return batch, sizes
