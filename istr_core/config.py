@@ -179,7 +179,7 @@ def cpu_small_config(num_classes: int = 80) -> ModelConfig:
         backbone=BackboneConfig(depth=18, fpn_channels=hidden),
         head=HeadConfig(
             num_proposals=100, num_stages=3, hidden_dim=hidden, num_heads=4, dim_feedforward=512,
-            dim_dynamic=32, mask_pooler_size=14, proposal_init="grid",
+            dim_dynamic=32, mask_pooler_size=0, proposal_init="grid",
         ),
         mask_codec=MaskCodecConfig(mask_size=56, dim=64),
         input=InputConfig(min_size=512, max_size=853, train_min_sizes=(448, 480, 512, 544, 576)),

@@ -1,0 +1,78 @@
+"""The ``istr`` command line: thin typer wrappers over istr_core functions."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli_support import UserError, err_console, friendly_errors, progress_bar
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ISTR Studio: pre-label images with ISTR, fine-tune on corrected annotations.")
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+
+
+@app.command()
+@friendly_errors()
+def train(
+    annotations: Annotated[Path, typer.Argument(help="COCO instances JSON to train on.")],
+    images: Annotated[Path, typer.Option(help="Folder the JSON's file_name entries are relative to.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint to write (atomically, every --checkpoint-every steps).")],
+    preset: Annotated[Optional[str], typer.Option(help="cpu-small or paper; default: paper on GPU, cpu-small on CPU.")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="resnet18, resnet34, resnet50 or resnet101.")] = None,
+    pretrained: Annotated[str, typer.Option(help="Backbone init: none, imagenet, or a ResNet state-dict file.")] = "none",
+    iterations: Annotated[Optional[int], typer.Option(help="Training steps (preset default).")] = None,
+    time_budget: Annotated[float, typer.Option(help="Stop after this many minutes; the lr schedule follows time.")] = 0.0,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step per process.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate.")] = None,
+    proposals: Annotated[Optional[int], typer.Option(help="Number of proposals (default: fits the busiest image).")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Data-loading worker processes.")] = None,
+    val: Annotated[Optional[Path], typer.Option(help="COCO JSON to evaluate on after training.")] = None,
+    val_images: Annotated[Optional[Path], typer.Option(help="Images folder for --val (default: --images).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from --out.")] = False,
+    device: Device = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    debug: Debug = False,
+):
+    """Train an ISTR model from scratch on a COCO file."""
+    params = dict(locals())
+    from .commands.train_cmd import run_train
+
+    run_train(**params)
+
+
+@app.command("eval")
+@friendly_errors()
+def eval_(
+    annotations: Annotated[Path, typer.Argument(help="COCO instances JSON with the ground truth.")],
+    images: Annotated[Path, typer.Option(help="Images folder.")],
+    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (default: the embedded model).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 1,
+    device: Device = "auto",
+    debug: Debug = False,
+):
+    """Print COCO box and mask AP of a checkpoint on an annotated set."""
+    from .commands.eval_cmd import run_eval
+
+    metrics = run_eval(annotations, images, weights, batch_size, device, show_progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+    else:
+        for kind in ("bbox", "segm"):
+            m = metrics[kind]
+            typer.echo(f"{kind:5s} AP {m['AP']:.3f}  AP50 {m['AP50']:.3f}  AP75 {m['AP75']:.3f}  "
+                       f"APs {m['APs']:.3f}  APm {m['APm']:.3f}  APl {m['APl']:.3f}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

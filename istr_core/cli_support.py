@@ -1,0 +1,71 @@
+"""What every CLI command shares: one-line errors instead of tracebacks, and progress bars."""
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from contextlib import contextmanager
+from typing import Callable
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .data.coco import AnnotationError
+from .data.images import ImageReadError
+from .model.backbone import PretrainedWeightsUnavailable
+from .train.checkpoint import CheckpointError
+from .train.loop import TrainingDiverged
+
+err_console = Console(stderr=True)
+USER_ERRORS = (AnnotationError, CheckpointError, ImageReadError, PretrainedWeightsUnavailable, TrainingDiverged,
+               FileNotFoundError, NotADirectoryError, ValueError, PermissionError)
+
+
+class UserError(Exception):
+    """A problem with the user's input, already phrased for them."""
+
+
+def friendly_errors(debug_flag: str = "debug") -> Callable:
+    """Turn known errors into ``error: <one line>`` and exit code 2; ``--debug`` re-raises."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            debug = kwargs.get(debug_flag, False)
+            try:
+                return fn(*args, **kwargs)
+            except (UserError, *USER_ERRORS) as exc:
+                if debug:
+                    raise
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+                raise typer.Exit(2) from None
+            except KeyboardInterrupt:
+                err_console.print("interrupted")
+                raise typer.Exit(130) from None
+            except Exception as exc:  # an unexpected bug: say so, keep it one line unless --debug
+                if debug:
+                    raise
+                err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                                  f"(run again with --debug for the traceback)", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
+
+        return inner
+
+    return wrap
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, extra: str = ""):
+    """A rich progress bar on stderr with rate and ETA; yields (progress, task_id)."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    with Progress(*columns, console=err_console, transient=False, disable=not err_console.is_terminal and False) as p:
+        task = p.add_task(description, total=total, info=extra)
+        yield p, task
+
+
+def print_traceback_if(debug: bool) -> None:
+    if debug:
+        traceback.print_exc(file=sys.stderr)

@@ -1,0 +1,212 @@
+"""COCO instance annotations in: validated, with one clear error naming the problem and where.
+
+``load_coco`` checks the schema before anything trains on it, because a bad file found after an
+hour of training (or a traceback from deep inside pycocotools) is what users remember.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+
+class AnnotationError(ValueError):
+    """The annotation file cannot be used; the message names the file, the problem and where."""
+
+
+@dataclass
+class CocoImage:
+    id: int
+    file_name: str
+    width: int
+    height: int
+    annotations: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class CocoData:
+    """A validated COCO file. ``categories`` keeps file order; class index i <-> categories[i]."""
+
+    path: Path
+    images: list[CocoImage]
+    categories: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c["name"] for c in self.categories]
+
+    def class_index(self) -> dict[int, int]:
+        """category_id -> contiguous class index."""
+        return {c["id"]: i for i, c in enumerate(self.categories)}
+
+    @property
+    def num_annotations(self) -> int:
+        return sum(len(im.annotations) for im in self.images)
+
+
+def load_coco(path: str | os.PathLike, images_dir: str | os.PathLike | None = None,
+              require_images: bool = True) -> CocoData:
+    """Read and validate ``path``. With ``images_dir``, every image must exist inside it.
+
+    Raises :class:`AnnotationError`. Problems that lose one annotation but not the dataset
+    (degenerate polygons, zero-area masks) become ``warnings`` and that annotation is dropped.
+    """
+    path = Path(path)
+    data = _read_json(path)
+    where = str(path)
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise AnnotationError(f"{where}: missing top-level key '{key}' (is this a COCO instances file?)")
+        if not isinstance(data[key], list):
+            raise AnnotationError(f"{where}: '{key}' must be a list, got {type(data[key]).__name__}")
+    categories = _check_categories(data["categories"], where)
+    images = _check_images(data["images"], where)
+    if require_images and not images:
+        raise AnnotationError(f"{where}: the file lists no images")
+    warnings = _attach_annotations(data["annotations"], images, {c["id"] for c in categories}, where)
+    if images_dir is not None:
+        _check_files(images, Path(images_dir), where)
+    return CocoData(path, list(images.values()), categories, warnings)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise AnnotationError(f"{path}: annotation file not found")
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise AnnotationError(f"{path}: not a text (UTF-8) file") from None
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise AnnotationError(f"{path}: top level must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _require(entry: dict, key: str, kind, where: str):
+    if not isinstance(entry, dict):
+        raise AnnotationError(f"{where}: must be an object, got {type(entry).__name__}")
+    if key not in entry:
+        raise AnnotationError(f"{where}: missing '{key}'")
+    value = entry[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise AnnotationError(f"{where}: '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _check_categories(categories: list, where: str) -> list[dict]:
+    seen_ids, seen_names, out = set(), set(), []
+    for i, c in enumerate(categories):
+        loc = f"{where}: categories[{i}]"
+        cid, name = _require(c, "id", int, loc), _require(c, "name", str, loc)
+        if cid in seen_ids:
+            raise AnnotationError(f"{loc}: duplicate category id {cid}")
+        if name in seen_names:
+            raise AnnotationError(f"{loc}: duplicate category name {name!r}")
+        seen_ids.add(cid)
+        seen_names.add(name)
+        out.append({"id": cid, "name": name})
+    if not out:
+        raise AnnotationError(f"{where}: the file defines no categories")
+    return out
+
+
+def _check_images(images: list, where: str) -> dict[int, CocoImage]:
+    out: dict[int, CocoImage] = {}
+    for i, im in enumerate(images):
+        loc = f"{where}: images[{i}]"
+        iid = _require(im, "id", int, loc)
+        name = _require(im, "file_name", str, loc)
+        w, h = _require(im, "width", int, loc), _require(im, "height", int, loc)
+        if iid in out:
+            raise AnnotationError(f"{loc}: duplicate image id {iid}")
+        if w <= 0 or h <= 0:
+            raise AnnotationError(f"{loc}: width and height must be positive, got {w}x{h}")
+        out[iid] = CocoImage(iid, name, w, h)
+    return out
+
+
+def _attach_annotations(annotations: list, images: dict[int, CocoImage], category_ids: set[int],
+                        where: str) -> list[str]:
+    warnings, seen = [], set()
+    for i, a in enumerate(annotations):
+        loc = f"{where}: annotations[{i}]"
+        aid = a.get("id") if isinstance(a, dict) else None
+        if aid is not None:
+            loc += f" (id {aid})"
+            if aid in seen:
+                raise AnnotationError(f"{loc}: duplicate annotation id {aid}")
+            seen.add(aid)
+        image_id = _require(a, "image_id", int, loc)
+        category_id = _require(a, "category_id", int, loc)
+        if image_id not in images:
+            raise AnnotationError(f"{loc}: image_id {image_id} is not in 'images'")
+        if category_id not in category_ids:
+            raise AnnotationError(f"{loc}: category_id {category_id} is not in 'categories'")
+        image = images[image_id]
+        problem = _segmentation_problem(a.get("segmentation"), image)
+        if problem:
+            warnings.append(f"{loc}: {problem}; annotation skipped")
+            continue
+        image.annotations.append(a)
+    return warnings
+
+
+def _segmentation_problem(seg, image: CocoImage) -> str | None:
+    if seg is None:
+        return "no 'segmentation'"
+    if isinstance(seg, list):
+        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
+        if not polys:
+            return "polygon with fewer than 3 points"
+        if not all(isinstance(v, (int, float)) for p in polys for v in p):
+            return "polygon with non-numeric coordinates"
+        return None
+    if isinstance(seg, dict):
+        size = seg.get("size")
+        if not (isinstance(size, list) and len(size) == 2) or "counts" not in seg:
+            return "RLE without 'size' [h, w] and 'counts'"
+        if tuple(size) != (image.height, image.width):
+            return f"RLE size {size} differs from the image size [{image.height}, {image.width}]"
+        return None
+    return f"'segmentation' has the wrong type ({type(seg).__name__})"
+
+
+def _check_files(images: dict[int, CocoImage], images_dir: Path, where: str) -> None:
+    if not images_dir.is_dir():
+        raise AnnotationError(f"images folder not found: {images_dir}")
+    for im in images.values():
+        try:
+            target = resolve_image_path(images_dir, im.file_name)
+        except AnnotationError as exc:
+            raise AnnotationError(f"{where}: image {im.id} {exc}") from None
+        if not target.is_file():
+            raise AnnotationError(f"{where}: image {im.id} file {im.file_name!r} not found in {images_dir}")
+
+
+def annotation_mask(ann: dict, height: int, width: int) -> np.ndarray:
+    """Polygon / RLE segmentation -> (H, W) uint8 mask."""
+    seg = ann["segmentation"]
+    if isinstance(seg, list):
+        polys = [p for p in seg if len(p) >= 6 and len(p) % 2 == 0]
+        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+    elif isinstance(seg["counts"], list):
+        rle = mask_utils.frPyObjects(seg, height, width)
+    else:
+        rle = seg
+    return mask_utils.decode(rle).astype(np.uint8)
+
+
+def resolve_image_path(images_dir: str | os.PathLike, file_name: str) -> Path:
+    """``images_dir/file_name``, refusing names that escape the folder (``../../etc/passwd``)."""
+    root = Path(images_dir).resolve()
+    target = (root / file_name).resolve()
+    if not target.is_relative_to(root):
+        raise AnnotationError(f"file_name {file_name!r} points outside {images_dir}")
+    return target

@@ -1,0 +1,94 @@
+"""Training samples from a validated COCO file: image tensor + torchvision-style target.
+
+Images are pre-shrunk to ``max_side`` (the model resizes again to its random training scale), which
+keeps mask decoding and cropping cheap on CPU. Augmentation: horizontal/vertical flip and random
+crop; multi-scale resizing happens inside the model. Crowd regions are dropped from the targets
+(they are never matched, so they cost nothing but are not learned from either).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .coco import CocoData, annotation_mask, resolve_image_path
+from .images import read_image
+
+
+class CocoInstanceDataset(Dataset):
+    def __init__(self, coco: CocoData, images_dir: str | Path, class_index: dict[int, int] | None = None,
+                 max_side: int = 0, train: bool = True, hflip: bool = True, vflip: bool = False,
+                 crop_prob: float = 0.5):
+        self.coco, self.images_dir = coco, Path(images_dir)
+        self.class_index = class_index or coco.class_index()
+        self.max_side, self.train = max_side, train
+        self.hflip, self.vflip, self.crop_prob = hflip, vflip, crop_prob
+
+    def __len__(self) -> int:
+        return len(self.coco.images)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Un-augmented (image HxWx3 uint8, masks (M,H,W) uint8, labels (M,)) at ``max_side`` scale."""
+        info = self.coco.images[index]
+        image = read_image(resolve_image_path(self.images_dir, info.file_name))
+        anns = [a for a in info.annotations if not a.get("iscrowd", 0) and a["category_id"] in self.class_index]
+        h, w = info.height, info.width
+        masks = np.stack([annotation_mask(a, h, w) for a in anns]) if anns else np.zeros((0, h, w), np.uint8)
+        if image.shape[:2] != (h, w):  # file differs from the JSON: trust the pixels, rescale the masks
+            masks = _resize_masks(masks, image.shape[0], image.shape[1])
+        labels = np.array([self.class_index[a["category_id"]] for a in anns], dtype=np.int64)
+        scale = self.max_side / min(image.shape[:2]) if self.max_side else 1.0
+        if scale < 1.0:
+            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            masks = _resize_masks(masks, size[1], size[0])
+        return image, masks, labels
+
+    def __getitem__(self, index: int):
+        image, masks, labels = self.load(index)
+        if self.train:
+            image, masks = self._augment(image, masks)
+        keep = masks.reshape(len(masks), -1).any(1) if len(masks) else np.zeros(0, bool)
+        masks, labels = masks[keep], labels[keep]
+        target = {
+            "boxes": torch.from_numpy(mask_boxes(masks)), "labels": torch.from_numpy(labels),
+            "masks": torch.from_numpy(np.ascontiguousarray(masks)),
+            "image_id": torch.tensor(self.coco.images[index].id),
+        }
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255), target
+
+    def _augment(self, image: np.ndarray, masks: np.ndarray):
+        if self.hflip and random.random() < 0.5:
+            image, masks = image[:, ::-1], masks[:, :, ::-1]
+        if self.vflip and random.random() < 0.5:
+            image, masks = image[::-1], masks[:, ::-1]
+        if random.random() < self.crop_prob:
+            h, w = image.shape[:2]
+            ch, cw = int(h * random.uniform(0.6, 1.0)), int(w * random.uniform(0.6, 1.0))
+            y, x = random.randint(0, h - ch), random.randint(0, w - cw)
+            image, masks = image[y:y + ch, x:x + cw], masks[:, y:y + ch, x:x + cw]
+        return image, masks
+
+
+def _resize_masks(masks: np.ndarray, height: int, width: int) -> np.ndarray:
+    if len(masks) == 0:
+        return np.zeros((0, height, width), np.uint8)
+    return np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST) for m in masks])
+
+
+def mask_boxes(masks: np.ndarray) -> np.ndarray:
+    """Tight xyxy boxes (M, 4) float32 of binary masks; x1/y1 are exclusive pixel edges."""
+    boxes = np.zeros((len(masks), 4), np.float32)
+    for i, m in enumerate(masks):
+        ys, xs = np.nonzero(m.any(1))[0], np.nonzero(m.any(0))[0]
+        boxes[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
+    return boxes
+
+
+def collate(batch):
+    images, targets = zip(*batch)
+    return list(images), list(targets)

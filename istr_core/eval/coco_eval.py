@@ -1,0 +1,95 @@
+"""COCO box and mask AP of a model on an annotated set, via pycocotools, as a plain dict."""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from ..data.coco import CocoData, resolve_image_path
+from ..data.export import mask_to_rle
+from ..data.images import read_image
+
+STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+
+
+def category_mapping(class_names: list[str], coco: CocoData) -> dict[int, int]:
+    """Model class index -> category id of ``coco``, matched by name. Classes the file lacks are absent."""
+    by_name = {c["name"]: c["id"] for c in coco.categories}
+    return {i: by_name[n] for i, n in enumerate(class_names) if n in by_name}
+
+
+def predictions_to_results(image_id: int, predictions, class_to_category: dict[int, int]) -> list[dict]:
+    results = []
+    for p in predictions:
+        if p.label not in class_to_category:
+            continue
+        x0, y0, x1, y1 = p.box
+        results.append({"image_id": image_id, "category_id": class_to_category[p.label],
+                        "bbox": [x0, y0, x1 - x0, y1 - y0], "score": p.score,
+                        "segmentation": mask_to_rle(p.mask)})
+    return results
+
+
+def coco_metrics(gt_json: dict, results: list[dict]) -> dict[str, dict[str, float]]:
+    """{"bbox": {AP, AP50, ...}, "segm": {...}}; AP values in [0, 1]; -1 where undefined."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = gt_json
+        gt.createIndex()
+        metrics = {}
+        for iou_type in ("bbox", "segm"):
+            if not results:
+                metrics[iou_type] = {k: 0.0 for k in STAT_NAMES}
+                continue
+            dt = gt.loadRes([dict(r) for r in results])
+            ev = COCOeval(gt, dt, iou_type)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+            metrics[iou_type] = {k: float(v) for k, v in zip(STAT_NAMES, ev.stats)}
+    return metrics
+
+
+def evaluate(segmenter, coco: CocoData, images_dir: str | Path, batch_size: int = 1,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, float]]:
+    """Run ``segmenter`` (istr_core.inference.Segmenter or anything with ``predict_batch`` and
+    ``class_names``) over ``coco``'s images and score it against ``coco``'s annotations."""
+    mapping = category_mapping(segmenter.class_names, coco)
+    if not mapping:
+        raise ValueError(f"none of the model's classes {segmenter.class_names[:5]} appear in {coco.path}")
+    results: list[dict] = []
+    images = coco.images
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        arrays = [read_image(resolve_image_path(images_dir, im.file_name)) for im in chunk]
+        for im, preds in zip(chunk, segmenter.predict_batch(arrays, score_threshold=0.0)):
+            results += predictions_to_results(im.id, preds, mapping)
+        if progress:
+            progress(min(start + batch_size, len(images)), len(images))
+    return coco_metrics(_gt_json(coco), results)
+
+
+def _gt_json(coco: CocoData) -> dict:
+    """The validated annotations as pycocotools wants them (area and iscrowd filled in)."""
+    from pycocotools import mask as mask_utils
+
+    from ..data.coco import annotation_mask
+
+    annotations = []
+    for im in coco.images:
+        for a in im.annotations:
+            a = dict(a)
+            a.setdefault("iscrowd", 0)
+            a.setdefault("id", len(annotations) + 1)
+            if "area" not in a or "bbox" not in a:
+                rle = mask_utils.encode(np.asfortranarray(annotation_mask(a, im.height, im.width)))
+                a.setdefault("area", float(mask_utils.area(rle)))
+                a.setdefault("bbox", [float(v) for v in mask_utils.toBbox(rle)])
+            annotations.append(a)
+    images = [{"id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height} for im in coco.images]
+    return {"images": images, "annotations": annotations, "categories": coco.categories}

@@ -1,0 +1,245 @@
+"""The training loop: plain Python, usable from the CLI, the GUI's fine-tune worker and torchrun.
+
+It owns: fitting the PCA mask codec on the training masks, AdamW with linear warm-up and step decay,
+gradient clipping, bf16 autocast on CUDA, periodic atomic checkpoints that can be resumed, a stop on
+non-finite losses that keeps the last good checkpoint, and DDP when started by torchrun.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from ..config import ModelConfig, TrainConfig
+from ..data.dataset import CocoInstanceDataset, collate, mask_boxes
+from ..model.build import build_model_from_config
+from ..ops.masks import crop_and_resize
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .distributed import DistInfo, any_rank, cleanup, init_distributed
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the iteration and the checkpoint kept."""
+
+
+@dataclass
+class TrainProgress:
+    iteration: int
+    total: int
+    losses: dict[str, float]
+    lr: float
+    elapsed_s: float
+    eta_s: float
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    iterations: int
+    elapsed_s: float
+    final_losses: dict[str, float] = field(default_factory=dict)
+
+
+def fit_codec_on_dataset(codec: torch.nn.Module, dataset: CocoInstanceDataset, max_masks: int,
+                         seed: int = 0) -> int:
+    """Fit a PCA codec on box-aligned ground-truth masks of ``dataset``; returns how many were used."""
+    order = list(range(len(dataset)))
+    random.Random(seed).shuffle(order)
+    crops, count = [], 0
+    for i in order:
+        _, masks, _ = dataset.load(i)
+        masks = masks[masks.reshape(len(masks), -1).any(1)] if len(masks) else masks
+        if len(masks) == 0:
+            continue
+        t = torch.from_numpy(masks)
+        crops.append((crop_and_resize(t, torch.from_numpy(mask_boxes(masks)), codec.mask_size) > 0.5).float())
+        count += len(masks)
+        if count >= max_masks:
+            break
+    if count < 2:
+        raise ValueError("the training set has fewer than 2 masks: cannot fit the PCA mask codec "
+                         "(use mask codec 'dct' or add annotations)")
+    codec.fit(torch.cat(crops)[:max_masks])
+    return min(count, max_masks)
+
+
+def lr_factor(fraction: float, iteration: int, cfg: TrainConfig) -> float:
+    """Warm-up (linear from warmup_factor) then x0.1 at each ``lr_steps`` fraction of training."""
+    decay = 0.1 ** sum(fraction >= s for s in cfg.lr_steps)
+    if iteration < cfg.warmup_iterations:
+        alpha = iteration / max(cfg.warmup_iterations, 1)
+        return decay * (cfg.warmup_factor * (1 - alpha) + alpha)
+    return decay
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    backbone, rest = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (backbone if name.startswith("backbone.body.") else rest).append(p)
+    groups = [{"params": rest, "lr": cfg.lr, "base_lr": cfg.lr}]
+    if backbone:
+        lr = cfg.lr * cfg.backbone_lr_factor
+        groups.append({"params": backbone, "lr": lr, "base_lr": lr})
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _infinite(loader: DataLoader, sampler):
+    epoch = 0
+    while True:
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+class Trainer:
+    """One training run. ``run()`` returns a :class:`TrainResult`; see module docstring."""
+
+    def __init__(self, dataset: CocoInstanceDataset, model_config: ModelConfig, train_config: TrainConfig,
+                 out: str | Path, class_names: list[str], device: torch.device,
+                 init_state: dict[str, torch.Tensor] | None = None, metadata: dict | None = None,
+                 resume: bool = False, progress: Callable[[TrainProgress], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print):
+        self.dataset, self.mcfg, self.tcfg = dataset, model_config, train_config
+        self.out, self.class_names, self.device = Path(out), list(class_names), device
+        self.metadata = dict(metadata or {})
+        self.progress, self.should_stop, self.log = progress, should_stop or (lambda: False), log
+        self.dist = init_distributed(device)
+        if self.dist.enabled and device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self._seed(train_config.seed + self.dist.rank)
+        self.model = build_model_from_config(model_config).to(self.device)
+        self.start_iteration, self.elapsed_before = 0, 0.0
+        self.optimizer = build_optimizer(self.model, train_config)
+        if resume and self.out.is_file() and self._resume():
+            pass
+        elif init_state is not None:
+            self._load_init(init_state)
+        if not bool(self.model.codec.fitted):
+            n = fit_codec_on_dataset(self.model.codec, dataset, train_config.mask_fit_max_masks, train_config.seed)
+            if self.dist.is_main:
+                self.log(f"fitted the {model_config.mask_codec.kind.upper()} mask codec on {n} training masks")
+
+    @staticmethod
+    def _seed(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def _load_init(self, state: dict[str, torch.Tensor]) -> None:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if unexpected or missing:
+            raise ValueError(f"initial weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+    def _resume(self) -> bool:
+        ckpt = load_checkpoint(self.out)
+        if not ckpt.train_state:
+            self.log(f"{self.out} is a finished model, not an interrupted run: starting fresh")
+            return False
+        self._load_init(ckpt.model_state)
+        self.optimizer.load_state_dict(ckpt.train_state["optimizer"])
+        self.start_iteration = ckpt.iteration
+        self.elapsed_before = float(ckpt.train_state.get("elapsed_s", 0.0))
+        if self.dist.is_main:
+            self.log(f"resuming from {self.out} at iteration {ckpt.iteration}")
+        return True
+
+    def _loader(self):
+        cfg = self.tcfg
+        if self.dist.enabled:
+            sampler = DistributedSampler(self.dataset, self.dist.world_size, self.dist.rank, seed=cfg.seed)
+        else:
+            sampler = RandomSampler(self.dataset, generator=torch.Generator().manual_seed(cfg.seed + self.start_iteration))
+        loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                            num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0, drop_last=False)
+        return _infinite(loader, sampler)
+
+    def save(self, iteration: int, elapsed: float, final: bool) -> None:
+        if not self.dist.is_main:
+            return
+        model = self.model.module if hasattr(self.model, "module") else self.model
+        train_state = {} if final else {"optimizer": self.optimizer.state_dict(), "elapsed_s": elapsed}
+        save_checkpoint(self.out, Checkpoint(self.mcfg, self.class_names, model.state_dict(), self.tcfg,
+                                             iteration, train_state, self.metadata))
+
+    def run(self) -> TrainResult:
+        cfg, model = self.tcfg, self.model
+        if self.dist.enabled:
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        model.train()
+        data = self._loader()
+        start = time.monotonic()
+        it, last_losses = self.start_iteration, {}
+        elapsed = self.elapsed_before
+        try:
+            while it < cfg.iterations:
+                elapsed = self.elapsed_before + time.monotonic() - start
+                if any_rank(self._out_of_time(elapsed) or self.should_stop(), self.dist, self.device):
+                    break
+                self._set_lr(it, elapsed)
+                images, targets = next(data)
+                last_losses = self._step(model, images, targets, it)
+                it += 1
+                elapsed = self.elapsed_before + time.monotonic() - start
+                self._report(it, last_losses, elapsed)
+                if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and it < cfg.iterations:
+                    self.save(it, elapsed, final=False)
+            self.save(it, elapsed, final=True)
+        finally:
+            cleanup(self.dist)
+        return TrainResult(self.out, it, elapsed, last_losses)
+
+    def _out_of_time(self, elapsed: float) -> bool:
+        return self.tcfg.time_budget_s > 0 and elapsed >= self.tcfg.time_budget_s
+
+    def _fraction(self, it: int, elapsed: float) -> float:
+        frac = it / max(self.tcfg.iterations, 1)
+        if self.tcfg.time_budget_s > 0:
+            frac = max(frac, elapsed / self.tcfg.time_budget_s)
+        return frac
+
+    def _set_lr(self, it: int, elapsed: float) -> None:
+        factor = lr_factor(self._fraction(it, elapsed), it, self.tcfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+
+    def _step(self, model, images, targets, it: int) -> dict[str, float]:
+        images = [im.to(self.device, non_blocking=True) for im in images]
+        targets = [{k: v.to(self.device, non_blocking=True) for k, v in t.items()} for t in targets]
+        amp = self.tcfg.amp and self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+            losses = model(images, targets)
+        total = sum(losses.values())
+        if any_rank(not torch.isfinite(total).item(), self.dist, self.device):
+            raise TrainingDiverged(
+                f"loss became {total.item()} at iteration {it + 1}; stopped. The last good checkpoint "
+                f"(if any) is kept at {self.out}. Try a lower learning rate.")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.tcfg.clip_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.tcfg.clip_grad_norm)
+        self.optimizer.step()
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        out["loss"] = float(total.detach())
+        return out
+
+    def _report(self, it: int, losses: dict[str, float], elapsed: float) -> None:
+        if self.progress is None or not self.dist.is_main:
+            return
+        done = it - self.start_iteration
+        run_time = elapsed - self.elapsed_before
+        eta = run_time / max(done, 1) * (self.tcfg.iterations - it)
+        if self.tcfg.time_budget_s > 0:
+            eta = min(eta, max(self.tcfg.time_budget_s - elapsed, 0.0))
+        self.progress(TrainProgress(it, self.tcfg.iterations, losses, self.optimizer.param_groups[0]["lr"],
+                                    elapsed, eta))

@@ -1,0 +1,63 @@
+"""Train from COCO files: the plain functions behind ``istr train`` and ``istr finetune``."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Callable
+
+from .config import PRESETS, ModelConfig, TrainConfig, cpu_small_train_config
+from .data.coco import CocoData, load_coco
+from .data.dataset import CocoInstanceDataset
+from .inference import resolve_device
+from .model.build import override
+from .train.loop import Trainer, TrainProgress, TrainResult
+
+
+def proposals_for(coco: CocoData, minimum: int) -> int:
+    """Enough proposals for the most crowded image: 1.5x its instance count, rounded up to 10.
+
+    A set-prediction model can never find more objects than it has proposals, and Hungarian matching
+    learns faster when each object has several candidates nearby.
+    """
+    most = max((len(im.annotations) for im in coco.images), default=0)
+    return max(minimum, int(math.ceil(most * 1.5 / 10.0) * 10))
+
+
+def default_train_config(preset: str) -> TrainConfig:
+    return cpu_small_train_config() if preset == "cpu-small" else TrainConfig()
+
+
+def model_config_for(coco: CocoData, preset: str, backbone_depth: int | None = None,
+                     **options) -> ModelConfig:
+    cfg = PRESETS[preset](len(coco.class_names))
+    if backbone_depth is not None:
+        cfg = override(cfg, depth=backbone_depth)
+    if "num_proposals" not in options:
+        options["num_proposals"] = proposals_for(coco, cfg.head.num_proposals)
+    cfg = override(cfg, **options)
+    return dataclasses.replace(cfg, detections_per_image=max(cfg.detections_per_image, cfg.head.num_proposals))
+
+
+def train_on_coco(annotations: str | Path, images_dir: str | Path, out: str | Path, *,
+                  model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
+                  preset: str = "cpu-small", device: str = "auto", resume: bool = False,
+                  init_state=None, metadata: dict | None = None,
+                  progress: Callable[[TrainProgress], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print) -> TrainResult:
+    """Train (or continue training) an ISTR model on a COCO file and write the checkpoint ``out``."""
+    coco = load_coco(annotations, images_dir)
+    for w in coco.warnings[:20]:
+        log(f"warning: {w}")
+    if coco.num_annotations == 0:
+        raise ValueError(f"{annotations}: no usable annotations to train on")
+    model_config = model_config or model_config_for(coco, preset)
+    train_config = train_config or default_train_config(preset)
+    max_side = max(model_config.input.train_min_sizes + (model_config.input.min_size,))
+    dataset = CocoInstanceDataset(coco, images_dir, max_side=max_side, hflip=train_config.hflip,
+                                  vflip=train_config.vflip, crop_prob=train_config.crop_prob)
+    meta = {"categories": coco.categories, "train_annotations": str(annotations), **(metadata or {})}
+    trainer = Trainer(dataset, model_config, train_config, out, coco.class_names, resolve_device(device),
+                      init_state=init_state, metadata=meta, resume=resume, progress=progress,
+                      should_stop=should_stop, log=log)
+    return trainer.run()
