@@ -70,6 +70,48 @@ def eval_(
                        f"APs {m['APs']:.3f}  APm {m['APm']:.3f}  APl {m['APl']:.3f}")
 
 
+@app.command()
+@friendly_errors()
+def segment(
+    folder: Annotated[Path, typer.Argument(help="Folder of images (jpg, jpeg, png, bmp, tif, webp).")],
+    out: Annotated[Path, typer.Option(help="COCO JSON to write (atomically).")],
+    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (default: the embedded model).")] = None,
+    score_threshold: Annotated[float, typer.Option(help="Keep predictions scoring at least this.")] = 0.5,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 1,
+    recursive: Annotated[bool, typer.Option(help="Include sub-folders.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same --out.")] = False,
+    workers: Annotated[int, typer.Option(help="Threads decoding images and encoding masks.")] = 2,
+    device: Device = "auto",
+    debug: Debug = False,
+):
+    """Pre-label every image in FOLDER and write one COCO JSON file."""
+    from .commands.segment_cmd import run_segment
+
+    run_segment(folder, out, weights, score_threshold, batch_size, recursive, resume, workers, device)
+
+
+@app.command()
+@friendly_errors()
+def finetune(
+    annotations: Annotated[Path, typer.Argument(help="COCO JSON with corrected annotations.")],
+    images: Annotated[Path, typer.Option(help="Folder the JSON's file_name entries are relative to.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint to write.")],
+    weights: Annotated[Optional[Path], typer.Option(help="Model to start from (default: the embedded model).")] = None,
+    iterations: Annotated[int, typer.Option(help="Training steps.")] = 300,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (default: min(base, 1e-4)).")] = None,
+    val: Annotated[Optional[Path], typer.Option(help="COCO JSON to report held-out AP on.")] = None,
+    val_images: Annotated[Optional[Path], typer.Option(help="Images folder for --val (default: --images).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tune from --out.")] = False,
+    device: Device = "auto",
+    debug: Debug = False,
+):
+    """Fine-tune a model on annotations (e.g. `istr segment` output corrected in istr-app)."""
+    from .commands.finetune_cmd import run_finetune
+
+    run_finetune(annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device)
+
+
 def main() -> None:
     app()
 

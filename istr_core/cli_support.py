@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import traceback
 from contextlib import contextmanager
 from typing import Callable
@@ -56,12 +57,43 @@ def friendly_errors(debug_flag: str = "debug") -> Callable:
     return wrap
 
 
+class _LineProgress:
+    """Progress for logs and pipes: one plain line at most every ``interval`` seconds, and at the end."""
+
+    def __init__(self, description: str, total: int | None, interval: float = 10.0):
+        self.description, self.total, self.interval = description, total, interval
+        self.start = self.last = time.monotonic()
+        self.completed, self.info = 0, ""
+
+    def update(self, task=None, completed: int | None = None, advance: int = 0, info: str | None = None, **_):
+        self.completed = completed if completed is not None else self.completed + advance
+        self.info = info if info is not None else self.info
+        if time.monotonic() - self.last >= self.interval:
+            self.emit()
+
+    def emit(self) -> None:
+        self.last = now = time.monotonic()
+        elapsed = now - self.start
+        rate = self.completed / elapsed if elapsed > 0 else 0.0
+        total = f"/{self.total}" if self.total else ""
+        eta = f" eta {(self.total - self.completed) / rate:.0f}s" if self.total and rate > 0 else ""
+        err_console.print(f"{self.description} {self.completed}{total} {self.info} [{elapsed:.0f}s{eta}]",
+                          highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def progress_bar(description: str, total: int | None, extra: str = ""):
-    """A rich progress bar on stderr with rate and ETA; yields (progress, task_id)."""
+    """A progress display on stderr with rate and ETA; yields (progress, task_id) where
+    ``progress.update(task, completed=..., advance=..., info=...)`` moves it. A live bar on a
+    terminal, periodic plain lines otherwise."""
+    if not err_console.is_terminal:
+        line = _LineProgress(description, total)
+        yield line, None
+        line.emit()
+        return
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=err_console, transient=False, disable=not err_console.is_terminal and False) as p:
+    with Progress(*columns, console=err_console) as p:
         task = p.add_task(description, total=total, info=extra)
         yield p, task
 

@@ -45,6 +45,7 @@ class TrainResult:
     iterations: int
     elapsed_s: float
     final_losses: dict[str, float] = field(default_factory=dict)
+    finished: bool = True  # False when stopped by should_stop(): the checkpoint can be resumed
 
 
 def fit_codec_on_dataset(codec: torch.nn.Module, dataset: CocoInstanceDataset, max_masks: int,
@@ -116,6 +117,9 @@ class Trainer:
         if self.dist.enabled and device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         self._seed(train_config.seed + self.dist.rank)
+        if self.dist.enabled and self.dist.is_main:
+            self.log(f"distributed training: {self.dist.world_size} processes, "
+                     f"{'nccl' if device.type == 'cuda' else 'gloo'} backend")
         self.model = build_model_from_config(model_config).to(self.device)
         self.start_iteration, self.elapsed_before = 0, 0.0
         self.optimizer = build_optimizer(self.model, train_config)
@@ -181,10 +185,14 @@ class Trainer:
         start = time.monotonic()
         it, last_losses = self.start_iteration, {}
         elapsed = self.elapsed_before
+        finished = True
         try:
             while it < cfg.iterations:
                 elapsed = self.elapsed_before + time.monotonic() - start
-                if any_rank(self._out_of_time(elapsed) or self.should_stop(), self.dist, self.device):
+                if any_rank(self._out_of_time(elapsed), self.dist, self.device):
+                    break
+                if any_rank(self.should_stop(), self.dist, self.device):
+                    finished = False  # cancelled: keep the optimizer state so --resume can go on
                     break
                 self._set_lr(it, elapsed)
                 images, targets = next(data)
@@ -194,10 +202,10 @@ class Trainer:
                 self._report(it, last_losses, elapsed)
                 if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and it < cfg.iterations:
                     self.save(it, elapsed, final=False)
-            self.save(it, elapsed, final=True)
+            self.save(it, elapsed, final=finished)
         finally:
             cleanup(self.dist)
-        return TrainResult(self.out, it, elapsed, last_losses)
+        return TrainResult(self.out, it, elapsed, last_losses, finished)
 
     def _out_of_time(self, elapsed: float) -> bool:
         return self.tcfg.time_budget_s > 0 and elapsed >= self.tcfg.time_budget_s

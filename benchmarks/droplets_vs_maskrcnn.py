@@ -1,0 +1,129 @@
+"""ISTR vs torchvision Mask R-CNN on real microscopy (../shared/data/droplets), same CPU budget.
+
+Both models: ResNet-18-FPN, no pretrained weights, batch 2, images at 512 px, trained on train.json
+for --minutes each (one after the other, so each has the whole machine), then scored on val.json
+with the same COCO evaluation code. Prints one JSON line.
+
+    python benchmarks/droplets_vs_maskrcnn.py --minutes 15 [--only istr|maskrcnn]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from istr_core.data.coco import load_coco
+from istr_core.data.dataset import CocoInstanceDataset, collate
+from istr_core.eval.coco_eval import evaluate
+from istr_core.inference import Segmenter
+from istr_core.structures import Prediction
+from istr_core.train.checkpoint import load_checkpoint
+from istr_core.training import model_config_for, train_on_coco, default_train_config
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "droplets"
+
+
+def build_maskrcnn(num_classes: int):
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+
+    backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None, trainable_layers=5,
+                                   norm_layer=torch.nn.BatchNorm2d)
+    return MaskRCNN(backbone, num_classes=num_classes + 1, min_size=512, max_size=853)
+
+
+class MaskRCNNSegmenter:
+    """Adapter so the project's evaluate() scores torchvision's model exactly like ours."""
+
+    def __init__(self, model, class_names):
+        self.model, self.class_names = model.eval(), class_names
+
+    @torch.inference_mode()
+    def predict_batch(self, images, score_threshold=0.0):
+        outs = self.model([torch.from_numpy(im).permute(2, 0, 1).float() / 255 for im in images])
+        return [[Prediction((m[0] > 0.5).numpy(), tuple(b.tolist()), int(l) - 1, float(s))
+                 for m, b, l, s in zip(o["masks"], o["boxes"], o["labels"], o["scores"]) if s >= score_threshold]
+                for o in outs]
+
+
+def train_maskrcnn(minutes: float, seed: int = 0):
+    torch.manual_seed(seed)
+    coco = load_coco(DATA / "train.json", DATA / "images")
+    ds = CocoInstanceDataset(coco, DATA / "images", max_side=512, crop_prob=0.5)
+    loader = DataLoader(ds, batch_size=2, sampler=RandomSampler(ds), collate_fn=collate, num_workers=1,
+                        persistent_workers=True)
+    model = build_maskrcnn(len(coco.class_names)).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
+    start, it = time.monotonic(), 0
+    budget = minutes * 60
+    while time.monotonic() - start < budget:
+        for images, targets in loader:
+            elapsed = time.monotonic() - start
+            if elapsed >= budget:
+                break
+            frac = elapsed / budget
+            factor = min(1.0, 0.001 + it / 100) * (0.1 if frac > 0.8 else 1.0)
+            for g in opt.param_groups:
+                g["lr"] = 0.01 * factor
+            targets = [{"boxes": t["boxes"], "labels": t["labels"] + 1, "masks": t["masks"]} for t in targets]
+            keep = [len(t["boxes"]) > 0 for t in targets]
+            if not any(keep):
+                continue
+            losses = model([im for im, k in zip(images, keep) if k], [t for t, k in zip(targets, keep) if k])
+            loss = sum(losses.values())
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 10.0)
+            opt.step()
+            it += 1
+            if it % 50 == 0:
+                print(f"maskrcnn it {it} loss {loss.item():.3f} {elapsed / 60:.1f} min", flush=True)
+    return MaskRCNNSegmenter(model, coco.class_names), it
+
+
+def run_istr(minutes: float, out: Path, seed: int = 0):
+    import dataclasses
+
+    coco = load_coco(DATA / "train.json", DATA / "images")
+    tc = dataclasses.replace(default_train_config("cpu-small"), iterations=10**9, time_budget_s=minutes * 60,
+                             seed=seed, log_every=50)
+
+    def progress(p):
+        if p.iteration % 50 == 0:
+            print(f"istr it {p.iteration} loss {p.losses['loss']:.3f} {p.elapsed_s / 60:.1f} min", flush=True)
+
+    result = train_on_coco(DATA / "train.json", DATA / "images", out, model_config=model_config_for(coco, "cpu-small"),
+                           train_config=tc, device="cpu", progress=progress)
+    return Segmenter.from_checkpoint(out, "cpu"), result.iterations
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=15.0)
+    ap.add_argument("--only", choices=["istr", "maskrcnn"])
+    ap.add_argument("--out", type=Path, default=Path("bench_out/droplets_istr.pt"))
+    args = ap.parse_args()
+    val = load_coco(DATA / "val.json", DATA / "images")
+    report = {"benchmark": "droplets_vs_maskrcnn", "minutes_each": args.minutes, "threads": torch.get_num_threads(),
+              "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
+    if args.only in (None, "maskrcnn"):
+        seg, iters = train_maskrcnn(args.minutes)
+        m = evaluate(seg, val, DATA / "images")
+        report["maskrcnn"] = {"iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
+                              "box_AP": m["bbox"]["AP"]}
+    if args.only in (None, "istr"):
+        seg, iters = run_istr(args.minutes, args.out)
+        m = evaluate(seg, val, DATA / "images")
+        report["istr"] = {"iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
+                          "box_AP": m["bbox"]["AP"]}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
