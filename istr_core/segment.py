@@ -59,6 +59,16 @@ def _read_journal(path: Path) -> dict[str, dict]:
     return done
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a half-written last line (the run was killed mid-write) so new records start on a fresh line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
 def _encode(image_shape, predictions, category_ids: list[int]) -> list[dict]:
     anns = []
     for p in predictions:
@@ -87,9 +97,12 @@ def segment_folder(folder: str | os.PathLike, out: str | os.PathLike, segmenter,
     folder, out = Path(folder), Path(out)
     paths = list_images(folder, recursive)
     journal = journal_path(out)
-    done = _read_journal(journal) if resume else {}
-    if not resume:
+    if resume:
+        _drop_torn_tail(journal)
+        done = _read_journal(journal)
+    else:
         journal.unlink(missing_ok=True)
+        done = {}
     names = {p: p.relative_to(folder).as_posix() for p in paths}
     todo = [p for p in paths if names[p] not in done]
     summary = SegmentSummary(out, resumed=len(done))
@@ -103,7 +116,6 @@ def segment_folder(folder: str | os.PathLike, out: str | os.PathLike, segmenter,
         batch: list[tuple[Path, np.ndarray]] = []
 
         def flush():
-            nonlocal finished
             if not batch:
                 return
             preds = segmenter.predict_batch([im for _, im in batch], score_threshold)
