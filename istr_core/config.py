@@ -73,6 +73,8 @@ class LossConfig:
     dice_weight: float = 5.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    # proposals each instance may take on stages before the last (1 = the paper's one-to-one)
+    intermediate_copies: int = 1
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def cpu_small_config(num_classes: int = 80) -> ModelConfig:
         ),
         mask_codec=MaskCodecConfig(mask_size=56, dim=64),
         input=InputConfig(min_size=512, max_size=853, train_min_sizes=(448, 480, 512, 544, 576)),
+        loss=LossConfig(intermediate_copies=4),
     )
 
 

@@ -39,6 +39,16 @@ def model_config_for(coco: CocoData, preset: str, backbone_depth: int | None = N
     return dataclasses.replace(cfg, detections_per_image=max(cfg.detections_per_image, cfg.head.num_proposals))
 
 
+def _fits_in_memory(coco: CocoData, max_side: int, budget_bytes: float = 2e9) -> bool:
+    """Whether decoded images and masks at ``max_side`` fit comfortably in RAM (then they are cached)."""
+    total = 0.0
+    for im in coco.images:
+        scale = min(1.0, max_side / min(im.width, im.height))
+        pixels = im.width * im.height * scale * scale
+        total += pixels * (3 + len(im.annotations))
+    return total <= budget_bytes
+
+
 def train_on_coco(annotations: str | Path, images_dir: str | Path, out: str | Path, *,
                   model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
                   preset: str = "cpu-small", device: str = "auto", resume: bool = False,
@@ -54,8 +64,11 @@ def train_on_coco(annotations: str | Path, images_dir: str | Path, out: str | Pa
     model_config = model_config or model_config_for(coco, preset)
     train_config = train_config or default_train_config(preset)
     max_side = max(model_config.input.train_min_sizes + (model_config.input.min_size,))
+    cache = _fits_in_memory(coco, max_side)
+    if cache and train_config.num_workers > 0:
+        train_config = dataclasses.replace(train_config, num_workers=0)  # one decoded copy, in this process
     dataset = CocoInstanceDataset(coco, images_dir, max_side=max_side, hflip=train_config.hflip,
-                                  vflip=train_config.vflip, crop_prob=train_config.crop_prob)
+                                  vflip=train_config.vflip, crop_prob=train_config.crop_prob, cache=cache)
     meta = {"categories": coco.categories, "train_annotations": str(annotations), **(metadata or {})}
     trainer = Trainer(dataset, model_config, train_config, out, coco.class_names, resolve_device(device),
                       init_state=init_state, metadata=meta, resume=resume, progress=progress,

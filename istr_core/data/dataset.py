@@ -22,8 +22,10 @@ from .images import read_image
 class CocoInstanceDataset(Dataset):
     def __init__(self, coco: CocoData, images_dir: str | Path, class_index: dict[int, int] | None = None,
                  max_side: int = 0, train: bool = True, hflip: bool = True, vflip: bool = False,
-                 crop_prob: float = 0.5):
+                 crop_prob: float = 0.5, cache: bool = False):
         self.coco, self.images_dir = coco, Path(images_dir)
+        # decoded samples by index; small datasets keep them so each epoch skips JPEG/polygon decoding
+        self._cache: dict[int, tuple] | None = {} if cache else None
         self.class_index = class_index or coco.class_index()
         self.max_side, self.train = max_side, train
         self.hflip, self.vflip, self.crop_prob = hflip, vflip, crop_prob
@@ -33,6 +35,14 @@ class CocoInstanceDataset(Dataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Un-augmented (image HxWx3 uint8, masks (M,H,W) uint8, labels (M,)) at ``max_side`` scale."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        sample = self._load(index)
+        if self._cache is not None:
+            self._cache[index] = sample
+        return sample
+
+    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         info = self.coco.images[index]
         image = read_image(resolve_image_path(self.images_dir, info.file_name))
         anns = [a for a in info.annotations if not a.get("iscrowd", 0) and a["category_id"] in self.class_index]

@@ -16,9 +16,10 @@ class SetCriterion(nn.Module):
 
     def __init__(self, matcher: HungarianMatcher, class_weight: float, l1_weight: float,
                  giou_weight: float, embedding_weight: float, dice_weight: float,
-                 focal_alpha: float, focal_gamma: float):
+                 focal_alpha: float, focal_gamma: float, intermediate_copies: int = 1):
         super().__init__()
         self.matcher = matcher
+        self.intermediate_copies = intermediate_copies
         self.weights = {"loss_class": class_weight, "loss_l1": l1_weight, "loss_giou": giou_weight,
                         "loss_embedding": embedding_weight, "loss_dice": dice_weight}
         self.alpha, self.gamma = focal_alpha, focal_gamma
@@ -26,8 +27,10 @@ class SetCriterion(nn.Module):
     def forward(self, stage_outputs: list, targets: list[MatchTarget], codec: nn.Module) -> dict[str, Tensor]:
         num_instances = self._num_instances(targets, stage_outputs[0].class_logits.device)
         totals = {k: stage_outputs[0].class_logits.new_zeros((), dtype=torch.float32) for k in self.weights}
-        for out in stage_outputs:
-            matches = self.matcher(out.class_logits, out.boxes, out.mask_codes, targets)
+        last = len(stage_outputs) - 1
+        for i, out in enumerate(stage_outputs):
+            copies = 1 if i == last else self.intermediate_copies
+            matches = self.matcher(out.class_logits, out.boxes, out.mask_codes, targets, copies)
             for name, value in self._stage_losses(out, targets, matches, codec).items():
                 totals[name] = totals[name] + self.weights[name] * value / num_instances
         return totals

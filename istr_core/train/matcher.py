@@ -52,18 +52,26 @@ class HungarianMatcher:
         return cost - self.mask_cost * (cos + 1) / 2
 
     @torch.no_grad()
-    def __call__(self, logits: Tensor, boxes: Tensor, codes: Tensor,
-                 targets: list[MatchTarget]) -> list[tuple[Tensor, Tensor]]:
+    def __call__(self, logits: Tensor, boxes: Tensor, codes: Tensor, targets: list[MatchTarget],
+                 copies: int = 1) -> list[tuple[Tensor, Tensor]]:
         """Batched (B, N, ...) predictions -> per image (proposal indices, target indices), sorted by
-        proposal index, each of length min(N, M)."""
+        proposal index.
+
+        ``copies`` = 1 is ISTR's one-to-one matching (min(N, M) pairs). ``copies`` = k > 1 lets each
+        instance take up to k proposals (the target columns are repeated k times in the Hungarian
+        problem); the criterion uses it on intermediate stages only, where more positives per
+        instance speed up learning on small datasets while the last stage stays one-to-one.
+        """
         matches = []
         for b, target in enumerate(targets):
-            if len(target.labels) == 0:
+            m = len(target.labels)
+            if m == 0:
                 empty = torch.empty(0, dtype=torch.int64)
                 matches.append((empty, empty))
                 continue
             cost = self.cost_matrix(logits[b], boxes[b], codes[b], target)
             cost = torch.nan_to_num(cost, nan=1e6, posinf=1e6, neginf=-1e6).cpu()
-            rows, cols = linear_sum_assignment(cost.numpy())
-            matches.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)))
+            k = max(1, min(copies, cost.shape[0] // m))
+            rows, cols = linear_sum_assignment(cost.repeat(1, k).numpy())
+            matches.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols % m, dtype=torch.int64)))
         return matches

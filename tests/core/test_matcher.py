@@ -56,3 +56,19 @@ def test_image_without_objects_matches_nothing():
                         torch.zeros(0, 6), torch.tensor([64.0, 64, 64, 64]))
     (rows, cols), = matcher(torch.randn(1, 4, 2), torch.rand(1, 4, 4) * 10, torch.randn(1, 4, 6), [empty])
     assert rows.numel() == 0 and cols.numel() == 0
+
+
+def test_copies_let_each_instance_take_several_proposals():
+    matcher = HungarianMatcher()
+    g = torch.Generator().manual_seed(3)
+    target = _target(2, 2, g)
+    logits, codes = torch.randn(1, 9, 2, generator=g), torch.randn(1, 9, 6, generator=g)
+    boxes = target.boxes.repeat(5, 1)[:9][None] + torch.rand(1, 9, 4, generator=g)
+    (rows, cols), = matcher(logits, boxes, codes, [target], copies=3)
+    assert len(rows) == 6 and len(set(rows.tolist())) == 6  # a proposal serves one instance only
+    assert sorted(cols.tolist()) == [0, 0, 0, 1, 1, 1]
+    (rows1, cols1), = matcher(logits, boxes, codes, [target], copies=1)
+    assert len(rows1) == 2
+    # never more copies than proposals allow
+    (rows, cols), = matcher(logits[:, :3], boxes[:, :3], codes[:, :3], [target], copies=4)
+    assert len(rows) == 2
