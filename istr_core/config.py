@@ -40,9 +40,14 @@ class HeadConfig:
     num_reg_layers: int = 3
     num_mask_layers: int = 3
     prior_prob: float = 0.01
-    # "image": every proposal box starts as the whole image (Sparse R-CNN); "grid": boxes tile the
-    # image at several scales, which gives small datasets a useful start.
+    # "image": every proposal box starts as the whole image (Sparse R-CNN); "grid": boxes spread over
+    # the image at several scales, which gives small datasets a useful start.
     proposal_init: str = "image"
+    # Hybrid matching (training only): an extra group of proposals, invisible to the main group's
+    # self-attention, matched one-to-many (LossConfig.aux_copies). It gives the shared head and
+    # backbone dense supervision while the main group stays one-to-one and learns not to duplicate.
+    # Inference uses the main group alone. 0 = off (the paper).
+    num_aux_proposals: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class LossConfig:
     focal_gamma: float = 2.0
     # proposals each instance may take on stages before the last (1 = the paper's one-to-one)
     intermediate_copies: int = 1
+    # proposals each instance may take in the auxiliary group (HeadConfig.num_aux_proposals)
+    aux_copies: int = 4
 
 
 @dataclass(frozen=True)
@@ -181,11 +188,11 @@ def cpu_small_config(num_classes: int = 80) -> ModelConfig:
         backbone=BackboneConfig(depth=18, fpn_channels=hidden),
         head=HeadConfig(
             num_proposals=100, num_stages=3, hidden_dim=hidden, num_heads=4, dim_feedforward=512,
-            dim_dynamic=32, mask_pooler_size=0, proposal_init="grid",
+            dim_dynamic=32, mask_pooler_size=0, proposal_init="grid", num_aux_proposals=100,
         ),
         mask_codec=MaskCodecConfig(mask_size=56, dim=64),
         input=InputConfig(min_size=512, max_size=853, train_min_sizes=(448, 480, 512, 544, 576)),
-        loss=LossConfig(intermediate_copies=4),
+        loss=LossConfig(aux_copies=4),
     )
 
 
@@ -193,7 +200,7 @@ def cpu_small_train_config() -> TrainConfig:
     """Training schedule for :func:`cpu_small_config`: higher lr and short warm-up, since nothing is
     pretrained and the budget is minutes, not days."""
     return TrainConfig(
-        iterations=2000, batch_size=2, lr=2e-4, warmup_iterations=100, checkpoint_every=200,
+        iterations=2000, batch_size=2, lr=2e-4, warmup_iterations=100, lr_steps=(0.9,), checkpoint_every=200,
         log_every=10, num_workers=1,
     )
 

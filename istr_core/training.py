@@ -35,6 +35,8 @@ def model_config_for(coco: CocoData, preset: str, backbone_depth: int | None = N
         cfg = override(cfg, depth=backbone_depth)
     if "num_proposals" not in options:
         options["num_proposals"] = proposals_for(coco, cfg.head.num_proposals)
+    if cfg.head.num_aux_proposals and "num_aux_proposals" not in options:
+        options["num_aux_proposals"] = options["num_proposals"]  # as many as the main group
     cfg = override(cfg, **options)
     return dataclasses.replace(cfg, detections_per_image=max(cfg.detections_per_image, cfg.head.num_proposals))
 

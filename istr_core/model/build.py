@@ -73,8 +73,8 @@ def build_model_from_config(cfg: ModelConfig) -> ISTR:
     m, lo = cfg.matcher, cfg.loss
     matcher = HungarianMatcher(m.class_cost, m.l1_cost, m.giou_cost, m.mask_cost, m.focal_alpha, m.focal_gamma)
     criterion = SetCriterion(matcher, lo.class_weight, lo.l1_weight, lo.giou_weight, lo.embedding_weight,
-                             lo.dice_weight, lo.focal_alpha, lo.focal_gamma, lo.intermediate_copies)
+                             lo.dice_weight, lo.focal_alpha, lo.focal_gamma, lo.intermediate_copies, lo.aux_copies)
     model = ISTR(backbone, head, codec, batcher, criterion, cfg.num_classes, h.num_proposals, h.hidden_dim,
-                 h.proposal_init, cfg.detections_per_image, cfg.score_threshold)
+                 h.proposal_init, cfg.detections_per_image, cfg.score_threshold, h.num_aux_proposals)
     model.config = cfg  # plain attribute: the checkpoint writer saves it beside the weights
     return model

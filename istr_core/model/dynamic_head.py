@@ -88,6 +88,10 @@ class StageOutput:
     boxes: Tensor
     mask_codes: Tensor
 
+    def proposals(self, start: int, stop: int | None = None) -> "StageOutput":
+        """The predictions of proposals ``start:stop`` (one group in hybrid matching)."""
+        return StageOutput(self.class_logits[:, start:stop], self.boxes[:, start:stop], self.mask_codes[:, start:stop])
+
 
 class RefinementStage(nn.Module):
     def __init__(self, num_classes: int, hidden_dim: int, num_heads: int, dim_feedforward: int,
@@ -110,12 +114,13 @@ class RefinementStage(nn.Module):
         self.box_deltas = nn.Linear(hidden_dim, 4)
         self.mask_codes = nn.Linear(hidden_dim, mask_dim)
 
-    def forward(self, pro_features: Tensor, boxes: Tensor, box_rois: Tensor,
-                mask_rois: Tensor | None) -> tuple[StageOutput, Tensor]:
+    def forward(self, pro_features: Tensor, boxes: Tensor, box_rois: Tensor, mask_rois: Tensor | None,
+                attn_mask: Tensor | None = None) -> tuple[StageOutput, Tensor]:
         """pro_features (B, N, C); boxes (B, N, 4) xyxy; box_rois (B*N, C, P, P);
-        mask_rois (B*N, C, Pm, Pm) or None. Returns predictions and the refined features (B, N, C)."""
+        mask_rois (B*N, C, Pm, Pm) or None; attn_mask (N, N) bool, True = may not attend.
+        Returns predictions and the refined features (B, N, C)."""
         b, n, c = pro_features.shape
-        attn = self.self_attn(pro_features, pro_features, pro_features, need_weights=False)[0]
+        attn = self.self_attn(pro_features, pro_features, pro_features, attn_mask=attn_mask, need_weights=False)[0]
         x = self.norm1(pro_features + self.dropout(attn)).reshape(b * n, c)
         x = self.norm2(x + self.dropout(self.inst_interact(x, box_rois.flatten(2).transpose(1, 2))))
         obj = self.norm3(x + self.dropout(self.ffn(x)))
@@ -149,8 +154,10 @@ class DynamicHead(nn.Module):
         nn.init.constant_(stage.class_logits.bias, -math.log((1 - prior_prob) / prior_prob))
 
     def forward(self, features: dict[str, Tensor], boxes: Tensor, pro_features: Tensor,
-                image_sizes: list[tuple[int, int]], mask_stages: str = "all") -> list[StageOutput]:
-        """features: FPN maps; boxes (B, N, 4) xyxy; pro_features (B, N, C).
+                image_sizes: list[tuple[int, int]], mask_stages: str = "all",
+                attn_mask: Tensor | None = None) -> list[StageOutput]:
+        """features: FPN maps; boxes (B, N, 4) xyxy; pro_features (B, N, C); attn_mask (N, N) bool
+        keeps groups of proposals from seeing each other (hybrid matching).
 
         ``mask_stages``: "all" computes mask codes at every stage (training: deep supervision);
         "last" skips the mask RoI pooling of earlier stages (inference).
@@ -161,7 +168,7 @@ class DynamicHead(nn.Module):
             box_rois = self.box_pooler(features, box_list, image_sizes)
             use_mask = self.mask_pooler is not None and (mask_stages == "all" or i == len(self.stages) - 1)
             mask_rois = self.mask_pooler(features, box_list, image_sizes) if use_mask else None
-            out, pro_features = stage(pro_features, boxes, box_rois, mask_rois)
+            out, pro_features = stage(pro_features, boxes, box_rois, mask_rois, attn_mask)
             outputs.append(out)
             boxes = out.boxes.detach()
         return outputs

@@ -19,13 +19,13 @@ from .postprocess import postprocess
 from .transform import ImageBatcher
 
 
-def initial_proposal_boxes(num_proposals: int, mode: str) -> Tensor:
+def initial_proposal_boxes(num_proposals: int, mode: str, seed: int = 0) -> Tensor:
     """Normalised cxcywh starting boxes: the whole image ("image", Sparse R-CNN) or a fixed random
     spread of positions and sizes ("grid") that covers small and large objects from step one."""
     if mode == "image":
         return torch.tensor([0.5, 0.5, 1.0, 1.0]).repeat(num_proposals, 1)
     if mode == "grid":
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator().manual_seed(seed)
         centers = torch.rand(num_proposals, 2, generator=g)
         sizes = torch.exp(torch.empty(num_proposals, 1).uniform_(-3.0, 0.0, generator=g)).repeat(1, 2)
         return torch.cat([centers, sizes], 1)
@@ -36,7 +36,7 @@ class ISTR(nn.Module):
     def __init__(self, backbone: nn.Module, head: DynamicHead, codec: nn.Module, batcher: ImageBatcher,
                  criterion: nn.Module | None, num_classes: int, num_proposals: int, hidden_dim: int,
                  proposal_init: str = "image", detections_per_image: int = 100,
-                 score_threshold: float = 0.05):
+                 score_threshold: float = 0.05, num_aux_proposals: int = 0):
         super().__init__()
         self.backbone, self.head, self.codec, self.batcher = backbone, head, codec, batcher
         self.criterion = criterion
@@ -46,6 +46,12 @@ class ISTR(nn.Module):
         self.proposal_boxes = nn.Embedding(num_proposals, 4)
         with torch.no_grad():
             self.proposal_boxes.weight.copy_(initial_proposal_boxes(num_proposals, proposal_init))
+        # hybrid matching's auxiliary group: used in training only, never at inference
+        self.aux_proposal_features = nn.Embedding(num_aux_proposals, hidden_dim) if num_aux_proposals else None
+        self.aux_proposal_boxes = nn.Embedding(num_aux_proposals, 4) if num_aux_proposals else None
+        if num_aux_proposals:
+            with torch.no_grad():
+                self.aux_proposal_boxes.weight.copy_(initial_proposal_boxes(num_aux_proposals, proposal_init, seed=1))
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):
         if self.training and targets is None:
@@ -53,24 +59,41 @@ class ISTR(nn.Module):
         original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         batch, sizes = self.batcher(images)
         features = self.backbone(batch)
-        stage_outputs = self.head(features, self._proposals(sizes), self._proposal_features(len(images)),
-                                  sizes, mask_stages="all" if self.training else "last")
+        boxes, feats = self._proposals(self.proposal_boxes, sizes), self._expand(self.proposal_features, len(images))
+        hybrid = self.training and self.aux_proposal_boxes is not None
+        attn_mask = None
+        if hybrid:
+            n_main = boxes.shape[1]
+            boxes = torch.cat([boxes, self._proposals(self.aux_proposal_boxes, sizes)], 1)
+            feats = torch.cat([feats, self._expand(self.aux_proposal_features, len(images))], 1)
+            group = torch.arange(boxes.shape[1], device=boxes.device) >= n_main
+            attn_mask = group[:, None] != group[None, :]  # the groups never see each other
+        stage_outputs = self.head(features, boxes, feats, sizes, mask_stages="all" if self.training else "last",
+                                  attn_mask=attn_mask)
         if self.training:
             if self.criterion is None:
                 raise RuntimeError("this model was built without a criterion and cannot compute losses")
-            return self.criterion(stage_outputs, self.match_targets(targets, sizes, original_sizes), self.codec)
+            targets = self.match_targets(targets, sizes, original_sizes)
+            if not hybrid:
+                return self.criterion(stage_outputs, targets, self.codec)
+            main = self.criterion([o.proposals(0, n_main) for o in stage_outputs], targets, self.codec)
+            aux = self.criterion([o.proposals(n_main) for o in stage_outputs], targets, self.codec,
+                                 copies=self.criterion.aux_copies)
+            return {k: main[k] + aux[k] for k in main}
         last = stage_outputs[-1]
         return postprocess(last.class_logits, last.boxes, last.mask_codes, self.codec, sizes, original_sizes,
                            self.detections_per_image, self.score_threshold)
 
-    def _proposals(self, sizes: list[tuple[int, int]]) -> Tensor:
+    @staticmethod
+    def _proposals(embedding: nn.Embedding, sizes: list[tuple[int, int]]) -> Tensor:
         """(B, N, 4) absolute xyxy proposal boxes in each resized image."""
-        boxes = cxcywh_to_xyxy(self.proposal_boxes.weight)
+        boxes = cxcywh_to_xyxy(embedding.weight)
         whwh = torch.tensor([[w, h, w, h] for h, w in sizes], dtype=boxes.dtype, device=boxes.device)
         return boxes[None] * whwh[:, None]
 
-    def _proposal_features(self, batch_size: int) -> Tensor:
-        return self.proposal_features.weight[None].expand(batch_size, -1, -1)
+    @staticmethod
+    def _expand(embedding: nn.Embedding, batch_size: int) -> Tensor:
+        return embedding.weight[None].expand(batch_size, -1, -1)
 
     def match_targets(self, targets: list[dict[str, Tensor]], sizes, original_sizes) -> list[MatchTarget]:
         """User targets (original pixels, full masks) -> what the criterion needs (resized boxes,

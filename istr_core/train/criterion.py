@@ -16,21 +16,24 @@ class SetCriterion(nn.Module):
 
     def __init__(self, matcher: HungarianMatcher, class_weight: float, l1_weight: float,
                  giou_weight: float, embedding_weight: float, dice_weight: float,
-                 focal_alpha: float, focal_gamma: float, intermediate_copies: int = 1):
+                 focal_alpha: float, focal_gamma: float, intermediate_copies: int = 1, aux_copies: int = 4):
         super().__init__()
         self.matcher = matcher
-        self.intermediate_copies = intermediate_copies
+        self.intermediate_copies, self.aux_copies = intermediate_copies, aux_copies
         self.weights = {"loss_class": class_weight, "loss_l1": l1_weight, "loss_giou": giou_weight,
                         "loss_embedding": embedding_weight, "loss_dice": dice_weight}
         self.alpha, self.gamma = focal_alpha, focal_gamma
 
-    def forward(self, stage_outputs: list, targets: list[MatchTarget], codec: nn.Module) -> dict[str, Tensor]:
+    def forward(self, stage_outputs: list, targets: list[MatchTarget], codec: nn.Module,
+                copies: int | None = None) -> dict[str, Tensor]:
+        """``copies`` given: every stage matches one-to-``copies`` (the auxiliary group of hybrid
+        matching); else the last stage is one-to-one and earlier ones use ``intermediate_copies``."""
         num_instances = self._num_instances(targets, stage_outputs[0].class_logits.device)
         totals = {k: stage_outputs[0].class_logits.new_zeros((), dtype=torch.float32) for k in self.weights}
         last = len(stage_outputs) - 1
         for i, out in enumerate(stage_outputs):
-            copies = 1 if i == last else self.intermediate_copies
-            matches = self.matcher(out.class_logits, out.boxes, out.mask_codes, targets, copies)
+            stage_copies = copies if copies is not None else (1 if i == last else self.intermediate_copies)
+            matches = self.matcher(out.class_logits, out.boxes, out.mask_codes, targets, stage_copies)
             for name, value in self._stage_losses(out, targets, matches, codec).items():
                 totals[name] = totals[name] + self.weights[name] * value / num_instances
         return totals

@@ -106,3 +106,35 @@ def test_unfitted_pca_codec_refuses_to_train():
     targets[0]["labels"] = torch.tensor([0, 1])
     with pytest.raises(RuntimeError, match="not fitted"):
         m(images, targets)
+
+
+def test_hybrid_matching_groups_are_isolated_and_absent_at_inference():
+    torch.manual_seed(0)
+    opts = {**tiny_model_options(), "num_aux_proposals": 6}
+    hybrid = build_model(2, "resnet18", **opts).eval()
+    hybrid.codec.fit((torch.rand(32, 28, 28) > 0.5).float())
+    plain = build_model(2, "resnet18", **{**opts, "num_aux_proposals": 0}).eval()
+    missing, unexpected = plain.load_state_dict(hybrid.state_dict(), strict=False)
+    assert not missing and set(unexpected) == {"aux_proposal_features.weight", "aux_proposal_boxes.weight"}
+    image = [torch.rand(3, 80, 96)]
+    with torch.no_grad():
+        a, b = hybrid(image)[0], plain(image)[0]
+    assert torch.equal(a["boxes"], b["boxes"])  # inference never sees the auxiliary group
+    # in training, the main group's predictions do not depend on the auxiliary group
+    n = hybrid.proposal_boxes.num_embeddings
+    feats = hybrid.backbone(torch.rand(1, 3, 96, 96))
+    boxes = torch.cat([hybrid._proposals(hybrid.proposal_boxes, [(96, 96)]),
+                       hybrid._proposals(hybrid.aux_proposal_boxes, [(96, 96)])], 1)
+    group = torch.arange(n + 6) >= n
+    mask = group[:, None] != group[None, :]
+    pro = torch.cat([hybrid.proposal_features.weight, hybrid.aux_proposal_features.weight])[None]
+    with torch.no_grad():
+        out1 = hybrid.head(feats, boxes, pro, [(96, 96)], attn_mask=mask)[-1].proposals(0, n)
+        out2 = hybrid.head(feats, boxes, pro + torch.cat([torch.zeros(n, pro.shape[-1]), torch.randn(6, pro.shape[-1])]),
+                           [(96, 96)], attn_mask=mask)[-1].proposals(0, n)
+    assert torch.allclose(out1.class_logits, out2.class_logits, atol=1e-5)
+    hybrid.train()
+    images, targets = _targets()
+    targets[0]["labels"] = torch.tensor([0, 1])
+    losses = hybrid(images, targets)
+    assert set(losses) == LOSS_KEYS and all(torch.isfinite(v) for v in losses.values())
