@@ -82,11 +82,17 @@ class StageOutput:
     """One stage's predictions. Shapes: B images, N proposals, K classes, D embedding dims.
 
     class_logits (B, N, K); boxes (B, N, 4) absolute xyxy in the resized image; mask_codes (B, N, D).
+
+    At inference the last stage may defer its mask codes (``mask_codes`` None): then ``roi_boxes``
+    (B, N, 4, the stage's input boxes) and ``features`` (B, N, C, its refined proposal features) are
+    kept so that :meth:`DynamicHead.deferred_mask_codes` computes codes for the kept detections only.
     """
 
     class_logits: Tensor
     boxes: Tensor
-    mask_codes: Tensor
+    mask_codes: Tensor | None
+    roi_boxes: Tensor | None = None
+    features: Tensor | None = None
 
     def proposals(self, start: int, stop: int | None = None) -> "StageOutput":
         """The predictions of proposals ``start:stop`` (one group in hybrid matching)."""
@@ -115,22 +121,31 @@ class RefinementStage(nn.Module):
         self.mask_codes = nn.Linear(hidden_dim, mask_dim)
 
     def forward(self, pro_features: Tensor, boxes: Tensor, box_rois: Tensor, mask_rois: Tensor | None,
-                attn_mask: Tensor | None = None) -> tuple[StageOutput, Tensor]:
+                attn_mask: Tensor | None = None, defer_masks: bool = False) -> tuple[StageOutput, Tensor]:
         """pro_features (B, N, C); boxes (B, N, 4) xyxy; box_rois (B*N, C, P, P);
         mask_rois (B*N, C, Pm, Pm) or None; attn_mask (N, N) bool, True = may not attend.
+        ``defer_masks`` leaves the mask codes to :meth:`predict_mask_codes` (inference: only the kept
+        detections need them, and the high-resolution mask branch is the head's costliest part).
         Returns predictions and the refined features (B, N, C)."""
         b, n, c = pro_features.shape
         attn = self.self_attn(pro_features, pro_features, pro_features, attn_mask=attn_mask, need_weights=False)[0]
         x = self.norm1(pro_features + self.dropout(attn)).reshape(b * n, c)
         x = self.norm2(x + self.dropout(self.inst_interact(x, box_rois.flatten(2).transpose(1, 2))))
         obj = self.norm3(x + self.dropout(self.ffn(x)))
-        mask_feature = obj if self.mask_branch is None or mask_rois is None else obj + self.mask_branch(obj, mask_rois)
         logits = self.class_logits(self.cls_tower(obj))
         deltas = self.box_deltas(self.reg_tower(obj))
-        codes = self.mask_codes(self.mask_tower(mask_feature))
         new_boxes = apply_deltas(deltas, boxes.reshape(-1, 4))
-        out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1))
+        if defer_masks:
+            out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), None, boxes, obj.view(b, n, c))
+        else:
+            codes = self.predict_mask_codes(obj, mask_rois)
+            out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1))
         return out, obj.view(b, n, c)
+
+    def predict_mask_codes(self, obj: Tensor, mask_rois: Tensor | None) -> Tensor:
+        """Refined features (M, C) and their mask RoI features (M, C, Pm, Pm) or None -> codes (M, D)."""
+        mask_feature = obj if self.mask_branch is None or mask_rois is None else obj + self.mask_branch(obj, mask_rois)
+        return self.mask_codes(self.mask_tower(mask_feature))
 
 
 class DynamicHead(nn.Module):
@@ -160,15 +175,31 @@ class DynamicHead(nn.Module):
         keeps groups of proposals from seeing each other (hybrid matching).
 
         ``mask_stages``: "all" computes mask codes at every stage (training: deep supervision);
-        "last" skips the mask RoI pooling of earlier stages (inference).
+        "last" skips the mask RoI pooling of earlier stages; "deferred" (inference) also leaves the
+        last stage's codes to :meth:`deferred_mask_codes`, for the kept detections only.
         """
+        if mask_stages not in ("all", "last", "deferred"):
+            raise ValueError(f"mask_stages must be 'all', 'last' or 'deferred', not {mask_stages!r}")
         outputs = []
         for i, stage in enumerate(self.stages):
+            last = i == len(self.stages) - 1
             box_list = list(boxes.unbind(0))
             box_rois = self.box_pooler(features, box_list, image_sizes)
-            use_mask = self.mask_pooler is not None and (mask_stages == "all" or i == len(self.stages) - 1)
+            defer = last and mask_stages == "deferred" and self.mask_pooler is not None
+            use_mask = self.mask_pooler is not None and not defer and (mask_stages == "all" or last)
             mask_rois = self.mask_pooler(features, box_list, image_sizes) if use_mask else None
-            out, pro_features = stage(pro_features, boxes, box_rois, mask_rois, attn_mask)
+            out, pro_features = stage(pro_features, boxes, box_rois, mask_rois, attn_mask, defer_masks=defer)
             outputs.append(out)
             boxes = out.boxes.detach()
         return outputs
+
+    def deferred_mask_codes(self, features: dict[str, Tensor], last: StageOutput, image: int,
+                            proposals: Tensor, image_sizes: list[tuple[int, int]]) -> Tensor:
+        """Mask codes (k, D) of ``proposals`` (k,) of image ``image`` from a last stage run with
+        ``mask_stages="deferred"``; equal to what the eager path computes for them."""
+        if last.mask_codes is not None:
+            return last.mask_codes[image, proposals]
+        rois = last.roi_boxes[image, proposals]
+        box_list = [rois if b == image else rois.new_zeros((0, 4)) for b in range(len(image_sizes))]
+        mask_rois = self.mask_pooler(features, box_list, image_sizes)
+        return self.stages[-1].predict_mask_codes(last.features[image, proposals], mask_rois)

@@ -42,6 +42,9 @@ class ISTR(nn.Module):
         self.criterion = criterion
         self.num_classes = num_classes
         self.detections_per_image, self.score_threshold = detections_per_image, score_threshold
+        # "deferred": the last stage's mask branch runs for the kept detections only; "last" runs it
+        # for every proposal (the plain path, kept to test that both give the same outputs)
+        self.inference_mask_stages = "deferred"
         self.proposal_features = nn.Embedding(num_proposals, hidden_dim)
         self.proposal_boxes = nn.Embedding(num_proposals, 4)
         with torch.no_grad():
@@ -68,7 +71,7 @@ class ISTR(nn.Module):
             feats = torch.cat([feats, self._expand(self.aux_proposal_features, len(images))], 1)
             group = torch.arange(boxes.shape[1], device=boxes.device) >= n_main
             attn_mask = group[:, None] != group[None, :]  # the groups never see each other
-        stage_outputs = self.head(features, boxes, feats, sizes, mask_stages="all" if self.training else "last",
+        stage_outputs = self.head(features, boxes, feats, sizes, mask_stages="all" if self.training else self.inference_mask_stages,
                                   attn_mask=attn_mask)
         if self.training:
             if self.criterion is None:
@@ -81,7 +84,11 @@ class ISTR(nn.Module):
                                  copies=self.criterion.aux_copies)
             return {k: main[k] + aux[k] for k in main}
         last = stage_outputs[-1]
-        return postprocess(last.class_logits, last.boxes, last.mask_codes, self.codec, sizes, original_sizes,
+
+        def mask_codes(image: int, proposals: Tensor) -> Tensor:
+            return self.head.deferred_mask_codes(features, last, image, proposals, sizes)
+
+        return postprocess(last.class_logits, last.boxes, mask_codes, self.codec, sizes, original_sizes,
                            self.detections_per_image, self.score_threshold)
 
     @staticmethod

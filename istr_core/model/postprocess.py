@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import torch
+from typing import Callable
+
 from torch import Tensor, nn
 
 from ..ops.masks import paste_masks
@@ -21,11 +23,14 @@ def select_detections(class_logits: Tensor, boxes: Tensor, k: int, score_thresho
     return scores, flat % num_classes, boxes[proposal], proposal
 
 
-def postprocess(class_logits: Tensor, boxes: Tensor, mask_codes: Tensor, codec: nn.Module,
+def postprocess(class_logits: Tensor, boxes: Tensor, mask_codes: Callable[[int, Tensor], Tensor], codec: nn.Module,
                 resized_sizes: list[tuple[int, int]], original_sizes: list[tuple[int, int]],
                 detections_per_image: int, score_threshold: float) -> list[dict[str, Tensor]]:
     """Last-stage outputs (B, N, ...) -> per image {boxes (n,4) xyxy original pixels, labels (n,),
-    scores (n,), masks (n,1,H,W) float in [0,1]}. Masks are decoded only for the kept detections."""
+    scores (n,), masks (n,1,H,W) float in [0,1]}.
+
+    ``mask_codes(image, proposals)`` returns the (k, D) codes of the kept proposals: codes are
+    predicted, decoded and pasted only for the kept detections."""
     results = []
     for b, ((h, w), (oh, ow)) in enumerate(zip(resized_sizes, original_sizes)):
         scores, labels, det_boxes, proposal = select_detections(
@@ -35,7 +40,7 @@ def postprocess(class_logits: Tensor, boxes: Tensor, mask_codes: Tensor, codec: 
         det_boxes = paste_boxes.clone()
         det_boxes[:, 0::2] = det_boxes[:, 0::2].clamp(0, ow)
         det_boxes[:, 1::2] = det_boxes[:, 1::2].clamp(0, oh)
-        box_masks = codec.decode(mask_codes[b, proposal])
+        box_masks = codec.decode(mask_codes(b, proposal))
         masks = paste_masks(box_masks, paste_boxes, oh, ow)[:, None]
         results.append({"boxes": det_boxes, "labels": labels, "scores": scores.float(), "masks": masks})
     return results

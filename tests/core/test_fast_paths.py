@@ -1,0 +1,49 @@
+"""Every inference speed-up must give the outputs of the plain path (issue: speed without changing results)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from istr_core import build_model
+from tests.conftest import tiny_model_options
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    m = build_model(3, "resnet18", **tiny_model_options(), score_threshold=0.0)
+    m.codec.fit((torch.rand(64, 28, 28) > 0.5).float())
+    return m.eval()
+
+
+def _run(model, images, mask_stages: str):
+    model.inference_mask_stages = mask_stages
+    with torch.inference_mode():
+        return model(images)
+
+
+def test_deferred_mask_branch_equals_computing_it_for_every_proposal(model):
+    images = [torch.rand(3, 96, 120), torch.rand(3, 80, 64)]
+    plain, fast = _run(model, images, "last"), _run(model, images, "deferred")
+    assert model.head.mask_pooler is not None  # the branch being deferred exists in this model
+    for p, f in zip(plain, fast):
+        assert len(p["scores"]) > 0
+        for key in ("boxes", "labels", "scores"):
+            torch.testing.assert_close(f[key], p[key])
+        torch.testing.assert_close(f["masks"], p["masks"], atol=1e-4, rtol=1e-4)
+
+
+def test_deferred_path_skips_the_mask_branch_for_dropped_proposals(model):
+    calls = []
+    model.head.mask_pooler.register_forward_hook(lambda mod, args, out: calls.append(out.shape[0]))
+    model.detections_per_image = 3
+    _run(model, [torch.rand(3, 96, 96)], "deferred")
+    assert calls and max(calls) <= 3  # only the kept detections were pooled at mask resolution
+    calls.clear()
+    _run(model, [torch.rand(3, 96, 96)], "last")
+    assert max(calls) == model.proposal_boxes.num_embeddings
+
+
+def test_unknown_mask_stage_mode_is_refused(model):
+    with pytest.raises(ValueError, match="mask_stages"):
+        _run(model, [torch.rand(3, 64, 64)], "sometimes")
