@@ -33,7 +33,7 @@ class Segmenter:
         self.checkpoint = checkpoint
         self.device = resolve_device(device)
         self.class_names = list(checkpoint.class_names)
-        self.model = checkpoint.build_model(self.device)
+        self.model = checkpoint.build_model(self.device).fuse_for_inference()
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "Segmenter":

@@ -15,6 +15,7 @@ from ..ops.boxes import cxcywh_to_xyxy
 from ..ops.masks import crop_and_resize
 from ..train.matcher import MatchTarget
 from .dynamic_head import DynamicHead
+from .fuse import fold_batch_norms
 from .postprocess import postprocess
 from .transform import ImageBatcher
 
@@ -45,6 +46,7 @@ class ISTR(nn.Module):
         # "deferred": the last stage's mask branch runs for the kept detections only; "last" runs it
         # for every proposal (the plain path, kept to test that both give the same outputs)
         self.inference_mask_stages = "deferred"
+        self.inference_only = False  # set by fuse_for_inference()
         self.proposal_features = nn.Embedding(num_proposals, hidden_dim)
         self.proposal_boxes = nn.Embedding(num_proposals, 4)
         with torch.no_grad():
@@ -57,6 +59,8 @@ class ISTR(nn.Module):
                 self.aux_proposal_boxes.weight.copy_(initial_proposal_boxes(num_aux_proposals, proposal_init, seed=1))
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):
+        if self.training and self.inference_only:
+            raise RuntimeError("this model was fused for inference (fuse_for_inference) and cannot train")
         if self.training and targets is None:
             raise ValueError("in training mode ISTR needs targets; call model.eval() for predictions")
         original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
@@ -90,6 +94,14 @@ class ISTR(nn.Module):
 
         return postprocess(last.class_logits, last.boxes, mask_codes, self.codec, sizes, original_sizes,
                            self.detections_per_image, self.score_threshold)
+
+    def fuse_for_inference(self) -> "ISTR":
+        """Fold the backbone's BatchNorms into its convolutions: same outputs, one pass less over every
+        feature map. Puts the model in eval mode for good (it can no longer train)."""
+        self.eval()
+        fold_batch_norms(self.backbone)
+        self.inference_only = True
+        return self
 
     @staticmethod
     def _proposals(embedding: nn.Embedding, sizes: list[tuple[int, int]]) -> Tensor:

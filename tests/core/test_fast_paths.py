@@ -47,3 +47,30 @@ def test_deferred_path_skips_the_mask_branch_for_dropped_proposals(model):
 def test_unknown_mask_stage_mode_is_refused(model):
     with pytest.raises(ValueError, match="mask_stages"):
         _run(model, [torch.rand(3, 64, 64)], "sometimes")
+
+
+@pytest.mark.parametrize("norm", ["bn", "frozen_bn"])
+def test_folding_batch_norms_keeps_outputs(norm):
+    torch.manual_seed(0)
+    m = build_model(3, "resnet18", **tiny_model_options(), score_threshold=0.0, norm=norm)
+    m.codec.fit((torch.rand(64, 28, 28) > 0.5).float())
+    with torch.no_grad():  # non-trivial statistics, so folding has something to get wrong
+        for mod in m.backbone.modules():
+            if hasattr(mod, "running_var"):
+                mod.running_mean.uniform_(-0.5, 0.5), mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5), mod.bias.uniform_(-0.2, 0.2)
+    images = [torch.rand(3, 96, 120)]
+    plain = _run(m.eval(), images, "deferred")
+    m.fuse_for_inference()
+    assert not any(isinstance(x, (torch.nn.BatchNorm2d,)) or type(x).__name__ == "FrozenBatchNorm2d"
+                   for x in m.backbone.modules())
+    fused = _run(m, images, "deferred")
+    for key in ("boxes", "labels", "scores"):
+        torch.testing.assert_close(fused[0][key], plain[0][key], atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(fused[0]["masks"], plain[0]["masks"], atol=1e-3, rtol=1e-3)
+
+
+def test_fused_model_refuses_to_train(model):
+    model.fuse_for_inference().train()
+    with pytest.raises(RuntimeError, match="fused for inference"):
+        model([torch.rand(3, 64, 64)], [{}])
