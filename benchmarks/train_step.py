@@ -1,0 +1,98 @@
+"""Training step time and peak memory: ISTR cpu-small and R50 (paper preset) vs torchvision Mask R-CNN.
+
+Random 512x683 images with 8 random box-shaped instances each, batch 2, one optimizer step per
+iteration; models alternate A/B/A/B so machine noise hits both. Peak memory is the process's
+peak RSS growth during each model's steps (CPU) or torch.cuda.max_memory_allocated (GPU).
+Prints one JSON line.
+
+    python benchmarks/train_step.py [--steps 3] [--device cpu|cuda] [--models cpu-small r50 maskrcnn]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+
+import torch
+from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+from istr_core import build_model
+
+
+def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    images, targets = [], []
+    for _ in range(batch):
+        images.append(torch.rand(3, h, w, generator=g).to(device))
+        x0 = torch.randint(0, w - 80, (8,), generator=g).float()
+        y0 = torch.randint(0, h - 80, (8,), generator=g).float()
+        boxes = torch.stack([x0, y0, x0 + 60, y0 + 60], 1)
+        masks = torch.zeros(8, h, w, dtype=torch.uint8)
+        for i, (a, b, c, d) in enumerate(boxes.long().tolist()):
+            masks[i, b:d, a:c] = 1
+        targets.append({"boxes": boxes.to(device), "labels": torch.ones(8, dtype=torch.int64, device=device),
+                        "masks": masks.to(device)})
+    return images, targets
+
+
+def build(name: str, device):
+    if name == "maskrcnn":
+        return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91).to(device).train()
+    if name == "cpu-small":
+        model = build_model(num_classes=80, backbone="resnet18", preset="cpu-small")
+    else:
+        model = build_model(num_classes=80, backbone="resnet50")
+    model.codec.fit((torch.rand(256, model.codec.mask_size, model.codec.mask_size) > 0.5).float())
+    return model.to(device).train()
+
+
+def step(model, optimizer, images, targets, device) -> float:
+    start = time.perf_counter()
+    with torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda"):
+        losses = model(images, targets)
+    sum(losses.values()).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--models", nargs="+", default=["cpu-small", "r50", "maskrcnn"])
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    images, targets = make_batch(args.batch, 512, 683, device)
+    report = {"benchmark": "train_step", "device": args.device, "batch": args.batch, "image": "512x683",
+              "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(),
+              "date": time.strftime("%Y-%m-%d"), "models": {}}
+    for name in args.models:  # memory is measured per model, so models run one after another
+        model = build(name, device)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        rss_before = peak_rss_mb()
+        step(model, optimizer, images, targets, device)  # warm-up
+        times = [step(model, optimizer, images, targets, device) for _ in range(args.steps)]
+        peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
+                else peak_rss_mb() - rss_before)
+        report["models"][name] = {"step_s": statistics.median(times), "images_per_s": args.batch / statistics.median(times),
+                                  "peak_mem_mb" if device.type == "cuda" else "peak_rss_growth_mb": round(peak)}
+        del model, optimizer
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
