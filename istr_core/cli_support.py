@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 import traceback
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable
 
 import typer
@@ -20,7 +22,7 @@ from .train.loop import TrainingDiverged
 
 err_console = Console(stderr=True)
 USER_ERRORS = (AnnotationError, CheckpointError, ImageReadError, PretrainedWeightsUnavailable, TrainingDiverged,
-               FileNotFoundError, NotADirectoryError, ValueError, PermissionError)
+               ValueError, OSError)  # OSError: missing files, permissions, a full disk, a folder given as --out
 
 
 class UserError(Exception):
@@ -40,6 +42,7 @@ def friendly_errors(debug_flag: str = "debug") -> Callable:
                 if debug:
                     raise
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                message = message.encode("utf-8", "backslashreplace").decode("utf-8")  # undecodable file names
                 err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
             except KeyboardInterrupt:
@@ -55,6 +58,17 @@ def friendly_errors(debug_flag: str = "debug") -> Callable:
         return inner
 
     return wrap
+
+
+def check_output_path(out: Path) -> None:
+    """Fail before the work, not after it, when ``--out`` cannot be written as a file."""
+    if out.is_dir():
+        raise UserError(f"{out}: --out is a folder; give a file name")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"{out}: cannot create it, {parent} is a file")
+    if parent is not None and not os.access(parent, os.W_OK):
+        raise UserError(f"{out}: cannot write into {parent} (permission denied)")
 
 
 class _LineProgress:

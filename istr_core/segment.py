@@ -53,10 +53,37 @@ def _read_journal(path: Path) -> dict[str, dict]:
         for line in f:
             try:
                 record = json.loads(line)
-                done[record["file_name"]] = record
-            except (json.JSONDecodeError, KeyError, TypeError):
+            except json.JSONDecodeError:
                 continue
+            if (isinstance(record, dict) and isinstance(record.get("file_name"), str)
+                    and isinstance(record.get("width"), int) and isinstance(record.get("height"), int)
+                    and isinstance(record.get("annotations"), list)):
+                done[record["file_name"]] = record
     return done
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # undecodable bytes in a Linux file name, kept as surrogates
+        return False
+
+
+def _skip_non_utf8_names(paths: list[Path], names: dict[Path, str], summary: SegmentSummary,
+                         warn: Callable[[str], None]) -> set[Path]:
+    """Files whose names a (UTF-8) COCO file cannot hold: warned about, counted as skipped."""
+    bad = {p for p in paths if not _is_utf8(names[p])}
+    for path in sorted(bad):
+        message = f"{printable(path)}: file name is not valid UTF-8 (rename the file)"
+        summary.skipped.append(message)
+        warn(f"warning: skipped {message}")
+    return bad
+
+
+def printable(path: os.PathLike | str) -> str:
+    """``path`` safe to print and store: undecodable bytes become ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -104,13 +131,15 @@ def segment_folder(folder: str | os.PathLike, out: str | os.PathLike, segmenter,
         journal.unlink(missing_ok=True)
         done = {}
     names = {p: p.relative_to(folder).as_posix() for p in paths}
-    todo = [p for p in paths if names[p] not in done]
     summary = SegmentSummary(out, resumed=len(done))
+    unnamable = _skip_non_utf8_names(paths, names, summary, warn)
+    todo = [p for p in paths if names[p] not in done and p not in unnamable]
     categories = categories_for(segmenter)
     category_ids = [c["id"] for c in categories]
     total, finished = len(paths), len(paths) - len(todo)
     if progress:
         progress(finished, total)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max(1, workers)) as pool, open(journal, "a", encoding="utf-8") as log:
         writes: deque[Future] = deque()
         batch: list[tuple[Path, np.ndarray]] = []

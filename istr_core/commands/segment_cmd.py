@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_support import err_console, progress_bar
+from ..cli_support import check_output_path, err_console, progress_bar
 from ..data.images import list_images
 from ..inference import Segmenter
 from ..segment import segment_folder
 
 
 def run_segment(folder: Path, out: Path, weights, score_threshold, batch_size, recursive, resume, workers, device):
+    check_output_path(Path(out))
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     if not 0.0 <= score_threshold <= 1.0:
@@ -34,4 +35,4 @@ def run_segment(folder: Path, out: Path, weights, score_threshold, batch_size, r
                                  progress=on_progress, warn=lambda m: err_console.print(m, highlight=False, soft_wrap=True))
     resumed = f", {summary.resumed} from the interrupted run" if summary.resumed else ""
     err_console.print(f"wrote {out}: {summary.images} images{resumed}, {summary.instances} instances, "
-                      f"{len(summary.skipped)} skipped (unreadable)", highlight=False)
+                      f"{len(summary.skipped)} skipped", highlight=False, soft_wrap=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli_support import UserError, err_console, progress_bar
+from ..cli_support import check_output_path, UserError, err_console, progress_bar
 from ..config import PRESETS
 from ..data.coco import load_coco
 from ..model.build import _depth
@@ -16,6 +16,7 @@ from ..training import default_train_config, model_config_for, train_on_coco
 def run_train(annotations: Path, images: Path, out: Path, preset, backbone, pretrained, iterations, time_budget,
               batch_size, lr, proposals, checkpoint_every, workers, val, val_images, resume, device, seed,
               debug) -> None:
+    check_output_path(Path(out))
     if preset is None:
         preset = "paper" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
     if preset not in PRESETS:

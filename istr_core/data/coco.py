@@ -6,6 +6,7 @@ hour of training (or a traceback from deep inside pycocotools) is what users rem
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,28 +155,77 @@ def _attach_annotations(annotations: list, images: dict[int, CocoImage], categor
         if problem:
             warnings.append(f"{loc}: {problem}; annotation skipped")
             continue
+        if "bbox" in a and (problem := _bbox_problem(a["bbox"], image)):
+            warnings.append(f"{loc}: {problem}; box recomputed from the segmentation")
+            a = {k: v for k, v in a.items() if k not in ("bbox", "area")}
+        if "area" in a and not (isinstance(a["area"], (int, float)) and math.isfinite(a["area"])):
+            warnings.append(f"{loc}: 'area' is not a number; recomputed from the segmentation")
+            a = {k: v for k, v in a.items() if k not in ("bbox", "area")}
+        if not isinstance(a.get("iscrowd", 0), int):
+            warnings.append(f"{loc}: 'iscrowd' must be 0 or 1; treated as 0")
+            a = {**a, "iscrowd": 0}
         image.annotations.append(a)
     return warnings
 
 
 def _segmentation_problem(seg, image: CocoImage) -> str | None:
+    """Why ``seg`` cannot be used on ``image`` (None when it can). RLE counts are checked before
+    pycocotools sees them: counts that do not add up to h*w make it read past its buffers."""
     if seg is None:
         return "no 'segmentation'"
     if isinstance(seg, list):
         polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
         if not polys:
             return "polygon with fewer than 3 points"
-        if not all(isinstance(v, (int, float)) for p in polys for v in p):
-            return "polygon with non-numeric coordinates"
-        return None
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for p in polys for v in p):
+            return "polygon with non-numeric or non-finite coordinates"
+        rle = mask_utils.merge(mask_utils.frPyObjects(polys, image.height, image.width))
+        return None if mask_utils.area(rle) > 0 else "polygon with zero area (or outside the image)"
     if isinstance(seg, dict):
         size = seg.get("size")
         if not (isinstance(size, list) and len(size) == 2) or "counts" not in seg:
             return "RLE without 'size' [h, w] and 'counts'"
         if tuple(size) != (image.height, image.width):
             return f"RLE size {size} differs from the image size [{image.height}, {image.width}]"
-        return None
+        counts = _rle_counts(seg["counts"])
+        if counts is None or any(c < 0 for c in counts) or sum(counts) != image.height * image.width:
+            return f"RLE 'counts' do not describe a {image.height}x{image.width} mask"
+        return None if sum(counts[1::2]) > 0 else "RLE mask with zero area"
     return f"'segmentation' has the wrong type ({type(seg).__name__})"
+
+
+def _rle_counts(counts) -> list[int] | None:
+    """Run lengths of an uncompressed (list) or compressed (COCO string) RLE; None when malformed."""
+    if isinstance(counts, list):
+        ok = all(isinstance(c, int) and not isinstance(c, bool) for c in counts)
+        return counts if ok else None
+    if not isinstance(counts, str):
+        return None
+    out, x, k = [], 0, 0  # the inverse of pycocotools' rleToString (5 bits per char, sign-extended)
+    for ch in counts:
+        c = ord(ch) - 48
+        if not 0 <= c < 64:
+            return None
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            x |= -1 << (5 * k)
+        out.append(x + (out[-2] if len(out) > 2 else 0))
+        x, k = 0, 0
+    return None if k else out
+
+
+def _bbox_problem(bbox, image: CocoImage) -> str | None:
+    if not (isinstance(bbox, list) and len(bbox) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)):
+        return "'bbox' is not [x, y, width, height]"
+    x, y, w, h = bbox
+    if w <= 0 or h <= 0 or x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
+        return f"bbox {bbox} lies outside the {image.width}x{image.height} image or is empty"
+    return None
 
 
 def _check_files(images: dict[int, CocoImage], images_dir: Path, where: str) -> None:

@@ -24,11 +24,22 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Any], None], binary: 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions a plain ``open(path, "w")`` would give (mkstemp makes 0600 files): keep an
+    existing file's mode, else 0666 minus the umask."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:

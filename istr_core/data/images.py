@@ -7,6 +7,7 @@ exporters) assumes one format, so every conversion happens here and nowhere else
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -49,20 +50,35 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if image is None or image.size == 0:
         raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+    _check_pixels(path, image.shape[1], image.shape[0], max_pixels)  # formats Pillow cannot parse
     return _to_rgb_uint8(image)
 
 
 def _check_size_before_decoding(path: Path, data: np.ndarray, max_pixels: int) -> None:
     """Refuse huge images from their header so a 100-megapixel file never gets decoded."""
     try:
+        import io
+        import warnings
+
         from PIL import Image  # Pillow ships with torchvision; header parsing only
 
-        import io
-
+        # our own limit speaks, not Pillow's warning (a filter, not catch_warnings: this runs in threads)
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data.tobytes())) as img:
             width, height = img.size
+    except ImportError:
+        return
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (~179 MP), far above ours
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f" ({int(pixels.group(1)) / 1e6:.0f} MP)" if pixels else ""
+        raise ImageReadError(f"{path}: image is too large{size}, above the {max_pixels / 1e6:.0f} MP limit; "
+                             f"downscale it first") from None
     except Exception:
         return  # let OpenCV decide whether it is an image at all
+    _check_pixels(path, width, height, max_pixels)
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageReadError(
             f"{path}: image is {width}x{height} ({width * height / 1e6:.0f} MP), above the "

@@ -50,3 +50,20 @@ def test_paths_cannot_escape_the_images_folder(tmp_path):
     with pytest.raises(AnnotationError, match="points outside"):
         resolve_image_path(tmp_path, "/etc/passwd")
     assert resolve_image_path(tmp_path, "sub/a.png") == (tmp_path / "sub/a.png").resolve()
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    """mkstemp creates 0600 files; a user's annotation file must be as readable as any other."""
+    import os
+
+    from istr_core.data.export import write_json_atomic
+
+    umask = os.umask(0o022)
+    try:
+        out = write_json_atomic(tmp_path / "a.json", {"x": 1})
+        assert out.stat().st_mode & 0o777 == 0o644
+        out.chmod(0o640)
+        write_json_atomic(out, {"x": 2})
+        assert out.stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
+    finally:
+        os.umask(umask)

@@ -1,0 +1,1 @@
+"""Issue 6: bad input, faults and security for the istr command line."""
