@@ -1,0 +1,153 @@
+"""Qt-free COCO reading and writing for the app (RLE masks, atomic writes).
+
+The written files are plain COCO that pycocotools and ``istr finetune`` accept. A few extra keys
+(``istr_status`` on images, ``istr_source``/``istr_accepted`` on annotations) let the app restore the
+review state when the file is reopened; other tools ignore them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from istr_core.data.coco import AnnotationError, annotation_mask, resolve_image_path
+from istr_core.data.export import mask_to_rle, write_json_atomic
+
+from .document import HUMAN, MODEL, PRELABELLED, STATUSES, ImageRecord, Instance, Project
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) as ``read_image`` will return it (EXIF rotation applied), without decoding."""
+    with Image.open(path) as im:
+        w, h = im.size
+        rotated = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+    return (w, h) if rotated else (h, w)
+
+
+def record_size(rec: ImageRecord) -> tuple[int, int]:
+    if rec.size is None:
+        rec.size = image_size(rec.path)
+    return rec.size
+
+
+def project_to_coco(project: Project, keep_record: Callable[[ImageRecord], bool],
+                    keep_instance: Callable[[Instance], bool]) -> dict:
+    """The chosen records and instances as a COCO dict; category ids are class index + 1."""
+    images, annotations = [], []
+    for rec in project.records:
+        if not keep_record(rec):
+            continue
+        h, w = record_size(rec)
+        image_id = len(images) + 1
+        images.append({"id": image_id, "file_name": rec.key, "width": w, "height": h, "istr_status": rec.status})
+        for inst in rec.instances:
+            if keep_instance(inst) and _encoded(inst)[2] > 0:
+                annotations.append(_annotation(inst, len(annotations) + 1, image_id))
+    categories = [{"id": k + 1, "name": n} for k, n in enumerate(project.class_names)]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def _encoded(inst: Instance) -> tuple[dict, list[float], float]:
+    """(RLE, bbox, area) of the mask, cached per mask version: autosave runs after every edit and
+    must not re-encode thousands of untouched masks."""
+    if inst.rle_cache is None or inst.rle_cache[0] != inst.version:
+        inst.rle_cache = (inst.version, *encode_mask(inst.mask))
+    return inst.rle_cache[1:]
+
+
+def _annotation(inst: Instance, ann_id: int, image_id: int) -> dict:
+    rle, bbox, area = _encoded(inst)
+    ann = {"id": ann_id, "image_id": image_id, "category_id": inst.label + 1,
+           "segmentation": dict(rle), "bbox": list(bbox), "area": area, "iscrowd": 0,
+           "istr_source": inst.source, "istr_accepted": bool(inst.accepted)}
+    if inst.score is not None:
+        ann["score"] = float(inst.score)
+    return ann
+
+
+def save_coco(path: str | os.PathLike, coco: dict) -> Path:
+    return write_json_atomic(path, coco)
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Parse a COCO file with one-line errors instead of JSON tracebacks."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise AnnotationError(f"cannot read {path}: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise AnnotationError(f"{path} is not a COCO file (no 'images' list)")
+    return data
+
+
+def load_coco_into(project: Project, data: dict) -> list[str]:
+    """Put the annotations of a COCO dict onto the project's records; returns warnings.
+
+    Categories are merged into ``project.class_names`` by name. Images whose file is missing are
+    skipped with a warning rather than failing the whole file (a reviewer can still work).
+    """
+    warnings: list[str] = []
+    cat_index = {c["id"]: project.class_index(str(c["name"])) for c in data.get("categories", [])}
+    records: dict[int, ImageRecord] = {}
+    for im in data["images"]:
+        rec = _record_for(project, im, warnings)
+        if rec is not None:
+            rec.size = (int(im["height"]), int(im["width"]))
+            rec.instances = []
+            rec.status = im.get("istr_status", PRELABELLED)
+            rec.status = rec.status if rec.status in STATUSES else PRELABELLED
+            records[im["id"]] = rec
+    for ann in data.get("annotations", []):
+        rec = records.get(ann.get("image_id"))
+        if rec is None or ann.get("category_id") not in cat_index:
+            warnings.append(f"annotation {ann.get('id')}: unknown image or category, skipped")
+            continue
+        rec.instances.append(_instance(ann, cat_index[ann["category_id"]], rec.size))
+    return warnings
+
+
+def _record_for(project: Project, im: dict, warnings: list[str]) -> ImageRecord | None:
+    name = str(im.get("file_name", ""))
+    if project.has(name):
+        return project.record(name)
+    try:
+        path = resolve_image_path(project.folder, name)
+    except AnnotationError as e:
+        warnings.append(str(e))
+        return None
+    if not path.is_file():
+        warnings.append(f"image {name!r} is not in {project.folder}, skipped")
+        return None
+    return project.add_record(path)
+
+
+def _instance(ann: dict, label: int, size: tuple[int, int]) -> Instance:
+    mask = annotation_mask(ann, *size).astype(bool)
+    score = ann.get("score")
+    source = ann.get("istr_source", MODEL if score is not None else HUMAN)
+    inst = Instance(np.ascontiguousarray(mask), label, None if score is None else float(score),
+                    source if source in (MODEL, HUMAN) else HUMAN, bool(ann.get("istr_accepted", False)))
+    seg = ann["segmentation"]
+    if isinstance(seg, dict) and isinstance(seg.get("counts"), str):
+        inst.rle_cache = (0, *encoded_rle(seg))  # reuse the file's RLE: no re-encode at first autosave
+    return inst
+
+
+def encoded_rle(rle: dict) -> tuple[dict, list[float], float]:
+    """(RLE, bbox, area) of a compressed RLE, computed on the RLE itself (cheap)."""
+    coded = {"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")}
+    bbox = [float(v) for v in mask_utils.toBbox(coded)]
+    return {"size": list(rle["size"]), "counts": rle["counts"]}, bbox, float(mask_utils.area(coded))
+
+
+def encode_mask(mask: np.ndarray) -> tuple[dict, list[float], float]:
+    """(RLE, bbox, area) of a bool mask; the pre-label worker calls it off the GUI thread."""
+    return encoded_rle(mask_to_rle(mask))

@@ -1,0 +1,327 @@
+"""The controller: owns the project and the undo stack, is the only writer, and tells views.
+
+Widgets call the request methods (``paint``, ``delete_selected`` ...); each becomes one undoable
+command, followed by change signals and an autosave. Views never touch ``Project`` directly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from istr_core.data.coco import AnnotationError
+from istr_core.data.images import ImageReadError, list_images, read_image
+
+from . import autosave
+from .coco_io import load_coco_into, project_to_coco, read_json, save_coco
+from .commands import AddInstances, Command, Composite, EditMask, RemoveInstances, SetAttribute, SetStatus, UndoStack
+from .document import MODEL, PRELABELLED, REVIEWED, UNLABELLED, ImageRecord, Instance, Project
+from .geometry import stroke_mask
+
+
+def load_project(folder: Path, annotations: Path | None) -> tuple[Project, list[str]]:
+    """Folder listing plus, when the file exists, the masks of ``annotations`` for review."""
+    project = Project(folder, list_images(folder))
+    warnings = []
+    if annotations is not None and annotations.is_file():
+        warnings = load_coco_into(project, read_json(annotations))
+    return project, warnings
+
+
+class Controller(QObject):
+    current_changed = Signal()     # another image is shown
+    instances_changed = Signal()   # masks/labels/scores of the current image or the filter changed
+    records_changed = Signal()     # statuses or instance counts in the image list changed
+    classes_changed = Signal()
+    selection_changed = Signal()
+    model_changed = Signal()
+    message = Signal(str)
+
+    def __init__(self, project: Project, annotations: Path | None = None, segmenter=None, weights: Path | None = None):
+        super().__init__()
+        self.project = project
+        self.annotations = annotations
+        self.undo_stack = UndoStack(project)
+        self.autosave_path = autosave.sidecar_path(project.folder, annotations)
+        self.segmenter, self.weights = None, weights
+        self.current = -1
+        self.image: np.ndarray | None = None
+        self.selection: list[int] = []
+        self.threshold, self.brush_radius, self.current_class = 0.3, 8, 0
+        self.dirty = False
+        self.autosave_enabled = True   # off for the headless self-check, which must not touch DIR
+        self._writer = autosave.BackgroundWriter()
+        if segmenter is not None:
+            self.set_segmenter(segmenter, weights)
+        if not project.class_names:
+            project.class_names.append("object")
+
+    # ----- navigation and model -------------------------------------------------------------
+    @property
+    def record(self) -> ImageRecord | None:
+        return self.project.records[self.current] if 0 <= self.current < len(self.project.records) else None
+
+    def set_current(self, index: int) -> None:
+        """Show image ``index`` (clamped); an unreadable file shows as empty with a message."""
+        if not self.project.records:
+            return
+        index = max(0, min(index, len(self.project.records) - 1))
+        if index == self.current and self.image is not None:
+            return
+        self.current, self.selection = index, []
+        rec = self.record
+        try:
+            self.image = read_image(rec.path)
+            rec.size = self.image.shape[:2]
+            if any(i.mask.shape != rec.size for i in rec.instances):
+                self.message.emit(f"{rec.key}: some masks do not match the image size {rec.size} (wrong COCO "
+                                  "width/height or EXIF rotation); they are hidden")
+        except ImageReadError as e:
+            self.image = None
+            self.message.emit(str(e))
+        self.current_changed.emit()
+        self.instances_changed.emit()
+        self.selection_changed.emit()
+
+    def step(self, delta: int) -> None:
+        self.set_current(self.current + delta)
+
+    def set_segmenter(self, segmenter, weights: Path | None) -> None:
+        """Use a (new) model; its class names are merged into the project's by name."""
+        self.segmenter, self.weights = segmenter, weights
+        for name in segmenter.class_names:
+            self.project.class_index(name)
+        self.classes_changed.emit()
+        self.model_changed.emit()
+
+    # ----- edits ----------------------------------------------------------------------------
+    def execute(self, command: Command) -> None:
+        """Apply a new edit; background results for other images do not move the view."""
+        self.undo_stack.push(command)
+        self._after_edit(command, navigate=False)
+
+    def undo(self) -> None:
+        self._after_edit(self.undo_stack.undo(), navigate=True)
+
+    def redo(self) -> None:
+        self._after_edit(self.undo_stack.redo(), navigate=True)
+
+    def _after_edit(self, command: Command | None, navigate: bool) -> None:
+        if command is None:
+            return
+        if navigate and (self.record is None or command.key != self.record.key):
+            self.set_current(self.project.index_of(command.key))
+        rec = self.record
+        if rec is not None:
+            shown = {i.id for i in rec.visible(self.threshold)}
+            self.selection = [i for i in self.selection if i in shown]
+        self.dirty = True
+        self.instances_changed.emit()
+        self.records_changed.emit()
+        self.selection_changed.emit()
+        self.write_autosave()
+
+    def visible_instances(self) -> list[Instance]:
+        return self.record.visible(self.threshold) if self.record else []
+
+    def set_threshold(self, value: float) -> None:
+        """Live confidence filter: no model re-run, predictions >= 0.05 are all kept in memory."""
+        self.threshold = float(value)
+        if self.record:
+            self.selection = [i for i in self.selection if self.record.find(i).visible(self.threshold)]
+        self.instances_changed.emit()
+        self.records_changed.emit()
+        self.selection_changed.emit()
+
+    def select(self, ids: list[int]) -> None:
+        if list(ids) != self.selection:
+            self.selection = list(ids)
+            self.selection_changed.emit()
+
+    def instance_at(self, x: float, y: float) -> Instance | None:
+        """Topmost (last drawn) visible instance covering pixel (x, y)."""
+        xi, yi = int(x), int(y)
+        for inst in reversed(self.visible_instances()):
+            h, w = inst.mask.shape
+            if 0 <= yi < h and 0 <= xi < w and inst.mask[yi, xi]:
+                return inst
+        return None
+
+    def selected_instance(self) -> Instance | None:
+        return self.record.find(self.selection[0]) if self.record and len(self.selection) == 1 else None
+
+    def add_mask(self, mask: np.ndarray, label: int | None = None, key: str | None = None) -> Instance | None:
+        """A new human instance from a finished polygon / brush stroke / box (on image ``key``,
+        default the current one); selected afterwards."""
+        if self.record is None or not mask.any():
+            return None
+        inst = Instance(mask.astype(bool), self.current_class if label is None else label)
+        self.execute(AddInstances(key or self.record.key, [inst]))
+        self.select([inst.id])
+        return inst
+
+    def set_mask(self, instance_id: int, mask: np.ndarray) -> None:
+        inst = self.record.find(instance_id)
+        if inst is None:
+            return
+        if not mask.any():
+            self.execute(RemoveInstances(self.record.key, [instance_id]))
+            return
+        cmd = EditMask(self.record.key, instance_id, inst.mask, mask)
+        if not cmd.empty:
+            self.execute(self._with_acceptance(cmd, [inst]))
+
+    def _with_acceptance(self, cmd: Command, instances: list[Instance]) -> Command:
+        """A human edit of a prediction accepts it, so a later re-pre-label does not replace it."""
+        pending = [i.id for i in instances if i.source == MODEL and not i.accepted]
+        if not pending:
+            return cmd
+        return Composite(cmd.key, [cmd, SetAttribute(cmd.key, pending, "accepted", True)], cmd.text)
+
+    def paint(self, points: list[tuple[float, float]], erase: bool = False) -> None:
+        """A finished brush/eraser stroke: into the selected instance, a new one, or (eraser with
+        nothing selected) out of every visible instance it touches; one undo step either way."""
+        if self.image is None or not points:
+            return
+        stroke = stroke_mask(self.image.shape[:2], points, self.brush_radius)
+        target = self.selected_instance()
+        if target is not None and target.mask.shape != stroke.shape:
+            self.message.emit("this mask does not match the image size and cannot be painted")
+            return
+        if target is not None:
+            self.set_mask(target.id, target.mask & ~stroke if erase else target.mask | stroke)
+        elif not erase:
+            self.add_mask(stroke)
+        else:
+            self._erase_all(stroke)
+
+    def _erase_all(self, stroke: np.ndarray) -> None:
+        key, cmds, emptied = self.record.key, [], []
+        for inst in self.visible_instances():
+            if inst.mask.shape != stroke.shape:
+                continue
+            after = inst.mask & ~stroke
+            if not after.any():
+                emptied.append(inst.id)
+            elif (after != inst.mask).any():
+                cmds.append(self._with_acceptance(EditMask(key, inst.id, inst.mask, after), [inst]))
+        if emptied:
+            cmds.append(RemoveInstances(key, emptied))
+        if cmds:
+            self.execute(Composite(key, cmds, "erase"))
+
+    def delete_selected(self) -> None:
+        if self.record and self.selection:
+            self.execute(RemoveInstances(self.record.key, self.selection))
+
+    def set_label_selected(self, label: int) -> None:
+        if not 0 <= label < len(self.project.class_names):
+            return
+        self.current_class = label
+        if self.record and self.selection:
+            cmd = SetAttribute(self.record.key, self.selection, "label", label)
+            self.execute(self._with_acceptance(cmd, [self.record.find(i) for i in self.selection]))
+
+    def accept_selected(self) -> None:
+        if self.record and self.selection:
+            self.execute(SetAttribute(self.record.key, self.selection, "accepted", True))
+
+    def accept_all(self) -> None:
+        """Accept the visible predictions, drop the hidden ones, mark the image reviewed."""
+        rec = self.record
+        if rec is None:
+            return
+        hidden = [i.id for i in rec.instances if not i.visible(self.threshold)]
+        shown = [i.id for i in rec.instances if i.visible(self.threshold) and not i.accepted and i.source == MODEL]
+        cmds: list[Command] = [RemoveInstances(rec.key, hidden)] if hidden else []
+        if shown:
+            cmds.append(SetAttribute(rec.key, shown, "accepted", True))
+        cmds.append(SetStatus(rec.key, REVIEWED))
+        self.execute(Composite(rec.key, cmds, "accept all"))
+
+    def add_class(self, name: str) -> int:
+        name = name.strip()
+        if not name:
+            return self.current_class
+        index = self.project.class_index(name)
+        self.classes_changed.emit()
+        return index
+
+    def apply_predictions(self, key: str, predictions: list) -> None:
+        """Replace an image's unaccepted predictions with new ones (one undo step).
+
+        ``predictions``: ``Prediction``s, or (Prediction, encoded RLE) pairs from the worker."""
+        rec = self.project.record(key)
+        names = self.segmenter.class_names
+        new = []
+        for item in predictions:
+            p, encoded = item if isinstance(item, tuple) else (item, None)
+            new.append(Instance(p.mask.astype(bool), self.project.class_index(names[p.label]), float(p.score), MODEL,
+                                rle_cache=None if encoded is None else (0, *encoded)))
+        old = [i.id for i in rec.instances if i.source == MODEL and not i.accepted]
+        cmds: list[Command] = [RemoveInstances(key, old)] if old else []
+        cmds += [AddInstances(key, new), SetStatus(key, PRELABELLED)]
+        if rec.size is None and new:
+            rec.size = new[0].mask.shape
+        self.execute(Composite(key, cmds, "pre-label"))
+
+    def prelabel_current_sync(self) -> None:
+        """Pre-label on the calling thread; only for the headless self-check (--screenshot)."""
+        if self.segmenter is not None and self.image is not None:
+            self.apply_predictions(self.record.key, self.segmenter.predict(self.image, score_threshold=0.05))
+
+    # ----- files ----------------------------------------------------------------------------
+    def default_save_path(self) -> Path:
+        return self.annotations or self.project.folder / "annotations.json"
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the visible instances of every touched image as COCO; clears the autosave."""
+        path = Path(path) if path else self.default_save_path()
+        coco = project_to_coco(self.project, lambda r: r.status != UNLABELLED or bool(r.instances),
+                               lambda i: i.visible(self.threshold))
+        save_coco(path, coco)
+        self.annotations, self.dirty = path, False
+        self.flush_autosave()
+        autosave.discard(self.autosave_path)
+        self.autosave_path = autosave.sidecar_path(self.project.folder, path)
+        autosave.discard(self.autosave_path)
+        self.message.emit(f"saved {len(coco['annotations'])} instances on {len(coco['images'])} images to {path}")
+        return path
+
+    def write_reviewed(self, path: Path) -> int:
+        """COCO of the reviewed images only (the fine-tuning set); returns the number of images."""
+        coco = project_to_coco(self.project, lambda r: r.status == REVIEWED, lambda i: i.visible(self.threshold))
+        save_coco(path, coco)
+        return len(coco["images"])
+
+    def write_autosave(self) -> None:
+        """Snapshot now (GUI thread, cheap), write in the background; ``flush_autosave`` waits."""
+        if not self.autosave_enabled:
+            return
+        if self._writer.error:
+            self.message.emit(f"autosave failed: {self._writer.error}")
+        self._writer.submit(self.autosave_path, autosave.snapshot(self.project))
+
+    def flush_autosave(self) -> None:
+        self._writer.flush()
+
+    def recover(self) -> None:
+        """Load the autosave sidecar (the user accepted recovery at start-up)."""
+        try:
+            warnings = autosave.recover(self.project, self.autosave_path)
+        except (AnnotationError, KeyError, TypeError, ValueError) as e:
+            self.message.emit(f"cannot recover {self.autosave_path}: {e} (file kept)")
+            return
+        for w in warnings:
+            self.message.emit(w)
+        self.dirty = True
+        self.records_changed.emit()
+        self.instances_changed.emit()
+        self.classes_changed.emit()
+
+    def unreviewed_keys(self) -> list[str]:
+        return [r.key for r in self.project.records if r.status != REVIEWED]
+
+    def counts(self, rec: ImageRecord) -> int:
+        return len(rec.visible(self.threshold))

@@ -1,0 +1,349 @@
+"""The main window: wires the canvas, docks, actions and the status bar. No document logic here.
+
+Every action is declared once in ``ACTIONS`` (name, text, shortcuts); the Help dialog is built
+from the same table, so the shortcut list cannot drift from the real bindings.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QSlider)
+
+from istr_core.inference import Segmenter
+
+from . import autosave
+from .controller import Controller
+from .jobs import Jobs
+from .widgets.canvas import Canvas
+from .widgets.dialogs import HelpDialog
+from .widgets.panels import ClassPanel, ImageList, InstanceList
+
+# (action name, menu text, shortcuts)
+ACTIONS = [
+    ("save", "&Save", ["Ctrl+S"]), ("save_as", "Save &as…", ["Ctrl+Shift+S"]),
+    ("load_model", "Load &model…", ["Ctrl+M"]), ("quit", "&Quit", ["Ctrl+Q"]),
+    ("undo", "&Undo", ["Ctrl+Z"]), ("redo", "&Redo", ["Ctrl+Y", "Ctrl+Shift+Z"]),
+    ("next", "Next image", ["D", "PgDown"]), ("prev", "Previous image", ["A", "PgUp"]),
+    ("fit", "Fit to window", ["F"]), ("zoom_in", "Zoom in", ["+", "="]), ("zoom_out", "Zoom out", ["-"]),
+    ("tool_select", "Select tool", ["V"]), ("tool_polygon", "Polygon tool", ["P"]),
+    ("tool_brush", "Brush tool", ["B"]), ("tool_eraser", "Eraser tool", ["E"]),
+    ("tool_box", "Box → mask tool", ["R"]), ("tool_vertex", "Vertex edit tool", ["M"]),
+    ("brush_smaller", "Brush smaller", ["["]), ("brush_larger", "Brush larger", ["]"]),
+    ("delete", "Delete / reject selected (vertex tool: hovered vertex)", ["Delete", "Backspace"]),
+    ("accept", "Accept selected", ["Y"]), ("accept_all", "Accept all on image = mark reviewed", ["Ctrl+Return"]),
+    ("prelabel", "Pre-label this image", ["Ctrl+L"]),
+    ("prelabel_all", "Pre-label all unreviewed images", ["Ctrl+Shift+L"]),
+    ("finetune", "Fine-tune on reviewed images…", ["Ctrl+T"]), ("cancel", "Cancel background job", ["Ctrl+."]),
+    ("help", "Keyboard shortcuts", ["F1"]),
+] + [(f"class_{k}", f"Class {k} for selection / new instances", [str(k)]) for k in range(1, 10)]
+
+MOUSE_HELP = [
+    ("Wheel", "Zoom at cursor"), ("Middle-drag / Space+drag", "Pan"),
+    ("Click (select tool)", "Select topmost instance; Ctrl+click adds"),
+    ("Click / right-click (polygon)", "Add / remove last vertex"),
+    ("Enter, double-click, click 1st vertex", "Close polygon"), ("Esc", "Cancel the current drawing"),
+    ("Drag (brush/eraser)", "Paint into selected instance (or a new one) / erase"),
+    ("Drag (box)", "Box → mask (model, or GrabCut without a model)"),
+    ("Drag vertex / double-click edge / right-click vertex", "Vertex tool: move / insert / delete"),
+]
+
+MENUS = {"&File": ["save", "save_as", "load_model", "quit"],
+         "&Edit": ["undo", "redo", "delete", "accept", "accept_all"],
+         "&View": ["next", "prev", "fit", "zoom_in", "zoom_out"],
+         "&Tools": ["tool_select", "tool_polygon", "tool_brush", "tool_eraser", "tool_box", "tool_vertex",
+                    "brush_smaller", "brush_larger"],
+         "&Model": ["prelabel", "prelabel_all", "finetune", "cancel"], "&Help": ["help"]}
+
+
+def shortcut_table() -> list[tuple[str, str]]:
+    return [(", ".join(keys), text.replace("&", "")) for _, text, keys in ACTIONS] + MOUSE_HELP
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: Controller):
+        super().__init__()
+        self.controller, self.jobs = controller, Jobs(controller)
+        self.ask_on_close = True
+        self.setWindowTitle(f"ISTR Studio — {controller.project.folder}")
+        self.canvas = Canvas(controller)
+        self.setCentralWidget(self.canvas)
+        self.image_list, self.instance_list = ImageList(controller), InstanceList(controller)
+        self.class_panel = ClassPanel(controller)
+        self._dock("Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Instances", self.instance_list, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Classes", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.actions_by_name = {name: self._action(name, text, keys) for name, text, keys in ACTIONS}
+        self._build_menus_and_toolbar()
+        self._build_status_bar()
+        self._connect()
+        self.resize(1280, 800)
+
+    def _dock(self, title, widget, area) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        features = QDockWidget.DockWidgetFeature
+        dock.setFeatures(features.DockWidgetMovable | features.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+
+    def _action(self, name: str, text: str, keys: list[str]) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(getattr(self, f"on_{name}", None) or (lambda _=False, n=name: self._on_indexed(n)))
+        self.addAction(action)
+        return action
+
+    def _build_menus_and_toolbar(self) -> None:
+        for title, names in MENUS.items():
+            menu = self.menuBar().addMenu(title)
+            for name in names:
+                menu.addAction(self.actions_by_name[name])
+        bar = self.addToolBar("Main")
+        bar.setObjectName("Main")
+        for name, short in (("prelabel", "Pre-label"), ("prelabel_all", "Pre-label all"),
+                            ("accept_all", "Accept all ✔"), ("save", "Save"), ("fit", "Fit")):
+            self.actions_by_name[name].setIconText(short)
+            bar.addAction(self.actions_by_name[name])
+        bar.addSeparator()
+        for tool in ("select", "polygon", "brush", "eraser", "box", "vertex"):
+            a = self.actions_by_name[f"tool_{tool}"]
+            a.setCheckable(True)
+            a.setIconText(tool.capitalize())
+            bar.addAction(a)
+        self.actions_by_name["tool_select"].setChecked(True)
+        bar.addSeparator()
+        self.threshold_label = QLabel()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(5, 100)
+        self.slider.setFixedWidth(140)
+        self.slider.setValue(round(self.controller.threshold * 100))
+        self.slider.valueChanged.connect(self.on_threshold)
+        bar.addWidget(QLabel(" Confidence ≥ "))
+        bar.addWidget(self.slider)
+        bar.addWidget(self.threshold_label)
+        self.on_threshold(self.slider.value())
+
+    def _build_status_bar(self) -> None:
+        self.status_label, self.brush_label, self.count_label, self.pos_label = QLabel(), QLabel(), QLabel(), QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.jobs.cancel)
+        sb = self.statusBar()
+        sb.addWidget(self.status_label, 1)
+        for w in (self.pos_label, self.count_label, self.brush_label, self.progress, self.cancel_button):
+            sb.addPermanentWidget(w)
+        self.progress.hide()
+        self.cancel_button.hide()
+        self._show_brush()
+        self.show_message("F1: keyboard shortcuts")
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.message.connect(self.show_message)
+        c.current_changed.connect(self._update_title)
+        c.instances_changed.connect(self._show_counts)
+        self.canvas.tool_changed.connect(self._tool_changed)
+        self.canvas.box_drawn.connect(self.on_box)
+        self.canvas.cursor_moved.connect(lambda x, y: self.pos_label.setText(f"x {x:.0f}, y {y:.0f}"))
+        self.jobs.started.connect(self._job_started)
+        self.jobs.progress.connect(self._job_progress)
+        self.jobs.ended.connect(self._job_ended)
+        self.jobs.failed.connect(self._job_failed)
+        self.jobs.log.connect(self.show_message)
+
+    # ----- slots ------------------------------------------------------------------------------
+    def _update_title(self) -> None:
+        rec = self.controller.record
+        name = f"{rec.key} — " if rec else ""
+        self.setWindowTitle(f"ISTR Studio — {name}{self.controller.project.folder}")
+
+    def _show_counts(self) -> None:
+        rec = self.controller.record
+        if rec is not None:
+            shown = len(self.controller.visible_instances())
+            self.count_label.setText(f"{rec.status}: {shown} shown, {len(rec.instances) - shown} hidden")
+
+    def show_message(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def _show_brush(self) -> None:
+        c = self.controller
+        model = "no model (box tool uses GrabCut)" if c.segmenter is None else f"model: {c.weights or 'default'}"
+        self.brush_label.setText(f"brush {self.controller.brush_radius}px | {model}")
+
+    def _tool_changed(self, tool: str) -> None:
+        for name in ("select", "polygon", "brush", "eraser", "box", "vertex"):
+            self.actions_by_name[f"tool_{name}"].setChecked(name == tool)
+        self.show_message(f"tool: {tool}")
+
+    def _job_started(self, kind: str) -> None:
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+
+    def _job_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.show_message(text)
+
+    def _job_ended(self, kind: str, result) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        if kind == "finetune":
+            self.after_finetune(result, self._ask_reload(result))
+        else:
+            self.show_message(f"pre-labelling {result}")
+
+    def _job_failed(self, message: str) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.show_message(message)
+        if self.ask_on_close:
+            QMessageBox.warning(self, "ISTR Studio", message)
+
+    def _ask_reload(self, result) -> bool:
+        if not self.ask_on_close:
+            return False
+        n = len(self.controller.unreviewed_keys())
+        answer = QMessageBox.question(self, "Fine-tuning finished",
+                                      f"Saved {result.checkpoint} ({result.iterations} iterations).\n"
+                                      f"Load it and re-pre-label the {n} unreviewed images?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def after_finetune(self, result, reload: bool) -> None:
+        """Offer of the close-the-loop step: load the new weights, re-pre-label unreviewed images."""
+        self.show_message(f"fine-tuned model written to {result.checkpoint}")
+        if reload:
+            self.load_model(Path(result.checkpoint))
+            self.jobs.prelabel(self.controller.unreviewed_keys())
+
+    def load_model(self, path: Path) -> bool:
+        try:
+            segmenter = Segmenter.from_checkpoint(path, device="auto")
+        except Exception as e:  # noqa: BLE001 - bad user file: one line, not a crash
+            self.show_message(f"cannot load {path}: {e}")
+            return False
+        self.controller.set_segmenter(segmenter, path)
+        self._show_brush()
+        return True
+
+    def on_box(self, box) -> None:
+        if self.jobs.box(box):
+            self.show_message("box → mask running…")
+
+    def on_threshold(self, value: int) -> None:
+        self.threshold_label.setText(f"{value / 100:.2f}")
+        self.controller.set_threshold(value / 100)
+
+    def _on_indexed(self, name: str) -> None:
+        if name.startswith("tool_"):
+            self.canvas.set_tool(name[5:])
+        elif name.startswith("class_"):
+            k = int(name[6:]) - 1
+            if k < len(self.controller.project.class_names):
+                self.controller.set_label_selected(k)
+                self.class_panel.list.setCurrentRow(k)
+
+    def on_save(self) -> None:
+        try:
+            self.controller.save()
+        except OSError as e:
+            QMessageBox.warning(self, "Save failed", str(e))
+
+    def on_save_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save COCO annotations", str(self.controller.default_save_path()),
+                                              "COCO JSON (*.json)")
+        if path:
+            self.controller.save(Path(path))
+
+    def on_load_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load ISTR checkpoint", "", "Checkpoints (*.pt *.pth)")
+        if path:
+            self.load_model(Path(path))
+
+    def on_quit(self) -> None:
+        self.close()
+
+    def on_undo(self) -> None:
+        self.controller.undo()
+
+    def on_redo(self) -> None:
+        self.controller.redo()
+
+    def on_next(self) -> None:
+        self.controller.step(1)
+
+    def on_prev(self) -> None:
+        self.controller.step(-1)
+
+    def on_fit(self) -> None:
+        self.canvas.fit()
+
+    def on_zoom_in(self) -> None:
+        self.canvas.zoom(1.25)
+
+    def on_zoom_out(self) -> None:
+        self.canvas.zoom(0.8)
+
+    def on_brush_smaller(self) -> None:
+        r = self.controller.brush_radius
+        self.controller.brush_radius = max(1, r - max(1, r // 5))
+        self._show_brush()
+
+    def on_brush_larger(self) -> None:
+        r = self.controller.brush_radius
+        self.controller.brush_radius = min(200, r + max(1, r // 5))
+        self._show_brush()
+
+    def on_delete(self) -> None:
+        if not (self.canvas.tool == "vertex" and self.canvas.vertex.delete_hovered()):
+            self.controller.delete_selected()
+
+    def on_accept(self) -> None:
+        self.controller.accept_selected()
+
+    def on_accept_all(self) -> None:
+        self.controller.accept_all()
+
+    def on_prelabel(self) -> None:
+        if self.controller.record and not self.jobs.prelabel([self.controller.record.key]):
+            self.show_message("no model loaded (Model → Load model) or a job is running")
+
+    def on_prelabel_all(self) -> None:
+        if not self.jobs.prelabel(self.controller.unreviewed_keys()):
+            self.show_message("no model loaded, nothing to do, or a job is running")
+
+    def on_finetune(self) -> None:
+        iterations, ok = QInputDialog.getInt(self, "Fine-tune", "Iterations:", 300, 10, 100000, 50)
+        if ok:
+            self.jobs.finetune(iterations)
+
+    def on_cancel(self) -> None:
+        self.jobs.cancel()
+
+    def on_help(self) -> None:
+        HelpDialog(shortcut_table(), self).exec()
+
+    def closeEvent(self, event) -> None:
+        buttons = QMessageBox.StandardButton
+        if self.ask_on_close and self.controller.dirty:
+            answer = QMessageBox.question(
+                self, "Unsaved changes", "Save before closing? (Your edits are also in the autosave.)",
+                buttons.Save | buttons.Discard | buttons.Cancel)
+            if answer == buttons.Cancel:
+                event.ignore()
+                return
+            if answer == buttons.Save:
+                self.on_save()
+            else:
+                self.controller.flush_autosave()
+                autosave.discard(self.controller.autosave_path)
+        self.jobs.cancel()
+        self.jobs.wait()
+        self.controller.flush_autosave()
+        event.accept()

@@ -1,0 +1,1 @@
+"""Qt widgets: the canvas, the side panels and dialogs. They never own document data."""
