@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from PySide6.QtWidgets import QApplication, QFileDialog
 
+    from .qt_check import broken_binding_message
+
+    problem = broken_binding_message()
+    if problem:
+        print(f"istr-app: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     app = QApplication.instance() or QApplication(sys.argv[:1])
     folder = args.dir
     if folder is None and args.screenshot is None:
