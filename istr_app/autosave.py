@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .coco_io import load_coco_into, project_to_coco, read_json, save_coco
+from .coco_io import load_coco_into, project_to_coco, read_coco, save_coco
 from .document import UNLABELLED, Project
 
 
@@ -72,7 +72,8 @@ def recovery_available(path: Path) -> bool:
 
 def recover(project: Project, path: Path) -> list[str]:
     """Load the sidecar's state into ``project``; returns the loader's warnings."""
-    return load_coco_into(project, read_json(path))
+    data, warnings = read_coco(path)
+    return warnings + load_coco_into(project, data)
 
 
 def discard(path: Path) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from istr_core.data.coco import AnnotationError, annotation_mask, resolve_image_path
+from istr_core.data.coco import AnnotationError, annotation_rle, load_coco, resolve_image_path
 from istr_core.data.export import mask_to_rle, write_json_atomic
 
 from .document import HUMAN, MODEL, PRELABELLED, STATUSES, ImageRecord, Instance, Project
@@ -76,16 +76,23 @@ def save_coco(path: str | os.PathLike, coco: dict) -> Path:
     return write_json_atomic(path, coco)
 
 
-def read_json(path: str | os.PathLike) -> dict:
-    """Parse a COCO file with one-line errors instead of JSON tracebacks."""
+def read_coco(path: str | os.PathLike) -> tuple[dict, list[str]]:
+    """A COCO file checked by the same validator as training (istr_core.data.coco.load_coco):
+    schema errors raise :class:`AnnotationError` with one line naming the file and the entry; a bad
+    annotation (degenerate polygon, RLE that does not fit its image - which could hang or overrun
+    pycocotools) is dropped with a warning. Returns (the cleaned COCO dict, warnings); the app's own
+    fields (``istr_status``, ``istr_source``, ``istr_accepted``) are kept."""
     try:
+        checked = load_coco(path, require_images=False)
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+            raw_images = {im["id"]: im for im in json.load(f)["images"]}
+    except OSError as e:
         raise AnnotationError(f"cannot read {path}: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise AnnotationError(f"{path} is not a COCO file (no 'images' list)")
-    return data
+    data = {"images": [{**raw_images[im.id], "file_name": im.file_name, "width": im.width, "height": im.height}
+                       for im in checked.images],
+            "annotations": [a for im in checked.images for a in im.annotations],
+            "categories": checked.categories}
+    return data, list(checked.warnings)
 
 
 def load_coco_into(project: Project, data: dict) -> list[str]:
@@ -130,14 +137,17 @@ def _record_for(project: Project, im: dict, warnings: list[str]) -> ImageRecord 
 
 
 def _instance(ann: dict, label: int, size: tuple[int, int]) -> Instance:
-    mask = annotation_mask(ann, *size).astype(bool)
+    rle = annotation_rle(ann, *size)
+    mask = mask_utils.decode(rle).astype(bool)
     score = ann.get("score")
     source = ann.get("istr_source", MODEL if score is not None else HUMAN)
     inst = Instance(np.ascontiguousarray(mask), label, None if score is None else float(score),
                     source if source in (MODEL, HUMAN) else HUMAN, bool(ann.get("istr_accepted", False)))
-    seg = ann["segmentation"]
-    if isinstance(seg, dict) and isinstance(seg.get("counts"), str):
-        inst.rle_cache = (0, *encoded_rle(seg))  # reuse the file's RLE: no re-encode at first autosave
+    counts = rle["counts"]
+    # keep the file's (or the polygon's) RLE: the first autosave then re-encodes nothing, which on a
+    # photo with hundreds of instances would stall the first edit for about a second
+    inst.rle_cache = (0, *encoded_rle({"size": list(rle["size"]),
+                                       "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}))
     return inst
 
 

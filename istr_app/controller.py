@@ -14,7 +14,7 @@ from istr_core.data.coco import AnnotationError
 from istr_core.data.images import ImageReadError, list_images, read_image
 
 from . import autosave
-from .coco_io import load_coco_into, project_to_coco, read_json, save_coco
+from .coco_io import load_coco_into, project_to_coco, read_coco, save_coco
 from .commands import AddInstances, Command, Composite, EditMask, RemoveInstances, SetAttribute, SetStatus, UndoStack
 from .document import MODEL, PRELABELLED, REVIEWED, UNLABELLED, ImageRecord, Instance, Project
 from .geometry import stroke_mask
@@ -25,7 +25,8 @@ def load_project(folder: Path, annotations: Path | None) -> tuple[Project, list[
     project = Project(folder, list_images(folder))
     warnings = []
     if annotations is not None and annotations.is_file():
-        warnings = load_coco_into(project, read_json(annotations))
+        data, warnings = read_coco(annotations)
+        warnings += load_coco_into(project, data)
     return project, warnings
 
 

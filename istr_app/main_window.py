@@ -250,16 +250,26 @@ class MainWindow(QMainWindow):
                 self.class_panel.list.setCurrentRow(k)
 
     def on_save(self) -> None:
-        try:
-            self.controller.save()
-        except OSError as e:
-            QMessageBox.warning(self, "Save failed", str(e))
+        self._save(None)
 
     def on_save_as(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save COCO annotations", str(self.controller.default_save_path()),
                                               "COCO JSON (*.json)")
         if path:
-            self.controller.save(Path(path))
+            self._save(Path(path))
+
+    def _save(self, path: Path | None) -> bool:
+        """Save, or say why not: the edits stay in memory and in the autosave, the old file is intact."""
+        target = path or self.controller.default_save_path()
+        try:
+            self.controller.save(path)
+            return True
+        except OSError as e:
+            text = (f"could not save {target}: {e.strerror or e}. Nothing was lost: your edits are still open and "
+                    f"in the autosave {self.controller.autosave_path}; try Save as… another place")
+            self.show_message(text)
+            QMessageBox.warning(self, "Save failed", text)
+            return False
 
     def on_load_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load ISTR checkpoint", "", "Checkpoints (*.pt *.pth)")
@@ -339,7 +349,9 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             if answer == buttons.Save:
-                self.on_save()
+                if not self._save(None):  # stay open: the user chose to save, and it failed
+                    event.ignore()
+                    return
             else:
                 self.controller.flush_autosave()
                 autosave.discard(self.controller.autosave_path)

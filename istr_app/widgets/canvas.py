@@ -7,7 +7,7 @@ finished gesture becomes one controller request, i.e. one undo step.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene,
                                QGraphicsView)
@@ -55,10 +55,11 @@ class Canvas(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.tool, self.points, self._pressed, self._pan_from, self._space = "select", [], False, None, False
         self.overlay_rgba: np.ndarray | None = None
+        self._overlay_pending = False
         self._auto_fit = True
         controller.current_changed.connect(self._on_image)
-        controller.instances_changed.connect(self.refresh_overlay)
-        controller.selection_changed.connect(self.refresh_overlay)
+        controller.instances_changed.connect(self.schedule_overlay)
+        controller.selection_changed.connect(self.schedule_overlay)
 
     # ----- display --------------------------------------------------------------------------
     def _on_image(self) -> None:
@@ -71,8 +72,16 @@ class Canvas(QGraphicsView):
         self.scene().setSceneRect(QRectF(0, 0, image.shape[1], image.shape[0]))
         self.fit()
 
+    def schedule_overlay(self) -> None:
+        """One edit emits several change signals; the overlay is rebuilt once, when control returns
+        to the event loop (before the next paint)."""
+        if not self._overlay_pending:
+            self._overlay_pending = True
+            QTimer.singleShot(0, self.refresh_overlay)
+
     def refresh_overlay(self) -> None:
-        """Rebuild the cached overlay pixmap; called on change signals, never from paintEvent."""
+        """Rebuild the cached overlay pixmap now; never called from paintEvent."""
+        self._overlay_pending = False
         c = self.controller
         if c.image is None:
             self.overlay_item.setPixmap(QPixmap())

@@ -5,10 +5,10 @@ flag stops the selection echo when they are refreshed from the controller.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QInputDialog, QListWidget, QListWidgetItem, QMenu,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QInputDialog, QListView, QListWidget, QListWidgetItem,
+                               QMenu, QPushButton, QVBoxLayout, QWidget)
 
 from ..controller import Controller
 from ..document import PRELABELLED, REVIEWED
@@ -16,42 +16,108 @@ from .render import instance_colour
 
 STATUS_MARK = {REVIEWED: "✔", PRELABELLED: "◐"}
 STATUS_COLOUR = {REVIEWED: QColor(60, 170, 60), PRELABELLED: QColor(200, 150, 20)}
+UNLABELLED_COLOUR = QColor(160, 160, 160)
+
+
+_SWATCHES: dict[tuple[int, int, int], QIcon] = {}
 
 
 def _swatch(rgb: tuple[int, int, int]) -> QIcon:
-    """A small square of the overlay colour (coloured text is unreadable for light colours)."""
-    pixmap = QPixmap(12, 12)
-    pixmap.fill(QColor(*rgb))
-    return QIcon(pixmap)
+    """A small square of the overlay colour (coloured text is unreadable for light colours); one
+    icon per palette colour, shared by all rows."""
+    if rgb not in _SWATCHES:
+        pixmap = QPixmap(12, 12)
+        pixmap.fill(QColor(*rgb))
+        _SWATCHES[rgb] = QIcon(pixmap)
+    return _SWATCHES[rgb]
 
 
-class ImageList(QListWidget):
+class ImageListModel(QAbstractListModel):
+    """The image list as a model the view queries only for the rows on screen, so a folder of
+    10,000 images costs the same per edit or slider move as a folder of ten (a QListWidget with one
+    item per image rewrote every row on each change)."""
+
     def __init__(self, controller: Controller):
         super().__init__()
         self.controller = controller
-        controller.records_changed.connect(self.refresh)
-        controller.current_changed.connect(self._follow_current)
-        self.currentRowChanged.connect(lambda row: row >= 0 and controller.set_current(row))
-        self.refresh()
+        self._rows = len(controller.project.records)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else self._rows
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        c = self.controller
+        if not index.isValid() or index.row() >= len(c.project.records):
+            return None
+        rec = c.project.records[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{STATUS_MARK.get(rec.status, '○')} {rec.key}  ({c.counts(rec)})"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{rec.key}: {rec.status}, {c.counts(rec)} instances"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return STATUS_COLOUR.get(rec.status, UNLABELLED_COLOUR)
+        return None
 
     def refresh(self) -> None:
-        c = self.controller
-        self.blockSignals(True)
-        if self.count() != len(c.project.records):
-            self.clear()
-            self.addItems(["" for _ in c.project.records])
-        for row, rec in enumerate(c.project.records):
-            item = self.item(row)
-            item.setText(f"{STATUS_MARK.get(rec.status, '○')} {rec.key}  ({c.counts(rec)})")
-            item.setToolTip(f"{rec.key}: {rec.status}, {c.counts(rec)} instances")
-            item.setForeground(STATUS_COLOUR.get(rec.status, QColor(160, 160, 160)))
-        self.setCurrentRow(c.current)
-        self.blockSignals(False)
+        """Statuses or counts changed somewhere: the view re-reads the rows it shows."""
+        rows = len(self.controller.project.records)
+        if rows != self._rows:
+            self.beginResetModel()
+            self._rows = rows
+            self.endResetModel()
+        elif rows:
+            self.dataChanged.emit(self.index(0), self.index(rows - 1))
+
+
+class ImageList(QListView):
+    def __init__(self, controller: Controller):
+        super().__init__()
+        self.controller = controller
+        self.list_model = ImageListModel(controller)
+        self.setModel(self.list_model)
+        self.setUniformItemSizes(True)  # row heights are not measured one by one
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        controller.records_changed.connect(self.refresh)
+        controller.current_changed.connect(self._follow_current)
+        self._syncing = False
+        self.selectionModel().currentRowChanged.connect(self._clicked)
+        self.refresh()
+
+    def _clicked(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not self._syncing and current.row() >= 0:
+            self.controller.set_current(current.row())
+
+    def currentRow(self) -> int:
+        return self.currentIndex().row()
+
+    def setCurrentRow(self, row: int) -> None:
+        """Show image ``row`` (as a click on it would)."""
+        self.setCurrentIndex(self.list_model.index(row))
+
+    def row_text(self, row: int, role=Qt.ItemDataRole.DisplayRole) -> str:
+        return self.list_model.data(self.list_model.index(row), role)
+
+    def refresh(self) -> None:
+        """Statuses or counts changed: re-read the rows on screen (the others are read when they
+        scroll into view), so the cost does not grow with the folder."""
+        model = self.list_model
+        if model.rowCount() != len(self.controller.project.records):
+            model.refresh()
+        elif model.rowCount():
+            first = self.indexAt(self.viewport().rect().topLeft())
+            last = self.indexAt(self.viewport().rect().bottomLeft())
+            top = first.row() if first.isValid() else 0
+            bottom = last.row() if last.isValid() else model.rowCount() - 1
+            model.dataChanged.emit(model.index(top), model.index(bottom))
+        self._follow_current()
 
     def _follow_current(self) -> None:
-        self.blockSignals(True)
-        self.setCurrentRow(self.controller.current)
-        self.blockSignals(False)
+        row = self.controller.current
+        if row != self.currentRow() and 0 <= row < self.list_model.rowCount():
+            self._syncing = True
+            self.setCurrentIndex(self.list_model.index(row))
+            self._syncing = False
+            self.scrollTo(self.list_model.index(row))
 
 
 class InstanceList(QListWidget):

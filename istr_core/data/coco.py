@@ -240,17 +240,20 @@ def _check_files(images: dict[int, CocoImage], images_dir: Path, where: str) -> 
             raise AnnotationError(f"{where}: image {im.id} file {im.file_name!r} not found in {images_dir}")
 
 
-def annotation_mask(ann: dict, height: int, width: int) -> np.ndarray:
-    """Polygon / RLE segmentation -> (H, W) uint8 mask."""
+def annotation_rle(ann: dict, height: int, width: int) -> dict:
+    """Polygon / RLE segmentation -> compressed RLE (``counts`` bytes or str, as pycocotools gives)."""
     seg = ann["segmentation"]
     if isinstance(seg, list):
         polys = [p for p in seg if len(p) >= 6 and len(p) % 2 == 0]
-        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-    elif isinstance(seg["counts"], list):
-        rle = mask_utils.frPyObjects(seg, height, width)
-    else:
-        rle = seg
-    return mask_utils.decode(rle).astype(np.uint8)
+        return mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+    if isinstance(seg["counts"], list):
+        return mask_utils.frPyObjects(seg, height, width)
+    return seg
+
+
+def annotation_mask(ann: dict, height: int, width: int) -> np.ndarray:
+    """Polygon / RLE segmentation -> (H, W) uint8 mask."""
+    return mask_utils.decode(annotation_rle(ann, height, width)).astype(np.uint8)
 
 
 def resolve_image_path(images_dir: str | os.PathLike, file_name: str) -> Path:

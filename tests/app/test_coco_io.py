@@ -5,7 +5,7 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from istr_app import autosave
-from istr_app.coco_io import load_coco_into, project_to_coco, read_json, save_coco
+from istr_app.coco_io import load_coco_into, project_to_coco, read_coco, save_coco
 from istr_app.document import MODEL, PRELABELLED, REVIEWED, UNLABELLED, Instance, Project
 from istr_core.data.coco import load_coco
 from istr_core.data.images import list_images
@@ -32,7 +32,7 @@ def test_save_is_valid_coco_and_round_trips_pixelwise(synthetic_dataset, tmp_pat
     strict = load_coco(out, folder)  # what istr finetune reads
     assert len(strict.images) == 1
     q = Project(folder, list_images(folder))
-    load_coco_into(q, read_json(out))
+    load_coco_into(q, read_coco(out)[0])
     a, b = p.records[0].instances, q.records[0].instances
     assert [np.array_equal(x.mask, y.mask) for x, y in zip(a, b)] == [True, True]
     assert [q.class_names[i.label] for i in b] == ["polygon", "ellipse"]
@@ -42,7 +42,7 @@ def test_save_is_valid_coco_and_round_trips_pixelwise(synthetic_dataset, tmp_pat
 def test_open_foreign_coco_marks_prelabelled(synthetic_dataset):
     ann, folder = synthetic_dataset
     p = Project(folder, list_images(folder))
-    warnings = load_coco_into(p, read_json(ann))
+    warnings = load_coco_into(p, read_coco(ann)[0])
     assert warnings == []
     assert all(r.status == PRELABELLED for r in p.records)
     expected = len(json.loads(ann.read_text())["annotations"])
@@ -95,7 +95,7 @@ def test_open_istr_segment_output(synthetic_dataset, tiny_checkpoint, tmp_path):
     seg = Segmenter.from_checkpoint(tiny_checkpoint, device="cpu")
     out = tmp_path / "segment.json"
     segment_folder(folder, out, seg, score_threshold=0.0, warn=lambda s: None)
-    data = read_json(out)
+    data = read_coco(out)[0]
     p = Project(folder, list_images(folder))
     assert load_coco_into(p, data) == []
     loaded = [i for r in p.records for i in r.instances]

@@ -1,5 +1,6 @@
 """The entry point: headless self-check, one-line errors, autosave recovery at start-up."""
 import numpy as np
+from PySide6.QtCore import Qt
 
 from istr_app.main import build_window, main, parse_args
 
@@ -63,7 +64,7 @@ def test_open_existing_coco_for_review(image_dir, qtbot):
     rec = w.controller.project.records[0]
     assert rec.status == "pre-labelled" and len(rec.instances) > 0
     assert w.instance_list.count() == len(w.controller.visible_instances())
-    assert "pre-labelled" in w.image_list.item(0).toolTip()
+    assert "pre-labelled" in w.image_list.row_text(0, Qt.ItemDataRole.ToolTipRole)
 
 
 def test_recovery_question_is_asked(image_dir, qtbot, monkeypatch):

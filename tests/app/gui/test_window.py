@@ -219,7 +219,7 @@ def test_undo_jumps_back_to_the_edited_image(make_window, image_dir):
     assert c.current == 0 and c.record.instances == []
     QTest.keyClick(w.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert c.record.instances == [inst]
-    assert w.image_list.currentRow() == 0 and "(1)" in w.image_list.item(0).text()
+    assert w.image_list.currentRow() == 0 and "(1)" in w.image_list.row_text(0)
 
 
 def test_panels_select_and_relabel(make_window, image_dir):
