@@ -1,11 +1,13 @@
 """Training step time and peak memory: ISTR cpu-small and R50 (paper preset) vs torchvision Mask R-CNN.
 
 Random 512x683 images with 8 random box-shaped instances each, batch 2, one optimizer step per
-iteration; models alternate A/B/A/B so machine noise hits both. Peak memory is the process's
-peak RSS growth during each model's steps (CPU) or torch.cuda.max_memory_allocated (GPU).
-Prints one JSON line.
+iteration. Each model runs in its own subprocess, so its peak memory is its own: the child's peak
+RSS (CPU; the whole process: torch, model, optimizer state, activations) or
+torch.cuda.max_memory_allocated (GPU). ``r50-all`` is the paper preset with the mask branch's
+gradient for every proposal (the plain path, before); ``r50`` computes it for matched proposals only
+(the default). Prints one JSON line.
 
-    python benchmarks/train_step.py [--steps 3] [--device cpu|cuda] [--models cpu-small r50 maskrcnn]
+    python benchmarks/train_step.py [--steps 3] [--device cpu|cuda] [--models cpu-small r50-all r50 maskrcnn]
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import json
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -45,6 +49,7 @@ def build(name: str, device):
         model = build_model(num_classes=80, backbone="resnet18", preset="cpu-small")
     else:
         model = build_model(num_classes=80, backbone="resnet50")
+        model.training_mask_stages = "all" if name == "r50-all" else "matched"
     model.codec.fit((torch.rand(256, model.codec.mask_size, model.codec.mask_size) > 0.5).float())
     return model.to(device).train()
 
@@ -65,32 +70,42 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def measure(name: str, steps: int, batch: int, device) -> dict:
+    """One model's step times and peak memory (run in a fresh process by ``main``)."""
+    torch.manual_seed(0)
+    images, targets = make_batch(batch, 512, 683, device)
+    model = build(name, device)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    step(model, optimizer, images, targets, device)  # warm-up
+    times = [step(model, optimizer, images, targets, device) for _ in range(steps)]
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mb()
+    return {"step_s": round(statistics.median(times), 3), "images_per_s": round(batch / statistics.median(times), 4),
+            "peak_gpu_mem_mb" if device.type == "cuda" else "peak_rss_mb": round(peak)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--models", nargs="+", default=["cpu-small", "r50", "maskrcnn"])
+    ap.add_argument("--models", nargs="+", default=["cpu-small", "r50-all", "r50", "maskrcnn"])
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure one model in this process
     args = ap.parse_args()
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    images, targets = make_batch(args.batch, 512, 683, device)
+    if args.child:
+        print(json.dumps(measure(args.child, args.steps, args.batch, device)))
+        return
     report = {"benchmark": "train_step", "device": args.device, "batch": args.batch, "image": "512x683",
               "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(),
               "date": time.strftime("%Y-%m-%d"), "models": {}}
-    for name in args.models:  # memory is measured per model, so models run one after another
-        model = build(name, device)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        rss_before = peak_rss_mb()
-        step(model, optimizer, images, targets, device)  # warm-up
-        times = [step(model, optimizer, images, targets, device) for _ in range(args.steps)]
-        peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
-                else peak_rss_mb() - rss_before)
-        report["models"][name] = {"step_s": statistics.median(times), "images_per_s": args.batch / statistics.median(times),
-                                  "peak_mem_mb" if device.type == "cuda" else "peak_rss_growth_mb": round(peak)}
-        del model, optimizer
+    for name in args.models:
+        cmd = [sys.executable, __file__, "--child", name, "--steps", str(args.steps), "--device", args.device,
+               "--batch", str(args.batch)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        report["models"][name] = json.loads(out.strip().splitlines()[-1])
+        print(name, report["models"][name], file=sys.stderr, flush=True)
     print(json.dumps(report))
 
 

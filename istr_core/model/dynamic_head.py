@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -86,6 +87,11 @@ class StageOutput:
     At inference the last stage may defer its mask codes (``mask_codes`` None): then ``roi_boxes``
     (B, N, 4, the stage's input boxes) and ``features`` (B, N, C, its refined proposal features) are
     kept so that :meth:`DynamicHead.deferred_mask_codes` computes codes for the kept detections only.
+
+    In training with ``mask_stages="matched"``, ``mask_codes`` are computed without gradient (the
+    matcher needs every proposal's code, the loss only the matched ones') and ``codes_for`` recomputes
+    them with gradient for the proposals the criterion names: ``codes_for([idx_0, idx_1, ...])``
+    (one index tensor per image) -> (sum of lengths, D), in that order.
     """
 
     class_logits: Tensor
@@ -93,10 +99,18 @@ class StageOutput:
     mask_codes: Tensor | None
     roi_boxes: Tensor | None = None
     features: Tensor | None = None
+    codes_for: Callable[[list[Tensor]], Tensor] | None = None
 
     def proposals(self, start: int, stop: int | None = None) -> "StageOutput":
         """The predictions of proposals ``start:stop`` (one group in hybrid matching)."""
-        return StageOutput(self.class_logits[:, start:stop], self.boxes[:, start:stop], self.mask_codes[:, start:stop])
+        codes_for = None
+        if self.codes_for is not None:
+            parent = self.codes_for
+
+            def codes_for(per_image: list[Tensor]) -> Tensor:
+                return parent([idx + start for idx in per_image])
+        return StageOutput(self.class_logits[:, start:stop], self.boxes[:, start:stop], self.mask_codes[:, start:stop],
+                           codes_for=codes_for)
 
 
 class RefinementStage(nn.Module):
@@ -121,11 +135,14 @@ class RefinementStage(nn.Module):
         self.mask_codes = nn.Linear(hidden_dim, mask_dim)
 
     def forward(self, pro_features: Tensor, boxes: Tensor, box_rois: Tensor, mask_rois: Tensor | None,
-                attn_mask: Tensor | None = None, defer_masks: bool = False) -> tuple[StageOutput, Tensor]:
+                attn_mask: Tensor | None = None, defer_masks: bool = False,
+                detach_masks: bool = False) -> tuple[StageOutput, Tensor]:
         """pro_features (B, N, C); boxes (B, N, 4) xyxy; box_rois (B*N, C, P, P);
         mask_rois (B*N, C, Pm, Pm) or None; attn_mask (N, N) bool, True = may not attend.
         ``defer_masks`` leaves the mask codes to :meth:`predict_mask_codes` (inference: only the kept
         detections need them, and the high-resolution mask branch is the head's costliest part).
+        ``detach_masks`` computes them without gradient and keeps what :meth:`predict_mask_codes`
+        needs to redo it with gradient for the matched proposals (training).
         Returns predictions and the refined features (B, N, C)."""
         b, n, c = pro_features.shape
         attn = self.self_attn(pro_features, pro_features, pro_features, attn_mask=attn_mask, need_weights=False)[0]
@@ -137,6 +154,11 @@ class RefinementStage(nn.Module):
         new_boxes = apply_deltas(deltas, boxes.reshape(-1, 4))
         if defer_masks:
             out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), None, boxes, obj.view(b, n, c))
+        elif detach_masks:
+            with torch.no_grad():
+                codes = self.predict_mask_codes(obj.detach(), mask_rois)
+            out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1), boxes,
+                              obj.view(b, n, c))
         else:
             codes = self.predict_mask_codes(obj, mask_rois)
             out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1))
@@ -175,23 +197,46 @@ class DynamicHead(nn.Module):
         keeps groups of proposals from seeing each other (hybrid matching).
 
         ``mask_stages``: "all" computes mask codes at every stage (training: deep supervision);
-        "last" skips the mask RoI pooling of earlier stages; "deferred" (inference) also leaves the
-        last stage's codes to :meth:`deferred_mask_codes`, for the kept detections only.
+        "matched" (training) gives the same losses and gradients but runs the high-resolution mask
+        branch without gradient for all proposals (the matcher's mask cost) and with gradient only for
+        the matched ones (``StageOutput.codes_for``): the backward pass and the stored activations of
+        the mask branch shrink from all proposals to the few matched; "last" skips the mask RoI
+        pooling of earlier stages; "deferred" (inference) also leaves the last stage's codes to
+        :meth:`deferred_mask_codes`, for the kept detections only.
         """
-        if mask_stages not in ("all", "last", "deferred"):
-            raise ValueError(f"mask_stages must be 'all', 'last' or 'deferred', not {mask_stages!r}")
+        if mask_stages not in ("all", "matched", "last", "deferred"):
+            raise ValueError(f"mask_stages must be 'all', 'matched', 'last' or 'deferred', not {mask_stages!r}")
         outputs = []
         for i, stage in enumerate(self.stages):
             last = i == len(self.stages) - 1
             box_list = list(boxes.unbind(0))
             box_rois = self.box_pooler(features, box_list, image_sizes)
             defer = last and mask_stages == "deferred" and self.mask_pooler is not None
-            use_mask = self.mask_pooler is not None and not defer and (mask_stages == "all" or last)
-            mask_rois = self.mask_pooler(features, box_list, image_sizes) if use_mask else None
-            out, pro_features = stage(pro_features, boxes, box_rois, mask_rois, attn_mask, defer_masks=defer)
+            detach = mask_stages == "matched" and self.mask_pooler is not None
+            use_mask = self.mask_pooler is not None and not defer and (mask_stages in ("all", "matched") or last)
+            if detach:
+                with torch.no_grad():
+                    mask_rois = self.mask_pooler(features, box_list, image_sizes)
+            else:
+                mask_rois = self.mask_pooler(features, box_list, image_sizes) if use_mask else None
+            out, pro_features = stage(pro_features, boxes, box_rois, mask_rois, attn_mask, defer_masks=defer,
+                                      detach_masks=detach)
+            if detach:
+                out.codes_for = self._recompute_codes(features, stage, out, image_sizes)
             outputs.append(out)
             boxes = out.boxes.detach()
         return outputs
+
+    def _recompute_codes(self, features: dict[str, Tensor], stage: RefinementStage, out: StageOutput,
+                         image_sizes: list[tuple[int, int]]) -> Callable[[list[Tensor]], Tensor]:
+        def codes_for(per_image: list[Tensor]) -> Tensor:
+            idx = [i.to(out.roi_boxes.device) for i in per_image]
+            rois = [out.roi_boxes[b, i] for b, i in enumerate(idx)]
+            obj = torch.cat([out.features[b, i] for b, i in enumerate(idx)])
+            if obj.shape[0] == 0:
+                return out.mask_codes.new_zeros((0, out.mask_codes.shape[-1]))
+            return stage.predict_mask_codes(obj, self.mask_pooler(features, rois, image_sizes))
+        return codes_for
 
     def deferred_mask_codes(self, features: dict[str, Tensor], last: StageOutput, image: int,
                             proposals: Tensor, image_sizes: list[tuple[int, int]]) -> Tensor:

@@ -46,6 +46,9 @@ class ISTR(nn.Module):
         # "deferred": the last stage's mask branch runs for the kept detections only; "last" runs it
         # for every proposal (the plain path, kept to test that both give the same outputs)
         self.inference_mask_stages = "deferred"
+        # "matched": the mask branch's gradient only for matched proposals (same losses and gradients
+        # as "all", which is kept to test that)
+        self.training_mask_stages = "matched"
         self.inference_only = False  # set by fuse_for_inference()
         self.proposal_features = nn.Embedding(num_proposals, hidden_dim)
         self.proposal_boxes = nn.Embedding(num_proposals, 4)
@@ -75,7 +78,7 @@ class ISTR(nn.Module):
             feats = torch.cat([feats, self._expand(self.aux_proposal_features, len(images))], 1)
             group = torch.arange(boxes.shape[1], device=boxes.device) >= n_main
             attn_mask = group[:, None] != group[None, :]  # the groups never see each other
-        stage_outputs = self.head(features, boxes, feats, sizes, mask_stages="all" if self.training else self.inference_mask_stages,
+        stage_outputs = self.head(features, boxes, feats, sizes, mask_stages=self.training_mask_stages if self.training else self.inference_mask_stages,
                                   attn_mask=attn_mask)
         if self.training:
             if self.criterion is None:

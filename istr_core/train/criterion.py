@@ -53,6 +53,8 @@ class SetCriterion(nn.Module):
             tgt_codes.append(t.codes[tgt])
             tgt_masks.append(t.box_masks[tgt])
         src_boxes, tgt_boxes, sizes = torch.cat(src_boxes), torch.cat(tgt_boxes), torch.cat(sizes)
+        if out.codes_for is not None:  # mask codes with gradient for the matched proposals only
+            src_codes = [out.codes_for([src.to(device) for src, _ in matches])]
         src_codes, tgt_codes, tgt_masks = torch.cat(src_codes), torch.cat(tgt_codes), torch.cat(tgt_masks)
         return {
             "loss_class": L.focal_class_loss(out.class_logits.flatten(0, 1), target_classes.flatten(),

@@ -74,3 +74,38 @@ def test_fused_model_refuses_to_train(model):
     model.fuse_for_inference().train()
     with pytest.raises(RuntimeError, match="fused for inference"):
         model([torch.rand(3, 64, 64)], [{}])
+
+
+def _train_step(model, mask_stages: str, images, targets):
+    model.train()
+    model.training_mask_stages = mask_stages
+    model.zero_grad()
+    losses = model(images, targets)
+    sum(losses.values()).backward()
+    return {k: v.detach() for k, v in losses.items()}, {n: p.grad.clone() for n, p in model.named_parameters()
+                                                         if p.grad is not None}
+
+
+def test_mask_gradient_for_matched_proposals_only_equals_the_plain_training_step(model):
+    """Training runs the 28x28 mask branch with gradient only for matched proposals: same losses,
+    same gradients for every parameter (the hybrid auxiliary group included)."""
+    import copy
+
+    from tests.core.test_model import _targets
+
+    images, targets = _targets()
+    assert model.head.mask_pooler is not None and model.aux_proposal_boxes is not None
+    plain_losses, plain_grads = _train_step(copy.deepcopy(model), "all", images, targets)
+    calls = []
+    model.head.mask_pooler.register_forward_hook(
+        lambda mod, args, out: calls.append((out.shape[0], torch.is_grad_enabled())))
+    fast_losses, fast_grads = _train_step(model, "matched", images, targets)
+    for k in plain_losses:
+        torch.testing.assert_close(fast_losses[k], plain_losses[k], atol=1e-5, rtol=1e-4)
+    assert plain_grads.keys() == fast_grads.keys() and plain_grads
+    for name, grad in plain_grads.items():  # equal up to float summation order, relative to each tensor's scale
+        scale = grad.abs().max().item()
+        torch.testing.assert_close(fast_grads[name], grad, atol=1e-5 * scale + 1e-7, rtol=0, msg=name)
+    with_grad = [n for n, enabled in calls if enabled]
+    all_proposals = len(images) * (model.proposal_boxes.num_embeddings + model.aux_proposal_boxes.num_embeddings)
+    assert with_grad and max(with_grad) < all_proposals  # only matched RoIs pooled with gradient
