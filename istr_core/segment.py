@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .data.export import mask_bbox_xywh, mask_to_rle, write_json_atomic
+from .data.export import masks_to_annotations, write_json_atomic
 from .data.images import ImageReadError, list_images, read_image
 
 
@@ -98,12 +98,12 @@ def _drop_torn_tail(path: Path) -> None:
 
 def _encode(image_shape, predictions, category_ids: list[int]) -> list[dict]:
     anns = []
-    for p in predictions:
-        if not p.mask.any():
+    for p, encoded in zip(predictions, masks_to_annotations([p.mask for p in predictions])):
+        if encoded is None:  # empty mask
             continue
-        anns.append({"category_id": category_ids[p.label], "segmentation": mask_to_rle(p.mask),
-                     "bbox": mask_bbox_xywh(p.mask), "area": float(p.mask.sum()), "score": round(p.score, 5),
-                     "iscrowd": 0})
+        rle, bbox, area = encoded
+        anns.append({"category_id": category_ids[p.label], "segmentation": rle, "bbox": bbox, "area": area,
+                     "score": round(p.score, 5), "iscrowd": 0})
     return anns
 
 

@@ -109,3 +109,26 @@ def test_mask_gradient_for_matched_proposals_only_equals_the_plain_training_step
     with_grad = [n for n, enabled in calls if enabled]
     all_proposals = len(images) * (model.proposal_boxes.num_embeddings + model.aux_proposal_boxes.num_embeddings)
     assert with_grad and max(with_grad) < all_proposals  # only matched RoIs pooled with gradient
+
+
+def test_batched_mask_encoding_equals_encoding_each_mask():
+    """`istr segment` encodes all masks of an image in one call; the annotations must be the ones
+    per-mask encoding gives (RLE, tight box, area), and empty masks must be dropped."""
+    import numpy as np
+
+    from istr_core.data.export import mask_bbox_xywh, mask_to_rle, masks_to_annotations
+
+    rng = np.random.default_rng(0)
+    masks = [rng.random((37, 53)) > t for t in (0.2, 0.5, 0.97, 2.0)]  # the last one is empty
+    for y, x in ((36, 52), (0, 0), (0, 52), (36, 0)):  # single corner pixels
+        masks.append(np.zeros((37, 53), bool))
+        masks[-1][y, x] = True
+    masks += [np.ones((37, 53), bool), np.pad(np.ones((5, 7), bool), ((3, 29), (40, 6)))]
+    got = masks_to_annotations(masks)
+    for m, g in zip(masks, got):
+        if not m.any():
+            assert g is None
+            continue
+        rle, bbox, area = g
+        assert rle == mask_to_rle(m) and bbox == mask_bbox_xywh(m) and area == float(m.sum())
+    assert masks_to_annotations([]) == []
