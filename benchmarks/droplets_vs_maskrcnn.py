@@ -87,7 +87,7 @@ def train_maskrcnn(minutes: float, seed: int = 0):
     return MaskRCNNSegmenter(model, coco.class_names), it
 
 
-def run_istr(minutes: float, out: Path, seed: int = 0):
+def run_istr(minutes: float, out: Path, seed: int = 0, options: dict | None = None):
     import dataclasses
 
     coco = load_coco(DATA / "train.json", DATA / "images")
@@ -98,7 +98,7 @@ def run_istr(minutes: float, out: Path, seed: int = 0):
         if p.iteration % 50 == 0:
             print(f"istr it {p.iteration} loss {p.losses['loss']:.3f} {p.elapsed_s / 60:.1f} min", flush=True)
 
-    result = train_on_coco(DATA / "train.json", DATA / "images", out, model_config=model_config_for(coco, "cpu-small"),
+    result = train_on_coco(DATA / "train.json", DATA / "images", out, model_config=model_config_for(coco, "cpu-small", **(options or {})),
                            train_config=tc, device="cpu", progress=progress)
     return Segmenter.from_checkpoint(out, "cpu"), result.iterations
 
@@ -108,7 +108,10 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--only", choices=["istr", "maskrcnn"])
     ap.add_argument("--out", type=Path, default=Path("bench_out/droplets_istr.pt"))
+    ap.add_argument("--istr-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a cpu-small model option, e.g. mask_pooler_size=14 (repeatable)")
     args = ap.parse_args()
+    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.istr_option)}
     val = load_coco(DATA / "val.json", DATA / "images")
     report = {"benchmark": "droplets_vs_maskrcnn", "minutes_each": args.minutes, "threads": torch.get_num_threads(),
               "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
@@ -118,9 +121,9 @@ def main() -> None:
         report["maskrcnn"] = {"iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
                               "box_AP": m["bbox"]["AP"]}
     if args.only in (None, "istr"):
-        seg, iters = run_istr(args.minutes, args.out)
+        seg, iters = run_istr(args.minutes, args.out, options=options)
         m = evaluate(seg, val, DATA / "images")
-        report["istr"] = {"iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
+        report["istr"] = {"options": options, "iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
                           "box_AP": m["bbox"]["AP"]}
     print(json.dumps(report))
 
