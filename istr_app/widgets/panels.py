@@ -58,15 +58,11 @@ class ImageListModel(QAbstractListModel):
             return STATUS_COLOUR.get(rec.status, UNLABELLED_COLOUR)
         return None
 
-    def refresh(self) -> None:
-        """Statuses or counts changed somewhere: the view re-reads the rows it shows."""
-        rows = len(self.controller.project.records)
-        if rows != self._rows:
-            self.beginResetModel()
-            self._rows = rows
-            self.endResetModel()
-        elif rows:
-            self.dataChanged.emit(self.index(0), self.index(rows - 1))
+    def reset_rows(self) -> None:
+        """Images were added or removed: the view starts over."""
+        self.beginResetModel()
+        self._rows = len(self.controller.project.records)
+        self.endResetModel()
 
 
 class ImageList(QListView):
@@ -102,7 +98,7 @@ class ImageList(QListView):
         scroll into view), so the cost does not grow with the folder."""
         model = self.list_model
         if model.rowCount() != len(self.controller.project.records):
-            model.refresh()
+            model.reset_rows()
         elif model.rowCount():
             first = self.indexAt(self.viewport().rect().topLeft())
             last = self.indexAt(self.viewport().rect().bottomLeft())

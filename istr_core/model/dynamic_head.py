@@ -230,13 +230,19 @@ class DynamicHead(nn.Module):
     def _recompute_codes(self, features: dict[str, Tensor], stage: RefinementStage, out: StageOutput,
                          image_sizes: list[tuple[int, int]]) -> Callable[[list[Tensor]], Tensor]:
         def codes_for(per_image: list[Tensor]) -> Tensor:
-            idx = [i.to(out.roi_boxes.device) for i in per_image]
-            rois = [out.roi_boxes[b, i] for b, i in enumerate(idx)]
-            obj = torch.cat([out.features[b, i] for b, i in enumerate(idx)])
-            if obj.shape[0] == 0:
-                return out.mask_codes.new_zeros((0, out.mask_codes.shape[-1]))
-            return stage.predict_mask_codes(obj, self.mask_pooler(features, rois, image_sizes))
+            return self._codes_of(features, stage, out, per_image, image_sizes)
         return codes_for
+
+    def _codes_of(self, features: dict[str, Tensor], stage: RefinementStage, out: StageOutput,
+                  per_image: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
+        """Mask codes of proposals ``per_image[b]`` of each image b, from a stage output that kept its
+        input boxes and features (``roi_boxes``, ``features``): (sum of lengths, D), in that order."""
+        idx = [i.to(out.roi_boxes.device) for i in per_image]
+        obj = torch.cat([out.features[b, i] for b, i in enumerate(idx)])
+        if obj.shape[0] == 0:
+            return obj.new_zeros((0, stage.mask_codes.out_features))
+        rois = [out.roi_boxes[b, i] for b, i in enumerate(idx)]
+        return stage.predict_mask_codes(obj, self.mask_pooler(features, rois, image_sizes))
 
     def deferred_mask_codes(self, features: dict[str, Tensor], last: StageOutput, image: int,
                             proposals: Tensor, image_sizes: list[tuple[int, int]]) -> Tensor:
@@ -244,7 +250,6 @@ class DynamicHead(nn.Module):
         ``mask_stages="deferred"``; equal to what the eager path computes for them."""
         if last.mask_codes is not None:
             return last.mask_codes[image, proposals]
-        rois = last.roi_boxes[image, proposals]
-        box_list = [rois if b == image else rois.new_zeros((0, 4)) for b in range(len(image_sizes))]
-        mask_rois = self.mask_pooler(features, box_list, image_sizes)
-        return self.stages[-1].predict_mask_codes(last.features[image, proposals], mask_rois)
+        empty = proposals.new_zeros((0,))
+        per_image = [proposals if b == image else empty for b in range(len(image_sizes))]
+        return self._codes_of(features, self.stages[-1], last, per_image, image_sizes)
