@@ -6,7 +6,6 @@ review state when the file is reopened; other tools ignore them.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -84,11 +83,9 @@ def read_coco(path: str | os.PathLike) -> tuple[dict, list[str]]:
     fields (``istr_status``, ``istr_source``, ``istr_accepted``) are kept."""
     try:
         checked = load_coco(path, require_images=False)
-        with open(path, encoding="utf-8") as f:
-            raw_images = {im["id"]: im for im in json.load(f)["images"]}
     except OSError as e:
         raise AnnotationError(f"cannot read {path}: {e}") from None
-    data = {"images": [{**raw_images[im.id], "file_name": im.file_name, "width": im.width, "height": im.height}
+    data = {"images": [{**im.extra, "id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height}
                        for im in checked.images],
             "annotations": [a for im in checked.images for a in im.annotations],
             "categories": checked.categories}

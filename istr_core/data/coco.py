@@ -26,6 +26,7 @@ class CocoImage:
     width: int
     height: int
     annotations: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # the entry's other keys (e.g. the GUI's ``istr_status``)
 
 
 @dataclass
@@ -129,7 +130,8 @@ def _check_images(images: list, where: str) -> dict[int, CocoImage]:
             raise AnnotationError(f"{loc}: duplicate image id {iid}")
         if w <= 0 or h <= 0:
             raise AnnotationError(f"{loc}: width and height must be positive, got {w}x{h}")
-        out[iid] = CocoImage(iid, name, w, h)
+        extra = {k: v for k, v in im.items() if k not in ("id", "file_name", "width", "height")}
+        out[iid] = CocoImage(iid, name, w, h, extra=extra)
     return out
 
 

@@ -12,7 +12,9 @@ Boxes are detached between stages, as in Sparse R-CNN.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -214,24 +216,17 @@ class DynamicHead(nn.Module):
             defer = last and mask_stages == "deferred" and self.mask_pooler is not None
             detach = mask_stages == "matched" and self.mask_pooler is not None
             use_mask = self.mask_pooler is not None and not defer and (mask_stages in ("all", "matched") or last)
-            if detach:
-                with torch.no_grad():
+            mask_rois = None
+            if use_mask:
+                with torch.no_grad() if detach else contextlib.nullcontext():
                     mask_rois = self.mask_pooler(features, box_list, image_sizes)
-            else:
-                mask_rois = self.mask_pooler(features, box_list, image_sizes) if use_mask else None
             out, pro_features = stage(pro_features, boxes, box_rois, mask_rois, attn_mask, defer_masks=defer,
                                       detach_masks=detach)
             if detach:
-                out.codes_for = self._recompute_codes(features, stage, out, image_sizes)
+                out.codes_for = functools.partial(self._codes_of, features, stage, out, image_sizes=image_sizes)
             outputs.append(out)
             boxes = out.boxes.detach()
         return outputs
-
-    def _recompute_codes(self, features: dict[str, Tensor], stage: RefinementStage, out: StageOutput,
-                         image_sizes: list[tuple[int, int]]) -> Callable[[list[Tensor]], Tensor]:
-        def codes_for(per_image: list[Tensor]) -> Tensor:
-            return self._codes_of(features, stage, out, per_image, image_sizes)
-        return codes_for
 
     def _codes_of(self, features: dict[str, Tensor], stage: RefinementStage, out: StageOutput,
                   per_image: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
