@@ -87,12 +87,12 @@ def train_maskrcnn(minutes: float, seed: int = 0):
     return MaskRCNNSegmenter(model, coco.class_names), it
 
 
-def run_istr(minutes: float, out: Path, seed: int = 0, options: dict | None = None):
+def run_istr(minutes: float, out: Path, seed: int = 0, options: dict | None = None, train_options: dict | None = None):
     import dataclasses
 
     coco = load_coco(DATA / "train.json", DATA / "images")
     tc = dataclasses.replace(default_train_config("cpu-small"), iterations=10**9, time_budget_s=minutes * 60,
-                             seed=seed, log_every=50)
+                             seed=seed, log_every=50, **(train_options or {}))
 
     def progress(p):
         if p.iteration % 50 == 0:
@@ -110,8 +110,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench_out/droplets_istr.pt"))
     ap.add_argument("--istr-option", action="append", default=[], metavar="KEY=VALUE",
                     help="override a cpu-small model option, e.g. mask_pooler_size=14 (repeatable)")
+    ap.add_argument("--istr-train-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a cpu-small training option, e.g. lr=4e-4 (repeatable)")
     args = ap.parse_args()
     options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.istr_option)}
+    train_options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.istr_train_option)}
     val = load_coco(DATA / "val.json", DATA / "images")
     report = {"benchmark": "droplets_vs_maskrcnn", "minutes_each": args.minutes, "threads": torch.get_num_threads(),
               "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
@@ -121,9 +124,9 @@ def main() -> None:
         report["maskrcnn"] = {"iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
                               "box_AP": m["bbox"]["AP"]}
     if args.only in (None, "istr"):
-        seg, iters = run_istr(args.minutes, args.out, options=options)
+        seg, iters = run_istr(args.minutes, args.out, options=options, train_options=train_options)
         m = evaluate(seg, val, DATA / "images")
-        report["istr"] = {"options": options, "iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
+        report["istr"] = {"options": options, "train_options": train_options, "iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
                           "box_AP": m["bbox"]["AP"]}
     print(json.dumps(report))
 

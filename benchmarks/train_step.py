@@ -5,7 +5,8 @@ iteration. Each model runs in its own subprocess, so its peak memory is its own:
 RSS (CPU; the whole process: torch, model, optimizer state, activations) or
 torch.cuda.max_memory_allocated (GPU). ``r50-all`` is the paper preset with the mask branch's
 gradient for every proposal (the plain path, before); ``r50`` computes it for matched proposals only
-(the default). Prints one JSON line.
+(the default). A ``-tvroi`` suffix (``cpu-small-tvroi``, ``r50-tvroi``) pools with torchvision's
+RoIAlign instead of istr_core.ops.roi_align (the CPU RoIAlign change's "before"). Prints one JSON line.
 
     python benchmarks/train_step.py [--steps 3] [--device cpu|cuda] [--models cpu-small r50-all r50 maskrcnn]
 """
@@ -24,6 +25,20 @@ import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 from istr_core import build_model
+from istr_core.ops.roi_align import FlatFeatures
+
+
+class TorchvisionPooler(torch.nn.Module):
+    """torchvision's MultiScaleRoIAlign behind the head's pooler call."""
+
+    def __init__(self, pooler):
+        super().__init__()
+        from torchvision.ops import MultiScaleRoIAlign
+
+        self.pooler = MultiScaleRoIAlign(pooler.featmap_names, pooler.output_size, pooler.sampling_ratio)
+
+    def forward(self, features, boxes, image_shapes):
+        return self.pooler(features.source if isinstance(features, FlatFeatures) else features, boxes, image_shapes)
 
 
 def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
@@ -45,11 +60,16 @@ def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
 def build(name: str, device):
     if name == "maskrcnn":
         return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91).to(device).train()
-    if name == "cpu-small":
+    base = name.removesuffix("-tvroi")
+    if base == "cpu-small":
         model = build_model(num_classes=80, backbone="resnet18", preset="cpu-small")
     else:
         model = build_model(num_classes=80, backbone="resnet50")
-        model.training_mask_stages = "all" if name == "r50-all" else "matched"
+        model.training_mask_stages = "all" if base == "r50-all" else "matched"
+    if name.endswith("-tvroi"):
+        model.head.box_pooler = TorchvisionPooler(model.head.box_pooler)
+        if model.head.mask_pooler is not None:
+            model.head.mask_pooler = TorchvisionPooler(model.head.mask_pooler)
     model.codec.fit((torch.rand(256, model.codec.mask_size, model.codec.mask_size) > 0.5).float())
     return model.to(device).train()
 

@@ -48,10 +48,6 @@ class HeadConfig:
     # backbone dense supervision while the main group stays one-to-one and learns not to duplicate.
     # Inference uses the main group alone. 0 = off (the paper).
     num_aux_proposals: int = 0
-    # Self-attention between proposals also sees their boxes' relative position and scale, as an
-    # additive bias per head (Relation-DETR). Helps one-to-one matching suppress duplicates early.
-    # False = the paper.
-    position_relation: bool = False
 
 
 @dataclass(frozen=True)

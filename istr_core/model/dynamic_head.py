@@ -21,9 +21,9 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+
 from ..ops.boxes import apply_deltas
 from ..ops.roi_align import FlatFeatures, MultiScaleRoIAlign, flatten_features
-from .position_relation import PositionRelation
 
 FEATURE_NAMES = ["0", "1", "2", "3"]
 
@@ -119,10 +119,9 @@ class RefinementStage(nn.Module):
     def __init__(self, num_classes: int, hidden_dim: int, num_heads: int, dim_feedforward: int,
                  dim_dynamic: int, num_dynamic: int, box_pooler_size: int, mask_pooler_size: int,
                  mask_dim: int, dropout: float = 0.0, num_cls_layers: int = 1, num_reg_layers: int = 3,
-                 num_mask_layers: int = 3, position_relation: bool = False):
+                 num_mask_layers: int = 3):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(hidden_dim, num_heads, dropout=dropout, batch_first=True)
-        self.relation = PositionRelation(num_heads) if position_relation else None
         self.inst_interact = DynamicConv(hidden_dim, dim_dynamic, num_dynamic, box_pooler_size)
         self.ffn = nn.Sequential(nn.Linear(hidden_dim, dim_feedforward), nn.ELU(inplace=True),
                                  nn.Dropout(dropout), nn.Linear(dim_feedforward, hidden_dim))
@@ -148,8 +147,7 @@ class RefinementStage(nn.Module):
         needs to redo it with gradient for the matched proposals (training).
         Returns predictions and the refined features (B, N, C)."""
         b, n, c = pro_features.shape
-        attn = self.self_attn(pro_features, pro_features, pro_features, attn_mask=self._attention_mask(boxes, attn_mask),
-                              need_weights=False)[0]
+        attn = self.self_attn(pro_features, pro_features, pro_features, attn_mask=attn_mask, need_weights=False)[0]
         x = self.norm1(pro_features + self.dropout(attn)).reshape(b * n, c)
         x = self.norm2(x + self.dropout(self.inst_interact(x, box_rois.flatten(2).transpose(1, 2))))
         obj = self.norm3(x + self.dropout(self.ffn(x)))
@@ -167,15 +165,6 @@ class RefinementStage(nn.Module):
             codes = self.predict_mask_codes(obj, mask_rois)
             out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1))
         return out, obj.view(b, n, c)
-
-    def _attention_mask(self, boxes: Tensor, attn_mask: Tensor | None) -> Tensor | None:
-        """The group mask, plus the boxes' position-relation bias when the stage has one."""
-        if self.relation is None:
-            return attn_mask
-        bias = self.relation(boxes)
-        if attn_mask is not None:
-            bias = bias.masked_fill(attn_mask, float("-inf"))
-        return bias
 
     def predict_mask_codes(self, obj: Tensor, mask_rois: Tensor | None) -> Tensor:
         """Refined features (M, C) and their mask RoI features (M, C, Pm, Pm) or None -> codes (M, D)."""
@@ -203,10 +192,10 @@ class DynamicHead(nn.Module):
         # focal-loss prior: every class starts at probability prior_prob, so the loss starts sane
         nn.init.constant_(stage.class_logits.bias, -math.log((1 - prior_prob) / prior_prob))
 
-    def forward(self, features: dict[str, Tensor], boxes: Tensor, pro_features: Tensor,
+    def forward(self, features: dict[str, Tensor] | FlatFeatures, boxes: Tensor, pro_features: Tensor,
                 image_sizes: list[tuple[int, int]], mask_stages: str = "all",
                 attn_mask: Tensor | None = None) -> list[StageOutput]:
-        """features: FPN maps; boxes (B, N, 4) xyxy; pro_features (B, N, C); attn_mask (N, N) bool
+        """features: FPN maps (or flatten_features of them); boxes (B, N, 4) xyxy; pro_features (B, N, C); attn_mask (N, N) bool
         keeps groups of proposals from seeing each other (hybrid matching).
 
         ``mask_stages``: "all" computes mask codes at every stage (training: deep supervision);
@@ -220,7 +209,8 @@ class DynamicHead(nn.Module):
         if mask_stages not in ("all", "matched", "last", "deferred"):
             raise ValueError(f"mask_stages must be 'all', 'matched', 'last' or 'deferred', not {mask_stages!r}")
         outputs = []
-        features = flatten_features(features, FEATURE_NAMES)  # once for every stage's poolers
+        if not isinstance(features, FlatFeatures):
+            features = flatten_features(features, FEATURE_NAMES)  # once for every stage's poolers
         for i, stage in enumerate(self.stages):
             last = i == len(self.stages) - 1
             box_list = list(boxes.unbind(0))

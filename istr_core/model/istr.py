@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from ..ops.boxes import cxcywh_to_xyxy
 from ..ops.masks import crop_and_resize
 from ..train.matcher import MatchTarget
-from .dynamic_head import DynamicHead
+from ..ops.roi_align import flatten_features
+from .dynamic_head import FEATURE_NAMES, DynamicHead
 from .fuse import fold_batch_norms
 from .postprocess import postprocess
 from .transform import ImageBatcher
@@ -68,7 +69,8 @@ class ISTR(nn.Module):
             raise ValueError("in training mode ISTR needs targets; call model.eval() for predictions")
         original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         batch, sizes = self.batcher(images)
-        features = self.backbone(batch)
+        # pooled by every stage and, at inference, again for the kept detections' masks: lay out once
+        features = flatten_features(self.backbone(batch), FEATURE_NAMES)
         boxes, feats = self._proposals(self.proposal_boxes, sizes), self._expand(self.proposal_features, len(images))
         hybrid = self.training and self.aux_proposal_boxes is not None
         attn_mask = None
