@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..ops.boxes import apply_deltas
-from ..ops.roi_align import FlatFeatures, MultiScaleRoIAlign, flatten_features
+from ..ops.roi_align import FlatFeatures, MultiScaleRoIAlign
 
 FEATURE_NAMES = ["0", "1", "2", "3"]
 
@@ -195,8 +195,9 @@ class DynamicHead(nn.Module):
     def forward(self, features: dict[str, Tensor] | FlatFeatures, boxes: Tensor, pro_features: Tensor,
                 image_sizes: list[tuple[int, int]], mask_stages: str = "all",
                 attn_mask: Tensor | None = None) -> list[StageOutput]:
-        """features: FPN maps (or flatten_features of them); boxes (B, N, 4) xyxy; pro_features (B, N, C); attn_mask (N, N) bool
-        keeps groups of proposals from seeing each other (hybrid matching).
+        """features: FPN maps, best laid out once by ``flatten_features`` (ISTR.forward does; a dict is
+        laid out again by each pooler call); boxes (B, N, 4) xyxy; pro_features (B, N, C); attn_mask
+        (N, N) bool keeps groups of proposals from seeing each other (hybrid matching).
 
         ``mask_stages``: "all" computes mask codes at every stage (training: deep supervision);
         "matched" (training) gives the same losses and gradients but runs the high-resolution mask
@@ -209,8 +210,6 @@ class DynamicHead(nn.Module):
         if mask_stages not in ("all", "matched", "last", "deferred"):
             raise ValueError(f"mask_stages must be 'all', 'matched', 'last' or 'deferred', not {mask_stages!r}")
         outputs = []
-        if not isinstance(features, FlatFeatures):
-            features = flatten_features(features, FEATURE_NAMES)  # once for every stage's poolers
         for i, stage in enumerate(self.stages):
             last = i == len(self.stages) - 1
             box_list = list(boxes.unbind(0))

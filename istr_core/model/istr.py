@@ -13,8 +13,8 @@ from torch import Tensor, nn
 
 from ..ops.boxes import cxcywh_to_xyxy
 from ..ops.masks import crop_and_resize
-from ..train.matcher import MatchTarget
 from ..ops.roi_align import flatten_features
+from ..train.matcher import MatchTarget
 from .dynamic_head import FEATURE_NAMES, DynamicHead
 from .fuse import fold_batch_norms
 from .postprocess import postprocess
