@@ -48,9 +48,6 @@ class HeadConfig:
     # backbone dense supervision while the main group stays one-to-one and learns not to duplicate.
     # Inference uses the main group alone. 0 = off (the paper).
     num_aux_proposals: int = 0
-    # Self-attention among proposals also sees their boxes: a per-head log-IoF bias and a sine box
-    # embedding (AdaMixer's position-aware attention; model/box_attention.py). False = the paper.
-    box_aware_attention: bool = False
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def build_model_from_config(cfg: ModelConfig) -> ISTR:
     stage = RefinementStage(
         cfg.num_classes, h.hidden_dim, h.num_heads, h.dim_feedforward, h.dim_dynamic, h.num_dynamic,
         h.box_pooler_size, h.mask_pooler_size, mc.dim, h.dropout, h.num_cls_layers, h.num_reg_layers,
-        h.num_mask_layers, h.box_aware_attention)
+        h.num_mask_layers)
     head = DynamicHead(stage, h.num_stages, h.box_pooler_size, h.mask_pooler_size, h.prior_prob)
     codec = build_mask_codec(mc.kind, mc.mask_size, mc.dim, mc.whiten, mc.inverse_sigmoid)
     i = cfg.input

@@ -24,7 +24,6 @@ from torch import Tensor, nn
 
 from ..ops.boxes import apply_deltas
 from ..ops.roi_align import FlatFeatures, MultiScaleRoIAlign
-from .box_attention import BoxAwareAttentionInputs
 
 FEATURE_NAMES = ["0", "1", "2", "3"]
 
@@ -120,10 +119,9 @@ class RefinementStage(nn.Module):
     def __init__(self, num_classes: int, hidden_dim: int, num_heads: int, dim_feedforward: int,
                  dim_dynamic: int, num_dynamic: int, box_pooler_size: int, mask_pooler_size: int,
                  mask_dim: int, dropout: float = 0.0, num_cls_layers: int = 1, num_reg_layers: int = 3,
-                 num_mask_layers: int = 3, box_aware_attention: bool = False):
+                 num_mask_layers: int = 3):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(hidden_dim, num_heads, dropout=dropout, batch_first=True)
-        self.box_attention = BoxAwareAttentionInputs(hidden_dim, num_heads) if box_aware_attention else None
         self.inst_interact = DynamicConv(hidden_dim, dim_dynamic, num_dynamic, box_pooler_size)
         self.ffn = nn.Sequential(nn.Linear(hidden_dim, dim_feedforward), nn.ELU(inplace=True),
                                  nn.Dropout(dropout), nn.Linear(dim_feedforward, hidden_dim))
@@ -140,23 +138,16 @@ class RefinementStage(nn.Module):
 
     def forward(self, pro_features: Tensor, boxes: Tensor, box_rois: Tensor, mask_rois: Tensor | None,
                 attn_mask: Tensor | None = None, defer_masks: bool = False,
-                detach_masks: bool = False, image_whwh: Tensor | None = None) -> tuple[StageOutput, Tensor]:
+                detach_masks: bool = False) -> tuple[StageOutput, Tensor]:
         """pro_features (B, N, C); boxes (B, N, 4) xyxy; box_rois (B*N, C, P, P);
-        mask_rois (B*N, C, Pm, Pm) or None; attn_mask (N, N) bool, True = may not attend;
-        image_whwh (B, 4) image sizes, needed with ``box_aware_attention``.
+        mask_rois (B*N, C, Pm, Pm) or None; attn_mask (N, N) bool, True = may not attend.
         ``defer_masks`` leaves the mask codes to :meth:`predict_mask_codes` (inference: only the kept
         detections need them, and the high-resolution mask branch is the head's costliest part).
         ``detach_masks`` computes them without gradient and keeps what :meth:`predict_mask_codes`
         needs to redo it with gradient for the matched proposals (training).
         Returns predictions and the refined features (B, N, C)."""
         b, n, c = pro_features.shape
-        if self.box_attention is None:
-            attn = self.self_attn(pro_features, pro_features, pro_features, attn_mask=attn_mask, need_weights=False)[0]
-        else:
-            if image_whwh is None:
-                raise ValueError("a stage with box-aware attention needs image_whwh")
-            qk, bias = self.box_attention(pro_features, boxes, image_whwh, attn_mask)
-            attn = self.self_attn(qk, qk, pro_features, attn_mask=bias, need_weights=False)[0]
+        attn = self.self_attn(pro_features, pro_features, pro_features, attn_mask=attn_mask, need_weights=False)[0]
         x = self.norm1(pro_features + self.dropout(attn)).reshape(b * n, c)
         x = self.norm2(x + self.dropout(self.inst_interact(x, box_rois.flatten(2).transpose(1, 2))))
         obj = self.norm3(x + self.dropout(self.ffn(x)))
@@ -219,7 +210,6 @@ class DynamicHead(nn.Module):
         if mask_stages not in ("all", "matched", "last", "deferred"):
             raise ValueError(f"mask_stages must be 'all', 'matched', 'last' or 'deferred', not {mask_stages!r}")
         outputs = []
-        image_whwh = boxes.new_tensor([[w, h, w, h] for h, w in image_sizes])
         for i, stage in enumerate(self.stages):
             last = i == len(self.stages) - 1
             box_list = list(boxes.unbind(0))
@@ -232,7 +222,7 @@ class DynamicHead(nn.Module):
                 with torch.no_grad() if detach else contextlib.nullcontext():
                     mask_rois = self.mask_pooler(features, box_list, image_sizes)
             out, pro_features = stage(pro_features, boxes, box_rois, mask_rois, attn_mask, defer_masks=defer,
-                                      detach_masks=detach, image_whwh=image_whwh)
+                                      detach_masks=detach)
             if detach:
                 out.codes_for = functools.partial(self._codes_of, features, stage, out, image_sizes=image_sizes)
             outputs.append(out)
