@@ -41,8 +41,7 @@ class HeadConfig:
     num_mask_layers: int = 3
     prior_prob: float = 0.01
     # "image": every proposal box starts as the whole image (Sparse R-CNN); "grid": boxes spread over
-    # the image at several scales, which gives small datasets a useful start; "data": random positions
-    # with the sizes of the training boxes (set by the trainer on a fresh model; "grid" until then).
+    # the image at several scales, which gives small datasets a useful start.
     proposal_init: str = "image"
     # Hybrid matching (training only): an extra group of proposals, invisible to the main group's
     # self-attention, matched one-to-many (LossConfig.aux_copies). It gives the shared head and

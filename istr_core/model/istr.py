@@ -31,26 +31,7 @@ def initial_proposal_boxes(num_proposals: int, mode: str, seed: int = 0) -> Tens
         centers = torch.rand(num_proposals, 2, generator=g)
         sizes = torch.exp(torch.empty(num_proposals, 1).uniform_(-3.0, 0.0, generator=g)).repeat(1, 2)
         return torch.cat([centers, sizes], 1)
-    if mode == "data":  # until the trainer calls ISTR.init_proposals_from_data, as "grid"
-        return initial_proposal_boxes(num_proposals, "grid", seed)
-    raise ValueError(f"unknown proposal_init {mode!r}; expected 'image', 'grid' or 'data'")
-
-
-def proposal_boxes_from_data(num_proposals: int, box_sizes: Tensor, seed: int = 0) -> Tensor:
-    """Normalised cxcywh starting boxes whose sizes are drawn from ``box_sizes`` (M, 2), the training
-    boxes' widths and heights relative to their image, at random positions.
-
-    Why: the learnable boxes move by about lr per step (Adam), so in a few hundred steps they barely
-    leave their start; the first stage then has to regress from wherever they began. Boxes that
-    already have the objects' sizes give each proposal's RoI about one object from step one, where
-    grid boxes (5-100% of the image) mostly span many small objects or a fraction of a large one.
-    """
-    if box_sizes.ndim != 2 or box_sizes.shape[1] != 2 or len(box_sizes) == 0:
-        raise ValueError("box_sizes must be a non-empty (M, 2) tensor of relative widths and heights")
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.rand(num_proposals, 2, generator=g)
-    sizes = box_sizes.float()[torch.randint(len(box_sizes), (num_proposals,), generator=g)].clamp(1e-3, 1.0)
-    return torch.cat([centers, sizes], 1)
+    raise ValueError(f"unknown proposal_init {mode!r}; expected 'image' or 'grid'")
 
 
 class ISTR(nn.Module):
@@ -118,15 +99,6 @@ class ISTR(nn.Module):
 
         return postprocess(last.class_logits, last.boxes, mask_codes, self.codec, sizes, original_sizes,
                            self.detections_per_image, self.score_threshold)
-
-    @torch.no_grad()
-    def init_proposals_from_data(self, box_sizes: Tensor, seed: int = 0) -> None:
-        """Start both proposal groups at sizes drawn from the training boxes (``proposal_init="data"``);
-        see :func:`proposal_boxes_from_data`. Called by the trainer on a fresh model only."""
-        self.proposal_boxes.weight.copy_(proposal_boxes_from_data(self.proposal_boxes.num_embeddings, box_sizes, seed))
-        if self.aux_proposal_boxes is not None:
-            self.aux_proposal_boxes.weight.copy_(
-                proposal_boxes_from_data(self.aux_proposal_boxes.num_embeddings, box_sizes, seed + 1))
 
     def fuse_for_inference(self) -> "ISTR":
         """Fold the backbone's BatchNorms into its convolutions: same outputs, one pass less over every

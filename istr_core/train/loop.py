@@ -18,7 +18,6 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..config import ModelConfig, TrainConfig
-from ..data.coco import CocoData
 from ..data.dataset import CocoInstanceDataset, collate, mask_boxes
 from ..model.build import build_model_from_config
 from ..ops.masks import crop_and_resize
@@ -70,13 +69,6 @@ def fit_codec_on_dataset(codec: torch.nn.Module, dataset: CocoInstanceDataset, m
                          "(use mask codec 'dct' or add annotations)")
     codec.fit(torch.cat(crops)[:max_masks])
     return min(count, max_masks)
-
-
-def relative_box_sizes(coco: CocoData) -> torch.Tensor:
-    """(M, 2) width and height of every annotation's box, relative to its image's size."""
-    sizes = [(a["bbox"][2] / im.width, a["bbox"][3] / im.height) for im in coco.images for a in im.annotations
-             if len(a.get("bbox") or ()) == 4 and a["bbox"][2] > 0 and a["bbox"][3] > 0]
-    return torch.tensor(sizes, dtype=torch.float32).reshape(-1, 2)
 
 
 def lr_factor(fraction: float, iteration: int, cfg: TrainConfig) -> float:
@@ -135,12 +127,6 @@ class Trainer:
             pass
         elif init_state is not None:
             self._load_init(init_state)
-        elif model_config.head.proposal_init == "data":
-            sizes = relative_box_sizes(dataset.coco)
-            if len(sizes):
-                self.model.init_proposals_from_data(sizes, train_config.seed)
-            elif self.dist.is_main:
-                self.log("no annotation has a box: the proposals start spread over the image ('grid')")
         if not bool(self.model.codec.fitted):
             n = fit_codec_on_dataset(self.model.codec, dataset, train_config.mask_fit_max_masks, train_config.seed)
             if self.dist.is_main:

@@ -105,34 +105,3 @@ def test_lr_schedule_warms_up_then_steps_down():
     assert lr_factor(0.2, 20, cfg) == 1.0
     assert lr_factor(0.6, 60, cfg) == pytest.approx(0.1)
     assert lr_factor(0.95, 95, cfg) == pytest.approx(0.01)
-
-
-def test_proposal_boxes_from_data_take_the_training_boxes_sizes():
-    from istr_core.model.istr import proposal_boxes_from_data
-
-    sizes = torch.tensor([[0.1, 0.2], [0.3, 0.05]])
-    boxes = proposal_boxes_from_data(50, sizes, seed=3)
-    assert boxes.shape == (50, 4) and ((boxes[:, :2] >= 0) & (boxes[:, :2] <= 1)).all()
-    as_rows = {tuple(r) for r in boxes[:, 2:].tolist()}
-    assert as_rows == {tuple(r) for r in sizes.tolist()}  # both sizes drawn, nothing else
-    assert torch.equal(boxes, proposal_boxes_from_data(50, sizes, seed=3))
-    with pytest.raises(ValueError, match="non-empty"):
-        proposal_boxes_from_data(5, torch.zeros(0, 2))
-
-
-def test_fresh_training_starts_proposals_at_the_data_box_sizes(synthetic_dataset, tmp_path):
-    from istr_core.train.loop import relative_box_sizes
-
-    ann, folder = synthetic_dataset
-    coco = load_coco(ann, folder)
-    ds = CocoInstanceDataset(coco, folder, max_side=96)
-    mc, tc = _configs(len(coco.class_names), iterations=1)
-    mc = override(mc, proposal_init="data", num_aux_proposals=6)
-    trainer = Trainer(ds, mc, tc, tmp_path / "m.pt", coco.class_names, torch.device("cpu"), log=lambda s: None)
-    data_sizes = {tuple(round(v, 5) for v in r) for r in relative_box_sizes(coco).tolist()}
-    for embedding in (trainer.model.proposal_boxes, trainer.model.aux_proposal_boxes):
-        start = {tuple(round(v, 5) for v in r) for r in embedding.weight[:, 2:].tolist()}
-        assert start <= data_sizes
-    grid = Trainer(ds, override(mc, proposal_init="grid"), tc, tmp_path / "g.pt", coco.class_names,
-                   torch.device("cpu"), log=lambda s: None)
-    assert not torch.equal(grid.model.proposal_boxes.weight, trainer.model.proposal_boxes.weight)
