@@ -8,6 +8,7 @@ visible. Categories are shape families, so a model must learn shape, not colour.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -104,14 +105,19 @@ def _photometric(rng: np.random.Generator, image: np.ndarray, masks: np.ndarray)
 
 
 def write_synthetic_coco(folder: str | Path, num_images: int, height: int = 256, width: int = 256,
-                         seed: int = 0, max_objects: int = 8, json_name: str = "annotations.json") -> Path:
-    """Write ``num_images`` PNG scenes and a COCO JSON (RLE masks) into ``folder``; returns the JSON path."""
+                         seed: int = 0, max_objects: int = 8, json_name: str = "annotations.json",
+                         scene: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] = make_scene,
+                         categories: Sequence[str] = CATEGORIES) -> Path:
+    """Write ``num_images`` PNG scenes and a COCO JSON (RLE masks) into ``folder``; returns the JSON path.
+
+    ``scene(rng, height, width, max_objects)`` draws one scene as :func:`make_scene` does, with labels
+    indexing ``categories``; tests pass their own to get data of another kind."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     images, annotations = [], []
     for i in range(num_images):
-        image, masks, labels = make_scene(rng, height, width, max_objects)
+        image, masks, labels = scene(rng, height, width, max_objects)
         name = f"scene_{i:05d}.png"
         cv2.imwrite(str(folder / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         images.append({"id": i + 1, "file_name": name, "width": width, "height": height})
@@ -120,6 +126,6 @@ def write_synthetic_coco(folder: str | Path, num_images: int, height: int = 256,
                 "id": len(annotations) + 1, "image_id": i + 1, "category_id": int(label) + 1,
                 "segmentation": mask_to_rle(mask), "bbox": mask_bbox_xywh(mask),
                 "area": float(mask.sum()), "iscrowd": 0})
-    categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CATEGORIES)]
-    return write_json_atomic(folder / json_name, {"images": images, "annotations": annotations,
-                                                  "categories": categories})
+    return write_json_atomic(folder / json_name, {
+        "images": images, "annotations": annotations,
+        "categories": [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(categories)]})

@@ -21,7 +21,7 @@ import pytest
 
 from istr_core.config import TrainConfig
 from istr_core.data.coco import load_coco
-from istr_core.data.export import mask_bbox_xywh, mask_to_rle, write_json_atomic
+from istr_core.data.synthetic import write_synthetic_coco
 from istr_core.eval.coco_eval import evaluate
 from istr_core.inference import Segmenter
 from istr_core.training import model_config_for, train_on_coco
@@ -29,47 +29,43 @@ from istr_core.training import model_config_for, train_on_coco
 MIN_MASK_AP = 0.25
 
 
+def draw_droplet_scene(rng: np.random.Generator, height: int, width: int, max_objects: int):
+    """One scene of 1-``max_objects`` shaded, rimmed ellipses, as ``write_synthetic_coco`` wants it:
+    (RGB image, visible masks (M, H, W) bool, labels (M,) all 0)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    yy, xx = yy / height, xx / width
+    background = rng.uniform(40, 200)
+    ramp = rng.uniform(-30, 30) * (xx - 0.5) + rng.uniform(-30, 30) * (yy - 0.5)
+    image = background + ramp + rng.normal(0, 6, (height, width))
+    visible: list[np.ndarray] = []
+    side = min(height, width)
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        mask = np.zeros((height, width), np.uint8)
+        centre = (int(rng.uniform(0.1, 0.9) * width), int(rng.uniform(0.1, 0.9) * height))
+        radius = rng.uniform(0.06, 0.2) * side
+        axes = (int(radius), int(radius * rng.uniform(0.6, 1.0)))
+        cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        shape = mask.astype(bool)
+        contrast = rng.choice([-1, 1]) * rng.uniform(40, 80)
+        image[shape] = background + contrast + rng.normal(0, 6, int(shape.sum()))
+        rim = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(bool)
+        image[rim] = background - contrast
+        visible = [v & ~shape for v in visible] + [shape]
+    masks = np.array([v for v in visible if v.sum() >= 30], bool).reshape(-1, height, width)
+    gray = np.clip(image, 0, 255).astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=2), masks, np.zeros(len(masks), np.int64)
+
+
 def write_droplet_scenes(folder: Path, num_images: int, size: int, seed: int) -> Path:
-    """Draw ``num_images`` scenes of 1-6 ellipses and write them with a COCO JSON (RLE masks)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    images, annotations = [], []
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    for i in range(num_images):
-        background = rng.uniform(40, 200)
-        ramp = rng.uniform(-30, 30) * (xx - 0.5) + rng.uniform(-30, 30) * (yy - 0.5)
-        image = background + ramp + rng.normal(0, 6, (size, size))
-        visible: list[np.ndarray] = []
-        for _ in range(int(rng.integers(1, 7))):
-            mask = np.zeros((size, size), np.uint8)
-            centre = (int(rng.uniform(0.1, 0.9) * size), int(rng.uniform(0.1, 0.9) * size))
-            radius = rng.uniform(0.06, 0.2) * size
-            axes = (int(radius), int(radius * rng.uniform(0.6, 1.0)))
-            cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-            shape = mask.astype(bool)
-            contrast = rng.choice([-1, 1]) * rng.uniform(40, 80)
-            image[shape] = background + contrast + rng.normal(0, 6, int(shape.sum()))
-            rim = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(bool)
-            image[rim] = background - contrast
-            visible = [v & ~shape for v in visible] + [shape]
-        image = np.clip(image, 0, 255).astype(np.uint8)
-        name = f"drops_{i:04d}.png"
-        cv2.imwrite(str(folder / name), np.repeat(image[..., None], 3, axis=2))
-        images.append({"id": i + 1, "file_name": name, "width": size, "height": size})
-        for v in visible:
-            if v.sum() >= 30:
-                annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": 1,
-                                    "segmentation": mask_to_rle(v), "bbox": mask_bbox_xywh(v),
-                                    "area": float(v.sum()), "iscrowd": 0})
-    return write_json_atomic(folder / "annotations.json", {
-        "images": images, "annotations": annotations, "categories": [{"id": 1, "name": "droplet"}]})
+    return write_synthetic_coco(folder, num_images, size, size, seed=seed, max_objects=6,
+                                scene=draw_droplet_scene, categories=["droplet"])
 
 
 def test_scene_writer_gives_valid_single_class_coco(tmp_path):
     path = write_droplet_scenes(tmp_path, 3, 64, seed=0)
     data = json.loads(path.read_text())
     assert len(data["images"]) == 3 and data["annotations"]
-    assert {a["category_id"] for a in data["annotations"]} == {1}
+    assert {a["category_id"] for a in data["annotations"]} == {1} and data["categories"][0]["name"] == "droplet"
     coco = load_coco(path, tmp_path)
     assert len(coco.images) == 3 and coco.num_annotations == len(data["annotations"])
 
