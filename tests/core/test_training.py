@@ -23,11 +23,11 @@ def _configs(num_classes: int, iterations: int = 4, **train):
     return mc, tc
 
 
-def _trainer(dataset_paths, out, iterations=4, **kwargs):
+def _trainer(dataset_paths, out, iterations=4, train_options=None, **kwargs):
     ann, folder = dataset_paths
     coco = load_coco(ann, folder)
     ds = CocoInstanceDataset(coco, folder, max_side=96)
-    mc, tc = _configs(len(coco.class_names), iterations)
+    mc, tc = _configs(len(coco.class_names), iterations, **(train_options or {}))
     return Trainer(ds, mc, tc, out, coco.class_names, torch.device("cpu"), log=lambda s: None, **kwargs)
 
 
@@ -105,3 +105,27 @@ def test_lr_schedule_warms_up_then_steps_down():
     assert lr_factor(0.2, 20, cfg) == 1.0
     assert lr_factor(0.6, 60, cfg) == pytest.approx(0.1)
     assert lr_factor(0.95, 95, cfg) == pytest.approx(0.01)
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
+    from istr_core.train.precision import cpu_has_native_bf16
+
+    with_bf16, without = tmp_path / "a", tmp_path / "b"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2\n")
+    assert cpu_has_native_bf16(str(with_bf16)) and not cpu_has_native_bf16(str(without))
+    assert not cpu_has_native_bf16(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_amp_trains_in_bf16_only_where_the_cpu_does_bf16(synthetic_dataset, tmp_path, monkeypatch, native):
+    from istr_core.train import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    trainer = _trainer(synthetic_dataset, tmp_path / "m.pt", iterations=1, train_options={"cpu_amp": True})
+    seen = []
+    trainer.model.head.register_forward_hook(lambda m, i, o: seen.append(o[-1].class_logits.dtype))
+    result = trainer.run()
+    assert seen == [torch.bfloat16 if native else torch.float32]
+    assert np.isfinite(result.final_losses["loss"])
+    assert load_checkpoint(tmp_path / "m.pt").model_state["head.stages.0.class_logits.weight"].dtype == torch.float32
