@@ -6,7 +6,9 @@ RSS (CPU; the whole process: torch, model, optimizer state, activations) or
 torch.cuda.max_memory_allocated (GPU). ``r50-all`` is the paper preset with the mask branch's
 gradient for every proposal (the plain path, before); ``r50`` computes it for matched proposals only
 (the default). A ``-tvroi`` suffix (``cpu-small-tvroi``, ``r50-tvroi``) pools with torchvision's
-RoIAlign instead of istr_core.ops.roi_align (the CPU RoIAlign change's "before"). Prints one JSON line.
+RoIAlign instead of istr_core.ops.roi_align (the CPU RoIAlign change's "before"). A ``-bf16`` suffix
+(``cpu-small-bf16``, ``maskrcnn-bf16``) runs the CPU forward under bf16 autocast, as ``istr train`` does
+on CPUs with native bf16 (on CUDA every model runs under bf16 autocast). Prints one JSON line.
 
     python benchmarks/train_step.py [--steps 3] [--device cpu|cuda] [--models cpu-small r50-all r50 maskrcnn]
 """
@@ -58,6 +60,7 @@ def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
 
 
 def build(name: str, device):
+    name = name.removesuffix("-bf16")
     if name == "maskrcnn":
         return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91).to(device).train()
     base = name.removesuffix("-tvroi")
@@ -74,9 +77,9 @@ def build(name: str, device):
     return model.to(device).train()
 
 
-def step(model, optimizer, images, targets, device) -> float:
+def step(model, optimizer, images, targets, device, cpu_bf16: bool = False) -> float:
     start = time.perf_counter()
-    with torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda"):
+    with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda" or cpu_bf16):
         losses = model(images, targets)
     sum(losses.values()).backward()
     optimizer.step()
@@ -98,8 +101,9 @@ def measure(name: str, steps: int, batch: int, device) -> dict:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    step(model, optimizer, images, targets, device)  # warm-up
-    times = [step(model, optimizer, images, targets, device) for _ in range(steps)]
+    bf16 = name.endswith("-bf16")
+    step(model, optimizer, images, targets, device, bf16)  # warm-up
+    times = [step(model, optimizer, images, targets, device, bf16) for _ in range(steps)]
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mb()
     return {"step_s": round(statistics.median(times), 3), "images_per_s": round(batch / statistics.median(times), 4),
             "peak_gpu_mem_mb" if device.type == "cuda" else "peak_rss_mb": round(peak)}

@@ -2,8 +2,9 @@
 
 On CUDA, bf16 is the usual mixed precision. On a CPU it pays only where the instructions do bf16
 natively (AVX512-BF16, AMX): there a cpu-small step is about 1.4x faster than fp32, so a fixed time
-budget trains for 1.4x more steps (benchmarks/README.md). Elsewhere oneDNN emulates bf16, which is
-slower than fp32, so it stays off. Weights and optimizer state stay fp32 either way.
+budget trains for 1.4x more steps (benchmarks/README.md). Elsewhere bf16 arithmetic is emulated and
+gives no speed to pay for its lost precision (not measured here), so it stays off. Weights, gradients
+and optimizer state stay fp32 either way.
 """
 from __future__ import annotations
 
