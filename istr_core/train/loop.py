@@ -1,8 +1,9 @@
 """The training loop: plain Python, usable from the CLI, the GUI's fine-tune worker and torchrun.
 
 It owns: fitting the PCA mask codec on the training masks, AdamW with linear warm-up and step decay,
-gradient clipping, bf16 autocast (CUDA, and CPUs with native bf16), periodic atomic checkpoints that can be resumed, a stop on
-non-finite losses that keeps the last good checkpoint, and DDP when started by torchrun.
+gradient clipping, bf16 autocast (CUDA, and CPUs with native bf16), periodic atomic checkpoints that
+can be resumed, a stop on non-finite losses that keeps the last good checkpoint, and DDP when started
+by torchrun.
 """
 from __future__ import annotations
 
