@@ -182,7 +182,7 @@ def cpu_small_config(num_classes: int = 80) -> ModelConfig:
 
     Same architecture, scaled down: ResNet-18, hidden 128, 100 proposals, 4 stages, 512 px input and
     a 56x56 -> 64 mask codec. The matcher and loss keep the paper's weights. 4 stages: on droplets in
-    15 CPU minutes, 3 stages reached mask AP 0.439, 4 stages 0.463-0.506 (3 runs), 6 stages 0.072
+    15 CPU minutes (fp32), 3 stages reached mask AP 0.439, 4 stages 0.463-0.506 (3 runs), 6 stages 0.072
     (benchmarks/README.md).
     """
     hidden = 128
