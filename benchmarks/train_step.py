@@ -8,7 +8,9 @@ gradient for every proposal (the plain path, before); ``r50`` computes it for ma
 (the default). A ``-tvroi`` suffix (``cpu-small-tvroi``, ``r50-tvroi``) pools with torchvision's
 RoIAlign instead of istr_core.ops.roi_align (the CPU RoIAlign change's "before"). A ``-bf16`` suffix
 (``cpu-small-bf16``, ``maskrcnn-bf16``) runs the CPU forward under bf16 autocast, as ``istr train`` does
-on CPUs with native bf16 (on CUDA every model runs under bf16 autocast). Prints one JSON line.
+on CPUs with native bf16 (on CUDA every model runs under bf16 autocast). A ``-nchw`` suffix before
+it (``cpu-small-nchw-bf16``) feeds ISTR's backbone the plain NCHW layout instead of channels-last
+(the before of that change). Prints one JSON line.
 
     python benchmarks/train_step.py [--steps 3] [--device cpu|cuda] [--models cpu-small r50-all r50 maskrcnn]
 """
@@ -61,6 +63,8 @@ def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
 
 def build(name: str, device):
     name = name.removesuffix("-bf16")
+    nchw = name.endswith("-nchw")
+    name = name.removesuffix("-nchw")
     if name == "maskrcnn":
         return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91).to(device).train()
     base = name.removesuffix("-tvroi")
@@ -73,6 +77,8 @@ def build(name: str, device):
         model.head.box_pooler = TorchvisionPooler(model.head.box_pooler)
         if model.head.mask_pooler is not None:
             model.head.mask_pooler = TorchvisionPooler(model.head.mask_pooler)
+    if nchw:
+        model.input_memory_format = torch.contiguous_format
     model.codec.fit((torch.rand(256, model.codec.mask_size, model.codec.mask_size) > 0.5).float())
     return model.to(device).train()
 

@@ -33,6 +33,19 @@ def test_deferred_mask_branch_equals_computing_it_for_every_proposal(model):
         torch.testing.assert_close(f["masks"], p["masks"], atol=1e-4, rtol=1e-4)
 
 
+def test_channels_last_input_gives_the_plain_layouts_outputs(model):
+    images = [torch.rand(3, 96, 120), torch.rand(3, 80, 64)]
+    assert model.input_memory_format == torch.channels_last  # the default being checked
+    fast = _run(model, images, "deferred")
+    model.input_memory_format = torch.contiguous_format
+    plain = _run(model, images, "deferred")
+    for p, f in zip(plain, fast):
+        assert len(p["scores"]) > 0 and torch.equal(p["labels"], f["labels"])
+        assert torch.allclose(p["scores"], f["scores"], atol=1e-4)
+        assert torch.allclose(p["boxes"], f["boxes"], atol=1e-2)
+        assert torch.allclose(p["masks"], f["masks"], atol=1e-3)
+
+
 def test_deferred_path_skips_the_mask_branch_for_dropped_proposals(model):
     calls = []
     model.head.mask_pooler.register_forward_hook(lambda mod, args, out: calls.append(out.shape[0]))
