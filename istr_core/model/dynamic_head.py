@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from ..ops.activations import ELU
 from ..ops.boxes import apply_deltas
 from ..ops.roi_align import FlatFeatures, MultiScaleRoIAlign
 
@@ -42,7 +43,7 @@ class DynamicConv(nn.Module):
         self.norm2 = nn.LayerNorm(hidden_dim)
         self.out_layer = nn.Linear(hidden_dim * pooler_size**2, hidden_dim)
         self.norm3 = nn.LayerNorm(hidden_dim)
-        self.activation = nn.ELU(inplace=True)
+        self.activation = ELU()
 
     def forward(self, pro_features: Tensor, roi_features: Tensor) -> Tensor:
         """pro_features (M, C); roi_features (M, P*P, C) -> (M, C), M = batch x proposals."""
@@ -57,7 +58,7 @@ class DynamicConv(nn.Module):
 def _mlp_stack(dim: int, num_layers: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for _ in range(num_layers):
-        layers += [nn.Linear(dim, dim, bias=False), nn.LayerNorm(dim), nn.ELU(inplace=True)]
+        layers += [nn.Linear(dim, dim, bias=False), nn.LayerNorm(dim), ELU()]
     return nn.Sequential(*layers)
 
 
@@ -123,7 +124,7 @@ class RefinementStage(nn.Module):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(hidden_dim, num_heads, dropout=dropout, batch_first=True)
         self.inst_interact = DynamicConv(hidden_dim, dim_dynamic, num_dynamic, box_pooler_size)
-        self.ffn = nn.Sequential(nn.Linear(hidden_dim, dim_feedforward), nn.ELU(inplace=True),
+        self.ffn = nn.Sequential(nn.Linear(hidden_dim, dim_feedforward), ELU(),
                                  nn.Dropout(dropout), nn.Linear(dim_feedforward, hidden_dim))
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(hidden_dim) for _ in range(3))
         self.dropout = nn.Dropout(dropout)

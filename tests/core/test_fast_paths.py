@@ -80,7 +80,9 @@ def test_folding_batch_norms_keeps_outputs(norm):
     fused = _run(m, images, "deferred")
     for key in ("boxes", "labels", "scores"):
         torch.testing.assert_close(fused[0][key], plain[0][key], atol=1e-3, rtol=1e-3)
-    torch.testing.assert_close(fused[0]["masks"], plain[0]["masks"], atol=1e-3, rtol=1e-3)
+    # mask probabilities: the folded convolutions' rounding reaches ~2e-3 on a few pixels of this random
+    # model (1.3e-3 with nn.ELU, 2.1e-3 with the exp ELU); a folding mistake moves them by far more
+    torch.testing.assert_close(fused[0]["masks"], plain[0]["masks"], atol=5e-3, rtol=1e-3)
 
 
 def test_fused_model_refuses_to_train(model):
