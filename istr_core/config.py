@@ -48,6 +48,13 @@ class HeadConfig:
     # backbone dense supervision while the main group stays one-to-one and learns not to duplicate.
     # Inference uses the main group alone. 0 = off (the paper).
     num_aux_proposals: int = 0
+    # Contrastive denoising (DINO; training only): per group, a positive (lightly noised box) and a
+    # negative (noised more, target no object) query for every instance, features from a per-class
+    # embedding, isolated from the other groups. Teaches rejecting a worse copy of a covered object.
+    # 0 = off (the paper).
+    num_denoising_groups: int = 0
+    denoising_box_noise: float = 1.0  # corners move by up to this x half the box size (positives)
+    denoising_label_noise: float = 0.25  # probability of a random class on a denoising query
 
 
 @dataclass(frozen=True)
@@ -183,7 +190,8 @@ def cpu_small_config(num_classes: int = 80) -> ModelConfig:
     Same architecture, scaled down: ResNet-18, hidden 128, 100 proposals, 4 stages, 512 px input and
     a 56x56 -> 64 mask codec. The matcher and loss keep the paper's weights. 4 stages: on droplets in
     15 CPU minutes (fp32), 3 stages reached mask AP 0.439, 4 stages 0.463-0.506 (3 runs), 6 stages 0.072
-    (benchmarks/README.md).
+    (benchmarks/README.md). Hybrid matching's auxiliary group and one contrastive denoising group give the
+    short schedule dense supervision and teach the main group to reject duplicates (no NMS).
     """
     hidden = 128
     return ModelConfig(
@@ -192,6 +200,7 @@ def cpu_small_config(num_classes: int = 80) -> ModelConfig:
         head=HeadConfig(
             num_proposals=100, num_stages=4, hidden_dim=hidden, num_heads=4, dim_feedforward=512,
             dim_dynamic=32, mask_pooler_size=0, proposal_init="grid", num_aux_proposals=100,
+            num_denoising_groups=1,
         ),
         mask_codec=MaskCodecConfig(mask_size=56, dim=64),
         input=InputConfig(min_size=512, max_size=853, train_min_sizes=(448, 480, 512, 544, 576)),

@@ -45,7 +45,8 @@ class FinetuneResult:
 
 def remap_class_rows(state: dict[str, torch.Tensor], old_names: list[str], new_names: list[str],
                      prior_prob: float = 0.01) -> dict[str, torch.Tensor]:
-    """Classifier weights/biases for ``new_names``, copying rows of classes found in ``old_names``."""
+    """Classifier weights/biases (and the denoising queries' class embedding) for ``new_names``, copying
+    rows of classes found in ``old_names``."""
     state = dict(state)
     prior = -math.log((1 - prior_prob) / prior_prob)
     generic = 0 if len(old_names) == 1 else None
@@ -59,6 +60,14 @@ def remap_class_rows(state: dict[str, torch.Tensor], old_names: list[str], new_n
             if j is not None:
                 new_w[i], new_b[i] = weight[j], bias[j]
         state[key], state[key[: -len("weight")] + "bias"] = new_w, new_b
+    if "denoising_labels.weight" in state:
+        table = state["denoising_labels.weight"].float()
+        new_rows = torch.randn(len(new_names), table.shape[1])  # nn.Embedding's own initialisation
+        for i, name in enumerate(new_names):
+            j = old_names.index(name) if name in old_names else generic
+            if j is not None:
+                new_rows[i] = table[j]
+        state["denoising_labels.weight"] = new_rows
     return state
 
 

@@ -75,6 +75,7 @@ def build_model_from_config(cfg: ModelConfig) -> ISTR:
     criterion = SetCriterion(matcher, lo.class_weight, lo.l1_weight, lo.giou_weight, lo.embedding_weight,
                              lo.dice_weight, lo.focal_alpha, lo.focal_gamma, lo.intermediate_copies, lo.aux_copies)
     model = ISTR(backbone, head, codec, batcher, criterion, cfg.num_classes, h.num_proposals, h.hidden_dim,
-                 h.proposal_init, cfg.detections_per_image, cfg.score_threshold, h.num_aux_proposals)
+                 h.proposal_init, cfg.detections_per_image, cfg.score_threshold, h.num_aux_proposals,
+                 h.num_denoising_groups, h.denoising_box_noise, h.denoising_label_noise)
     model.config = cfg  # plain attribute: the checkpoint writer saves it beside the weights
     return model

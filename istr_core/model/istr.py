@@ -15,6 +15,7 @@ from ..ops.boxes import cxcywh_to_xyxy
 from ..ops.masks import crop_and_resize
 from ..ops.roi_align import flatten_features
 from ..train.matcher import MatchTarget
+from .denoising import make_denoising_queries
 from .dynamic_head import FEATURE_NAMES, DynamicHead
 from .fuse import fold_batch_norms
 from .postprocess import postprocess
@@ -38,7 +39,8 @@ class ISTR(nn.Module):
     def __init__(self, backbone: nn.Module, head: DynamicHead, codec: nn.Module, batcher: ImageBatcher,
                  criterion: nn.Module | None, num_classes: int, num_proposals: int, hidden_dim: int,
                  proposal_init: str = "image", detections_per_image: int = 100,
-                 score_threshold: float = 0.05, num_aux_proposals: int = 0):
+                 score_threshold: float = 0.05, num_aux_proposals: int = 0, num_denoising_groups: int = 0,
+                 denoising_box_noise: float = 1.0, denoising_label_noise: float = 0.25):
         super().__init__()
         self.backbone, self.head, self.codec, self.batcher = backbone, head, codec, batcher
         self.criterion = criterion
@@ -63,6 +65,10 @@ class ISTR(nn.Module):
         if num_aux_proposals:
             with torch.no_grad():
                 self.aux_proposal_boxes.weight.copy_(initial_proposal_boxes(num_aux_proposals, proposal_init, seed=1))
+        # contrastive denoising queries (training only): their features come from their class
+        self.num_denoising_groups = num_denoising_groups
+        self.denoising_box_noise, self.denoising_label_noise = denoising_box_noise, denoising_label_noise
+        self.denoising_labels = nn.Embedding(num_classes, hidden_dim) if num_denoising_groups else None
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):
         if self.training and self.inference_only:
@@ -77,26 +83,39 @@ class ISTR(nn.Module):
         # pooled by every stage and, at inference, again for the kept detections' masks: lay out once
         features = flatten_features(self.backbone(batch), FEATURE_NAMES)
         boxes, feats = self._proposals(self.proposal_boxes, sizes), self._expand(self.proposal_features, len(images))
-        hybrid = self.training and self.aux_proposal_boxes is not None
-        attn_mask = None
-        if hybrid:
-            n_main = boxes.shape[1]
+        if self.training and self.criterion is None:
+            raise RuntimeError("this model was built without a criterion and cannot compute losses")
+        if self.training:
+            targets = self.match_targets(targets, sizes, original_sizes)
+        # training-only query groups beside the main one, which never sees them (nor they each other)
+        group = torch.zeros(boxes.shape[1], dtype=torch.int64, device=boxes.device)
+        n_main, n_aux, denoising = boxes.shape[1], 0, None
+        if self.training and self.aux_proposal_boxes is not None:
+            n_aux = self.aux_proposal_boxes.num_embeddings
             boxes = torch.cat([boxes, self._proposals(self.aux_proposal_boxes, sizes)], 1)
             feats = torch.cat([feats, self._expand(self.aux_proposal_features, len(images))], 1)
-            group = torch.arange(boxes.shape[1], device=boxes.device) >= n_main
-            attn_mask = group[:, None] != group[None, :]  # the groups never see each other
+            group = torch.cat([group, group.new_ones(n_aux)])
+        if self.training and self.denoising_labels is not None:
+            denoising = make_denoising_queries(targets, self.denoising_labels.weight, self.num_denoising_groups,
+                                               self.denoising_box_noise, self.denoising_label_noise)
+            boxes = torch.cat([boxes, denoising.boxes.to(boxes.dtype)], 1)
+            feats = torch.cat([feats, denoising.features], 1)
+            group = torch.cat([group, denoising.group + int(group.max()) + 1])
+        attn_mask = group[:, None] != group[None, :] if int(group.max()) > 0 else None
         stage_outputs = self.head(features, boxes, feats, sizes, mask_stages=self.training_mask_stages if self.training else self.inference_mask_stages,
                                   attn_mask=attn_mask)
         if self.training:
-            if self.criterion is None:
-                raise RuntimeError("this model was built without a criterion and cannot compute losses")
-            targets = self.match_targets(targets, sizes, original_sizes)
-            if not hybrid:
+            if not n_aux and denoising is None:
                 return self.criterion(stage_outputs, targets, self.codec)
-            main = self.criterion([o.proposals(0, n_main) for o in stage_outputs], targets, self.codec)
-            aux = self.criterion([o.proposals(n_main) for o in stage_outputs], targets, self.codec,
-                                 copies=self.criterion.aux_copies)
-            return {k: main[k] + aux[k] for k in main}
+            losses = self.criterion([o.proposals(0, n_main) for o in stage_outputs], targets, self.codec)
+            groups = []
+            if n_aux:
+                groups.append(self.criterion([o.proposals(n_main, n_main + n_aux) for o in stage_outputs], targets,
+                                             self.codec, copies=self.criterion.aux_copies))
+            if denoising is not None:
+                groups.append(self.criterion.fixed_match_losses([o.proposals(n_main + n_aux) for o in stage_outputs],
+                                                                targets, denoising.matches, self.codec))
+            return {k: v + sum(g[k] for g in groups) for k, v in losses.items()}
         last = stage_outputs[-1]
 
         def mask_codes(image: int, proposals: Tensor) -> Tensor:

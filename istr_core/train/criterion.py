@@ -38,6 +38,18 @@ class SetCriterion(nn.Module):
                 totals[name] = totals[name] + self.weights[name] * value / num_instances
         return totals
 
+    def fixed_match_losses(self, stage_outputs: list, targets: list[MatchTarget],
+                           matches: list[tuple[Tensor, Tensor]], codec: nn.Module) -> dict[str, Tensor]:
+        """The same weighted losses for queries whose targets are known in advance (denoising queries):
+        ``matches`` per image (query indices, target indices), the same at every stage; every other
+        query's class target is no object."""
+        num_instances = self._num_instances(targets, stage_outputs[0].class_logits.device)
+        totals = {k: stage_outputs[0].class_logits.new_zeros((), dtype=torch.float32) for k in self.weights}
+        for out in stage_outputs:
+            for name, value in self._stage_losses(out, targets, matches, codec).items():
+                totals[name] = totals[name] + self.weights[name] * value / num_instances
+        return totals
+
     def _stage_losses(self, out, targets: list[MatchTarget], matches, codec: nn.Module) -> dict[str, Tensor]:
         b, n, k = out.class_logits.shape
         device = out.class_logits.device

@@ -26,6 +26,7 @@ def test_finetune_maps_classes_by_name_and_keeps_known_rows(run, synthetic_datas
     tuned = load_checkpoint(out)
     assert tuned.class_names == ["ring", "ellipse", "cell"]
     assert tuned.model_config.num_classes == 3
+    assert tuned.model_state["denoising_labels.weight"].shape[0] == 3  # per-class rows remapped too
 
 
 def test_remap_copies_rows_by_name_and_uses_generic_row_for_single_class_base():
@@ -34,6 +35,10 @@ def test_remap_copies_rows_by_name_and_uses_generic_row_for_single_class_base():
     assert torch.equal(out["s.class_logits.weight"][0], torch.tensor([4.0, 5.0]))
     assert torch.equal(out["s.class_logits.weight"][2], torch.tensor([0.0, 1.0]))
     assert out["s.class_logits.bias"][1].item() == pytest.approx(-4.595, abs=1e-3)  # prior for new 'x'
+    state["denoising_labels.weight"] = torch.arange(6.0).view(3, 2)
+    out = remap_class_rows(state, ["a", "b", "c"], ["c", "x", "a"])
+    assert torch.equal(out["denoising_labels.weight"][0], torch.tensor([4.0, 5.0]))
+    assert torch.equal(out["denoising_labels.weight"][2], torch.tensor([0.0, 1.0]))
     single = {"s.class_logits.weight": torch.tensor([[7.0, 8.0]]), "s.class_logits.bias": torch.tensor([0.5])}
     out = remap_class_rows(single, ["object"], ["cell", "nucleus"])
     assert torch.equal(out["s.class_logits.weight"], torch.tensor([[7.0, 8.0], [7.0, 8.0]]))

@@ -95,6 +95,7 @@ def _train_step(model, mask_stages: str, images, targets):
     model.train()
     model.training_mask_stages = mask_stages
     model.zero_grad()
+    torch.manual_seed(0)  # the denoising queries' noise: the same in both runs
     losses = model(images, targets)
     sum(losses.values()).backward()
     return {k: v.detach() for k, v in losses.items()}, {n: p.grad.clone() for n, p in model.named_parameters()
@@ -103,13 +104,14 @@ def _train_step(model, mask_stages: str, images, targets):
 
 def test_mask_gradient_for_matched_proposals_only_equals_the_plain_training_step(model):
     """Training runs the 28x28 mask branch with gradient only for matched proposals: same losses,
-    same gradients for every parameter (the hybrid auxiliary group included)."""
+    same gradients for every parameter (the hybrid auxiliary and the denoising groups included)."""
     import copy
 
     from tests.core.test_model import _targets
 
     images, targets = _targets()
     assert model.head.mask_pooler is not None and model.aux_proposal_boxes is not None
+    assert model.denoising_labels is not None
     plain_losses, plain_grads = _train_step(copy.deepcopy(model), "all", images, targets)
     calls = []
     model.head.mask_pooler.register_forward_hook(
@@ -122,7 +124,9 @@ def test_mask_gradient_for_matched_proposals_only_equals_the_plain_training_step
         scale = grad.abs().max().item()
         torch.testing.assert_close(fast_grads[name], grad, atol=1e-5 * scale + 1e-7, rtol=0, msg=name)
     with_grad = [n for n, enabled in calls if enabled]
-    all_proposals = len(images) * (model.proposal_boxes.num_embeddings + model.aux_proposal_boxes.num_embeddings)
+    denoising = 2 * max(len(t["labels"]) for t in targets)
+    all_proposals = len(images) * (model.proposal_boxes.num_embeddings + model.aux_proposal_boxes.num_embeddings
+                                   + denoising)
     assert with_grad and max(with_grad) < all_proposals  # only matched RoIs pooled with gradient
 
 

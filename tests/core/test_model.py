@@ -110,7 +110,7 @@ def test_unfitted_pca_codec_refuses_to_train():
 
 def test_hybrid_matching_groups_are_isolated_and_absent_at_inference():
     torch.manual_seed(0)
-    opts = {**tiny_model_options(), "num_aux_proposals": 6}
+    opts = {**tiny_model_options(), "num_aux_proposals": 6, "num_denoising_groups": 0}
     hybrid = build_model(2, "resnet18", **opts).eval()
     hybrid.codec.fit((torch.rand(32, 28, 28) > 0.5).float())
     plain = build_model(2, "resnet18", **{**opts, "num_aux_proposals": 0}).eval()
