@@ -62,9 +62,11 @@ def make_denoising_queries(targets: list[MatchTarget], label_embedding: Tensor, 
             positive = ~negative_slot & (index < m)
         else:  # no instances: random boxes, all no object
             gt = torch.zeros_like(index)
-            c = torch.rand(len(slots), 2, device=device, generator=generator) * torch.tensor([w, h], device=device)
-            half = torch.rand(len(slots), 2, device=device, generator=generator) * 0.25 * torch.tensor([w, h], device=device) + 1
-            base, lab = torch.cat([c - half, c + half], 1), torch.randint(num_classes, (len(slots),), device=device, generator=generator)
+            wh = torch.tensor([w, h], device=device)
+            centre = torch.rand(len(slots), 2, device=device, generator=generator) * wh
+            half = torch.rand(len(slots), 2, device=device, generator=generator) * 0.25 * wh + 1
+            base = torch.cat([centre - half, centre + half], 1)
+            lab = torch.randint(num_classes, (len(slots),), device=device, generator=generator)
             positive = torch.zeros_like(negative_slot)
         scale = torch.rand(len(slots), 4, device=device, generator=generator) + (~positive).float()[:, None]
         sign = torch.randint(0, 2, (len(slots), 4), device=device, generator=generator).float() * 2 - 1

@@ -2,10 +2,10 @@
 
 Why: ISTR's head uses ELU (as the paper's code does) after every dynamic convolution and in the FFN.
 On this project's CPU build ``aten::elu`` (like ``expm1``) runs a scalar loop, while ``exp`` is
-vectorised: in the cpu-small training step ELU took 9% of the time. ``exp(min(x, 0)) - 1`` (computed in fp32, also
-for bf16 inputs) differs from ``expm1`` only by float rounding near zero (absolute error below 1e-7),
-which an activation does not notice. The backward needs only the output (``dy/dx = y + 1`` where ``x <= 0``), so, like the
-in-place ``nn.ELU``, it keeps one tensor per call.
+vectorised: in the cpu-small training step ELU took 9% of the time. ``exp(min(x, 0)) - 1`` (computed
+in fp32, also for bf16 inputs) differs from ``expm1`` only by float rounding near zero (absolute error
+below 1e-7), which an activation does not notice. The backward needs only the output
+(``dy/dx = y + 1`` where ``x <= 0``), so, like the in-place ``nn.ELU``, it keeps one tensor per call.
 """
 from __future__ import annotations
 
