@@ -50,21 +50,20 @@ def remap_class_rows(state: dict[str, torch.Tensor], old_names: list[str], new_n
     state = dict(state)
     prior = -math.log((1 - prior_prob) / prior_prob)
     generic = 0 if len(old_names) == 1 else None
+    sources = [old_names.index(name) if name in old_names else generic for name in new_names]
     for key in [k for k in state if k.endswith("class_logits.weight")]:
         weight, bias = state[key].float(), state[key[: -len("weight")] + "bias"].float()
         new_w = torch.empty(len(new_names), weight.shape[1])
         torch.nn.init.xavier_uniform_(new_w)
         new_b = torch.full((len(new_names),), prior)
-        for i, name in enumerate(new_names):
-            j = old_names.index(name) if name in old_names else generic
+        for i, j in enumerate(sources):
             if j is not None:
                 new_w[i], new_b[i] = weight[j], bias[j]
         state[key], state[key[: -len("weight")] + "bias"] = new_w, new_b
     if "denoising_labels.weight" in state:
         table = state["denoising_labels.weight"].float()
         new_rows = torch.randn(len(new_names), table.shape[1])  # nn.Embedding's own initialisation
-        for i, name in enumerate(new_names):
-            j = old_names.index(name) if name in old_names else generic
+        for i, j in enumerate(sources):
             if j is not None:
                 new_rows[i] = table[j]
         state["denoising_labels.weight"] = new_rows

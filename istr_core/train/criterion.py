@@ -28,24 +28,24 @@ class SetCriterion(nn.Module):
                 copies: int | None = None) -> dict[str, Tensor]:
         """``copies`` given: every stage matches one-to-``copies`` (the auxiliary group of hybrid
         matching); else the last stage is one-to-one and earlier ones use ``intermediate_copies``."""
-        num_instances = self._num_instances(targets, stage_outputs[0].class_logits.device)
-        totals = {k: stage_outputs[0].class_logits.new_zeros((), dtype=torch.float32) for k in self.weights}
         last = len(stage_outputs) - 1
-        for i, out in enumerate(stage_outputs):
-            stage_copies = copies if copies is not None else (1 if i == last else self.intermediate_copies)
-            matches = self.matcher(out.class_logits, out.boxes, out.mask_codes, targets, stage_copies)
-            for name, value in self._stage_losses(out, targets, matches, codec).items():
-                totals[name] = totals[name] + self.weights[name] * value / num_instances
-        return totals
+        matches = [self.matcher(out.class_logits, out.boxes, out.mask_codes, targets,
+                                copies if copies is not None else (1 if i == last else self.intermediate_copies))
+                   for i, out in enumerate(stage_outputs)]
+        return self._weighted_sum(stage_outputs, targets, matches, codec)
 
     def fixed_match_losses(self, stage_outputs: list, targets: list[MatchTarget],
                            matches: list[tuple[Tensor, Tensor]], codec: nn.Module) -> dict[str, Tensor]:
         """The same weighted losses for queries whose targets are known in advance (denoising queries):
         ``matches`` per image (query indices, target indices), the same at every stage; every other
         query's class target is no object."""
+        return self._weighted_sum(stage_outputs, targets, [matches] * len(stage_outputs), codec)
+
+    def _weighted_sum(self, stage_outputs: list, targets: list[MatchTarget], stage_matches: list,
+                      codec: nn.Module) -> dict[str, Tensor]:
         num_instances = self._num_instances(targets, stage_outputs[0].class_logits.device)
         totals = {k: stage_outputs[0].class_logits.new_zeros((), dtype=torch.float32) for k in self.weights}
-        for out in stage_outputs:
+        for out, matches in zip(stage_outputs, stage_matches):
             for name, value in self._stage_losses(out, targets, matches, codec).items():
                 totals[name] = totals[name] + self.weights[name] * value / num_instances
         return totals
