@@ -89,24 +89,22 @@ class ISTR(nn.Module):
             targets = self.match_targets(targets, sizes, original_sizes)
         # training-only query groups beside the main one, which never sees them (nor they each other)
         group = torch.zeros(boxes.shape[1], dtype=torch.int64, device=boxes.device)
-        n_main, n_aux, denoising = boxes.shape[1], 0, None
+        n_main, n_aux, denoising, num_groups = boxes.shape[1], 0, None, 1
         if self.training and self.aux_proposal_boxes is not None:
             n_aux = self.aux_proposal_boxes.num_embeddings
             boxes = torch.cat([boxes, self._proposals(self.aux_proposal_boxes, sizes)], 1)
             feats = torch.cat([feats, self._expand(self.aux_proposal_features, len(images))], 1)
-            group = torch.cat([group, group.new_ones(n_aux)])
+            group, num_groups = torch.cat([group, group.new_full((n_aux,), num_groups)]), num_groups + 1
         if self.training and self.denoising_labels is not None:
             denoising = make_denoising_queries(targets, self.denoising_labels.weight, self.num_denoising_groups,
                                                self.denoising_box_noise, self.denoising_label_noise)
             boxes = torch.cat([boxes, denoising.boxes.to(boxes.dtype)], 1)
             feats = torch.cat([feats, denoising.features], 1)
-            group = torch.cat([group, denoising.group + int(group.max()) + 1])
-        attn_mask = group[:, None] != group[None, :] if int(group.max()) > 0 else None
+            group, num_groups = torch.cat([group, denoising.group + num_groups]), num_groups + self.num_denoising_groups
+        attn_mask = group[:, None] != group[None, :] if num_groups > 1 else None
         stage_outputs = self.head(features, boxes, feats, sizes, mask_stages=self.training_mask_stages if self.training else self.inference_mask_stages,
                                   attn_mask=attn_mask)
         if self.training:
-            if not n_aux and denoising is None:
-                return self.criterion(stage_outputs, targets, self.codec)
             losses = self.criterion([o.proposals(0, n_main) for o in stage_outputs], targets, self.codec)
             groups = []
             if n_aux:
