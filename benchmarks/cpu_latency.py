@@ -62,8 +62,8 @@ def main() -> None:
         report["sizes"][size] = {
             "istr_s": statistics.median(a), "istr_plain_s": statistics.median(before),
             "maskrcnn_s": statistics.median(b),
-            "ratio_istr_over_maskrcnn": statistics.median(x / y for x, y in zip(a, b)),
-            "ratio_istr_plain_over_maskrcnn": statistics.median(x / y for x, y in zip(before, b))}
+            "ratio_istr_over_maskrcnn": statistics.median(x / y for x, y in zip(a, b, strict=True)),
+            "ratio_istr_plain_over_maskrcnn": statistics.median(x / y for x, y in zip(before, b, strict=True))}
     print(json.dumps(report))
 
 

@@ -63,7 +63,7 @@ def count_errors(predictions: list[Prediction], truth_boxes: np.ndarray, counts:
         if boxes and len(truth_boxes) else np.zeros((len(boxes), len(truth_boxes)))
     iou = iou.reshape(len(boxes), len(truth_boxes))
     found: set[int] = set()
-    for p, row in zip(predictions, iou):
+    for p, row in zip(predictions, iou, strict=True):
         best = int(row.argmax()) if len(row) else -1
         kind = "background" if best < 0 or row[best] < 0.5 else "duplicate" if best in found else "true_positive"
         if kind == "true_positive":

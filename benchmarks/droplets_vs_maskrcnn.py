@@ -22,8 +22,7 @@ from istr_core.data.dataset import CocoInstanceDataset, collate
 from istr_core.eval.coco_eval import evaluate
 from istr_core.inference import Segmenter
 from istr_core.structures import Prediction
-from istr_core.train.checkpoint import load_checkpoint
-from istr_core.training import model_config_for, train_on_coco, default_train_config
+from istr_core.training import default_train_config, model_config_for, train_on_coco
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "droplets"
 
@@ -46,8 +45,8 @@ class MaskRCNNSegmenter:
     @torch.inference_mode()
     def predict_batch(self, images, score_threshold=0.0):
         outs = self.model([torch.from_numpy(im).permute(2, 0, 1).float() / 255 for im in images])
-        return [[Prediction((m[0] > 0.5).numpy(), tuple(b.tolist()), int(l) - 1, float(s))
-                 for m, b, l, s in zip(o["masks"], o["boxes"], o["labels"], o["scores"]) if s >= score_threshold]
+        return [[Prediction((m[0] > 0.5).numpy(), tuple(b.tolist()), int(label) - 1, float(s))
+                 for m, b, label, s in zip(o["masks"], o["boxes"], o["labels"], o["scores"], strict=True) if s >= score_threshold]
                 for o in outs]
 
 
@@ -78,7 +77,7 @@ def train_maskrcnn(minutes: float, seed: int = 0, bf16: bool = False):
             if not any(keep):
                 continue
             with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-                losses = model([im for im, k in zip(images, keep) if k], [t for t, k in zip(targets, keep) if k])
+                losses = model([im for im, k in zip(images, keep, strict=True) if k], [t for t, k in zip(targets, keep, strict=True) if k])
             loss = sum(losses.values())
             opt.zero_grad()
             loss.backward()

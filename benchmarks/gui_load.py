@@ -109,7 +109,7 @@ def main() -> None:
 
         # navigation through the 10,000-row list
         results["next_image"] = summary([frame(lambda: c.step(1)) for _ in range(args.repeats)])
-        results["jump_to_last_row"] = summary([frame(lambda: window.image_list.setCurrentRow(records - 1 - i))
+        results["jump_to_last_row"] = summary([frame(lambda i=i: window.image_list.setCurrentRow(records - 1 - i))
                                                for i in range(args.repeats)])
         bar = window.image_list.verticalScrollBar()
         results["scroll_list_page"] = summary([frame(lambda i=i: bar.setValue((i * 997) % max(1, bar.maximum())))

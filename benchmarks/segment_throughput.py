@@ -59,10 +59,10 @@ def main() -> None:
             summary = segment_folder(folder, Path(tmp) / "out.json", segmenter, args.threshold, warn=lambda m: None)
             ends.append(time.perf_counter() - start)
         start = time.perf_counter()
-        for im, p in zip(images, predictions):
+        for im, p in zip(images, predictions, strict=True):
             _encode(im.shape, p, list(range(len(segmenter.class_names))))
         encode = time.perf_counter() - start
-    overheads = [1 - f / e for f, e in zip(forwards, ends)]
+    overheads = [1 - f / e for f, e in zip(forwards, ends, strict=True)]
     forward, end_to_end = statistics.median(forwards), statistics.median(ends)
     print(json.dumps({"benchmark": "segment_throughput", "images": args.images, "size": args.size,
                       "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),

@@ -7,8 +7,8 @@ review state when the file is reopened; other tools ignore them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image

@@ -15,7 +15,16 @@ from istr_core.data.images import ImageReadError, list_images, read_image
 
 from . import autosave
 from .coco_io import load_coco_into, project_to_coco, read_coco, save_coco
-from .commands import AddInstances, Command, Composite, EditMask, RemoveInstances, SetAttribute, SetStatus, UndoStack
+from .commands import (
+    AddInstances,
+    Command,
+    Composite,
+    EditMask,
+    RemoveInstances,
+    SetAttribute,
+    SetStatus,
+    UndoStack,
+)
 from .document import MODEL, PRELABELLED, REVIEWED, UNLABELLED, ImageRecord, Instance, Project
 from .geometry import stroke_mask
 

@@ -13,7 +13,7 @@ def stroke_mask(shape: tuple[int, int], points: list[tuple[float, float]], radiu
     out = np.zeros(shape, np.uint8)
     r = max(1, int(round(radius)))
     pts = [(int(round(x)), int(round(y))) for x, y in points]
-    for a, b in zip(pts, pts[1:] or pts):
+    for a, b in zip(pts, pts[1:] or pts, strict=False):
         cv2.line(out, a, b, 1, thickness=2 * r, lineType=cv2.LINE_8)
         cv2.circle(out, b, r, 1, -1)
     if pts:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from .cli_support import UserError, err_console, friendly_errors, progress_bar
+from .cli_support import friendly_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ISTR Studio: pre-label images with ISTR, fine-tune on corrected annotations.")
@@ -22,18 +22,18 @@ def train(
     annotations: Annotated[Path, typer.Argument(help="COCO instances JSON to train on.")],
     images: Annotated[Path, typer.Option(help="Folder the JSON's file_name entries are relative to.")],
     out: Annotated[Path, typer.Option(help="Checkpoint to write (atomically, every --checkpoint-every steps).")],
-    preset: Annotated[Optional[str], typer.Option(help="cpu-small or paper; default: paper on GPU, cpu-small on CPU.")] = None,
-    backbone: Annotated[Optional[str], typer.Option(help="resnet18, resnet34, resnet50 or resnet101.")] = None,
+    preset: Annotated[str | None, typer.Option(help="cpu-small or paper; default: paper on GPU, cpu-small on CPU.")] = None,
+    backbone: Annotated[str | None, typer.Option(help="resnet18, resnet34, resnet50 or resnet101.")] = None,
     pretrained: Annotated[str, typer.Option(help="Backbone init: none, imagenet, or a ResNet state-dict file.")] = "none",
-    iterations: Annotated[Optional[int], typer.Option(help="Training steps (preset default).")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Training steps (preset default).")] = None,
     time_budget: Annotated[float, typer.Option(help="Stop after this many minutes; the lr schedule follows time.")] = 0.0,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per step per process.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate.")] = None,
-    proposals: Annotated[Optional[int], typer.Option(help="Number of proposals (default: fits the busiest image).")] = None,
-    checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Data-loading worker processes.")] = None,
-    val: Annotated[Optional[Path], typer.Option(help="COCO JSON to evaluate on after training.")] = None,
-    val_images: Annotated[Optional[Path], typer.Option(help="Images folder for --val (default: --images).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per step per process.")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate.")] = None,
+    proposals: Annotated[int | None, typer.Option(help="Number of proposals (default: fits the busiest image).")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Data-loading worker processes.")] = None,
+    val: Annotated[Path | None, typer.Option(help="COCO JSON to evaluate on after training.")] = None,
+    val_images: Annotated[Path | None, typer.Option(help="Images folder for --val (default: --images).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from --out.")] = False,
     device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -53,7 +53,7 @@ def train(
 def eval_(
     annotations: Annotated[Path, typer.Argument(help="COCO instances JSON with the ground truth.")],
     images: Annotated[Path, typer.Option(help="Images folder.")],
-    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (default: the embedded model).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: the embedded model).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 1,
     device: Device = "auto",
@@ -77,7 +77,7 @@ def eval_(
 def segment(
     folder: Annotated[Path, typer.Argument(help="Folder of images (jpg, jpeg, png, bmp, tif, webp).")],
     out: Annotated[Path, typer.Option(help="COCO JSON to write (atomically).")],
-    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (default: the embedded model).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: the embedded model).")] = None,
     score_threshold: Annotated[float, typer.Option(help="Keep predictions scoring at least this.")] = 0.5,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 1,
     recursive: Annotated[bool, typer.Option(help="Include sub-folders.")] = False,
@@ -98,12 +98,12 @@ def finetune(
     annotations: Annotated[Path, typer.Argument(help="COCO JSON with corrected annotations.")],
     images: Annotated[Path, typer.Option(help="Folder the JSON's file_name entries are relative to.")],
     out: Annotated[Path, typer.Option(help="Checkpoint to write.")],
-    weights: Annotated[Optional[Path], typer.Option(help="Model to start from (default: the embedded model).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Model to start from (default: the embedded model).")] = None,
     iterations: Annotated[int, typer.Option(help="Training steps.")] = 300,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per step.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (default: min(base, 1e-4)).")] = None,
-    val: Annotated[Optional[Path], typer.Option(help="COCO JSON to report held-out AP on.")] = None,
-    val_images: Annotated[Optional[Path], typer.Option(help="Images folder for --val (default: --images).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate (default: min(base, 1e-4)).")] = None,
+    val: Annotated[Path | None, typer.Option(help="COCO JSON to report held-out AP on.")] = None,
+    val_images: Annotated[Path | None, typer.Option(help="Images folder for --val (default: --images).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tune from --out.")] = False,
     device: Device = "auto",
     debug: Debug = False,

@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -26,7 +26,7 @@ from .config import TrainConfig
 from .data.coco import load_coco
 from .inference import Segmenter
 from .resources import DEFAULT_MODEL
-from .train.checkpoint import Checkpoint, load_checkpoint
+from .train.checkpoint import load_checkpoint
 from .train.loop import TrainProgress, TrainResult
 from .training import proposals_for, train_on_coco
 

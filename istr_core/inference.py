@@ -36,7 +36,7 @@ class Segmenter:
         self.model = checkpoint.build_model(self.device).fuse_for_inference()
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "Segmenter":
+    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> Segmenter:
         """Load ``path``, or the embedded default model when ``path`` is None."""
         path = Path(path) if path is not None else DEFAULT_MODEL
         if path == DEFAULT_MODEL and not path.is_file():
@@ -74,7 +74,7 @@ class Segmenter:
         keep = out["scores"] >= score_threshold
         masks = (out["masks"][keep, 0] > 0.5).cpu().numpy()
         boxes, labels, scores = out["boxes"][keep].cpu().tolist(), out["labels"][keep].cpu().tolist(), out["scores"][keep].cpu().tolist()
-        return [Prediction(m, tuple(b), int(l), float(s)) for m, b, l, s in zip(masks, boxes, labels, scores)]
+        return [Prediction(m, tuple(b), int(label), float(s)) for m, b, label, s in zip(masks, boxes, labels, scores, strict=True)]
 
 
 def _box_iou(a, b) -> float:

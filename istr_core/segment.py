@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def categories_for(segmenter) -> list[dict]:
     ids = [known.get(n) for n in segmenter.class_names]
     if None in ids or len(set(ids)) != len(ids):
         ids = list(range(1, len(segmenter.class_names) + 1))
-    return [{"id": i, "name": n} for i, n in zip(ids, segmenter.class_names)]
+    return [{"id": i, "name": n} for i, n in zip(ids, segmenter.class_names, strict=True)]
 
 
 def _read_journal(path: Path) -> dict[str, dict]:
@@ -98,7 +98,7 @@ def _drop_torn_tail(path: Path) -> None:
 
 def _encode(image_shape, predictions, category_ids: list[int]) -> list[dict]:
     anns = []
-    for p, encoded in zip(predictions, masks_to_annotations([p.mask for p in predictions])):
+    for p, encoded in zip(predictions, masks_to_annotations([p.mask for p in predictions]), strict=True):
         if encoded is None:  # empty mask
             continue
         rle, bbox, area = encoded
@@ -148,7 +148,7 @@ def segment_folder(folder: str | os.PathLike, out: str | os.PathLike, segmenter,
             if not batch:
                 return
             preds = segmenter.predict_batch([im for _, im in batch], score_threshold)
-            for (path, image), p in zip(batch, preds):
+            for (path, image), p in zip(batch, preds, strict=True):
                 writes.append(pool.submit(_record, names[path], image.shape, p, category_ids))
             batch.clear()
             while writes and (writes[0].done() or len(writes) > 2 * batch_size + 2):

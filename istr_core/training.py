@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .config import PRESETS, ModelConfig, TrainConfig, cpu_small_train_config
 from .data.coco import CocoData, load_coco

@@ -7,8 +7,18 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QInputDialog, QListView, QListWidget, QListWidgetItem,
-                               QMenu, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QInputDialog,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..controller import Controller
 from ..document import PRELABELLED, REVIEWED
@@ -42,8 +52,8 @@ class ImageListModel(QAbstractListModel):
         self.controller = controller
         self._rows = len(controller.project.records)
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else self._rows
+    def rowCount(self, parent: QModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else self._rows
 
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
         c = self.controller

@@ -51,7 +51,7 @@ def render_overlay(shape: tuple[int, int], instances, selected: set[int], alpha:
 # Instance -> (key, geometry). The box and outline of a mask cost a scan of the whole image; the
 # overlay is rebuilt on every edit, selection and slider move, and one edit changes one mask, so
 # they are cached per mask version (weakly: deleted instances drop out).
-_GEOMETRY: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_GEOMETRY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _geometry(inst, pad: int):

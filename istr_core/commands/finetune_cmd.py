@@ -13,7 +13,7 @@ def run_finetune(annotations, images, out, weights, iterations, batch_size, lr, 
         raise ValueError("--iterations must be at least 1")
     with progress_bar("fine-tuning", iterations) as (bar, task):
         result = finetune(annotations, images, out, weights, iterations, device, batch_size, lr, val, val_images,
-                          resume, progress=lambda i, n, l: bar.update(task, completed=i, info=f"loss {l['loss']:.3f}"),
+                          resume, progress=lambda i, n, losses: bar.update(task, completed=i, info=f"loss {losses['loss']:.3f}"),
                           log=lambda m: err_console.print(m, highlight=False, soft_wrap=True))
     new = f" (new: {', '.join(result.new_classes)})" if result.new_classes else ""
     err_console.print(f"wrote {result.checkpoint}: classes {', '.join(result.class_names)}{new}, "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli_support import check_output_path, UserError, err_console, progress_bar
+from ..cli_support import UserError, check_output_path, err_console, progress_bar
 from ..config import PRESETS
 from ..data.coco import load_coco
 from ..model.build import _depth

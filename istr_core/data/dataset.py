@@ -100,5 +100,5 @@ def mask_boxes(masks: np.ndarray) -> np.ndarray:
 
 
 def collate(batch):
-    images, targets = zip(*batch)
+    images, targets = zip(*batch, strict=True)
     return list(images), list(targets)

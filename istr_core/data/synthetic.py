@@ -7,8 +7,8 @@ visible. Categories are shape families, so a model must learn shape, not colour.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -121,7 +121,7 @@ def write_synthetic_coco(folder: str | Path, num_images: int, height: int = 256,
         name = f"scene_{i:05d}.png"
         cv2.imwrite(str(folder / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         images.append({"id": i + 1, "file_name": name, "width": width, "height": height})
-        for mask, label in zip(masks, labels):
+        for mask, label in zip(masks, labels, strict=True):
             annotations.append({
                 "id": len(annotations) + 1, "image_id": i + 1, "category_id": int(label) + 1,
                 "segmentation": mask_to_rle(mask), "bbox": mask_bbox_xywh(mask),

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -51,7 +51,7 @@ def coco_metrics(gt_json: dict, results: list[dict]) -> dict[str, dict[str, floa
             ev.evaluate()
             ev.accumulate()
             ev.summarize()
-            metrics[iou_type] = {k: float(v) for k, v in zip(STAT_NAMES, ev.stats)}
+            metrics[iou_type] = {k: float(v) for k, v in zip(STAT_NAMES, ev.stats, strict=True)}
     return metrics
 
 
@@ -67,7 +67,7 @@ def evaluate(segmenter, coco: CocoData, images_dir: str | Path, batch_size: int 
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
         arrays = [read_image(resolve_image_path(images_dir, im.file_name)) for im in chunk]
-        for im, preds in zip(chunk, segmenter.predict_batch(arrays, score_threshold=0.0)):
+        for im, preds in zip(chunk, segmenter.predict_batch(arrays, score_threshold=0.0), strict=True):
             results += predictions_to_results(im.id, preds, mapping)
         if progress:
             progress(min(start + batch_size, len(images)), len(images))

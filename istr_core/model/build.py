@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..config import ModelConfig, paper_config, PRESETS
+from ..config import PRESETS, ModelConfig
 from ..train.criterion import SetCriterion
 from ..train.matcher import HungarianMatcher
 from .backbone import build_backbone

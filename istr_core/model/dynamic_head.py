@@ -16,8 +16,8 @@ import contextlib
 import copy
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -104,7 +104,7 @@ class StageOutput:
     features: Tensor | None = None
     codes_for: Callable[[list[Tensor]], Tensor] | None = None
 
-    def proposals(self, start: int, stop: int | None = None) -> "StageOutput":
+    def proposals(self, start: int, stop: int | None = None) -> StageOutput:
         """The predictions of proposals ``start:stop`` (one group in hybrid matching)."""
         codes_for = None
         if self.codes_for is not None:

@@ -122,7 +122,7 @@ class ISTR(nn.Module):
         return postprocess(last.class_logits, last.boxes, mask_codes, self.codec, sizes, original_sizes,
                            self.detections_per_image, self.score_threshold)
 
-    def fuse_for_inference(self) -> "ISTR":
+    def fuse_for_inference(self) -> ISTR:
         """Fold the backbone's BatchNorms into its convolutions: same outputs, one pass less over every
         feature map. Puts the model in eval mode for good (it can no longer train)."""
         self.eval()
@@ -149,7 +149,7 @@ class ISTR(nn.Module):
                                "istr_core.fit_mask_encoder(...) before training")
         s = self.codec.mask_size
         out = []
-        for t, (h, w), (oh, ow) in zip(targets, sizes, original_sizes):
+        for t, (h, w), (oh, ow) in zip(targets, sizes, original_sizes, strict=True):
             if "masks" not in t:
                 raise ValueError("ISTR targets need 'masks' (M, H, W) besides 'boxes' and 'labels'")
             boxes = t["boxes"].float()

@@ -38,7 +38,7 @@ class PCAMaskCodec(nn.Module):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
     @torch.no_grad()
-    def fit(self, masks: Tensor) -> "PCAMaskCodec":
+    def fit(self, masks: Tensor) -> PCAMaskCodec:
         """Fit on box-aligned masks (N, S, S) in [0, 1]; needs N >= 2."""
         if masks.shape[0] < 2:
             raise ValueError(f"need at least 2 masks to fit the PCA mask codec, got {masks.shape[0]}")
@@ -94,7 +94,7 @@ class DCTMaskCodec(nn.Module):
         self.register_buffer("components", rows.float())
         self.register_buffer("fitted", torch.ones((), dtype=torch.bool))
 
-    def fit(self, masks: Tensor) -> "DCTMaskCodec":
+    def fit(self, masks: Tensor) -> DCTMaskCodec:
         return self
 
     def encode(self, masks: Tensor) -> Tensor:

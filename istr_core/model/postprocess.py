@@ -1,9 +1,9 @@
 """From raw head outputs to torchvision-style detections; no NMS (the set loss makes it unneeded)."""
 from __future__ import annotations
 
-import torch
-from typing import Callable
+from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from ..ops.masks import paste_masks
@@ -32,7 +32,7 @@ def postprocess(class_logits: Tensor, boxes: Tensor, mask_codes: Callable[[int, 
     ``mask_codes(image, proposals)`` returns the (k, D) codes of the kept proposals: codes are
     predicted, decoded and pasted only for the kept detections."""
     results = []
-    for b, ((h, w), (oh, ow)) in enumerate(zip(resized_sizes, original_sizes)):
+    for b, ((h, w), (oh, ow)) in enumerate(zip(resized_sizes, original_sizes, strict=True)):
         scores, labels, det_boxes, proposal = select_detections(
             class_logits[b], boxes[b], detections_per_image, score_threshold)
         ratio = det_boxes.new_tensor([ow / w, oh / h, ow / w, oh / h])

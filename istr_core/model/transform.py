@@ -42,6 +42,6 @@ class ImageBatcher(torch.nn.Module):
         hp = max(s[0] for s in sizes) + (-max(s[0] for s in sizes)) % d
         wp = max(s[1] for s in sizes) + (-max(s[1] for s in sizes)) % d
         batch = resized[0].new_zeros((len(resized), 3, hp, wp))
-        for b, r in zip(batch, resized):
+        for b, r in zip(batch, resized, strict=True):
             b[:, : r.shape[1], : r.shape[2]].copy_(r)
         return batch, sizes

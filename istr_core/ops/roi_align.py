@@ -139,7 +139,7 @@ class MultiScaleRoIAlign(nn.Module):
         rows = torch.zeros((len(all_boxes), p * p, taps), dtype=torch.int64, device=all_boxes.device)
         weights = all_boxes.new_zeros((len(all_boxes), p * p, taps))
         with torch.no_grad():
-            for level, ((h, w), offset, scale) in enumerate(zip(flat.shapes, flat.offsets, scales)):
+            for level, ((h, w), offset, scale) in enumerate(zip(flat.shapes, flat.offsets, scales, strict=True)):
                 chosen = torch.where(levels == level)[0]
                 if len(chosen) == 0:
                     continue

@@ -45,7 +45,7 @@ class SetCriterion(nn.Module):
                       codec: nn.Module) -> dict[str, Tensor]:
         num_instances = self._num_instances(targets, stage_outputs[0].class_logits.device)
         totals = {k: stage_outputs[0].class_logits.new_zeros((), dtype=torch.float32) for k in self.weights}
-        for out, matches in zip(stage_outputs, stage_matches):
+        for out, matches in zip(stage_outputs, stage_matches, strict=True):
             for name, value in self._stage_losses(out, targets, matches, codec).items():
                 totals[name] = totals[name] + self.weights[name] * value / num_instances
         return totals
@@ -55,7 +55,7 @@ class SetCriterion(nn.Module):
         device = out.class_logits.device
         target_classes = torch.full((b, n), k, dtype=torch.int64, device=device)
         src_boxes, tgt_boxes, sizes, src_codes, tgt_codes, tgt_masks = [], [], [], [], [], []
-        for i, (t, (src, tgt)) in enumerate(zip(targets, matches)):
+        for i, (t, (src, tgt)) in enumerate(zip(targets, matches, strict=True)):
             src, tgt = src.to(device), tgt.to(device)
             target_classes[i, src] = t.labels[tgt]
             src_boxes.append(out.boxes[i, src])

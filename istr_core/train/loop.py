@@ -7,12 +7,11 @@ by torchrun.
 """
 from __future__ import annotations
 
-import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from ..data.dataset import CocoInstanceDataset, collate, mask_boxes
 from ..model.build import build_model_from_config
 from ..ops.masks import crop_and_resize
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .distributed import DistInfo, any_rank, cleanup, init_distributed
+from .distributed import any_rank, cleanup, init_distributed
 from .precision import use_bf16_autocast
 
 
@@ -144,7 +143,7 @@ class Trainer:
     @staticmethod
     def _seed(seed: int) -> None:
         random.seed(seed)
-        np.random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002 -- seeds the global RNG for library code that draws from it
         torch.manual_seed(seed)
 
     def _load_init(self, state: dict[str, torch.Tensor]) -> None:

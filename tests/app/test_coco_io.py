@@ -34,7 +34,7 @@ def test_save_is_valid_coco_and_round_trips_pixelwise(synthetic_dataset, tmp_pat
     q = Project(folder, list_images(folder))
     load_coco_into(q, read_coco(out)[0])
     a, b = p.records[0].instances, q.records[0].instances
-    assert [np.array_equal(x.mask, y.mask) for x, y in zip(a, b)] == [True, True]
+    assert [np.array_equal(x.mask, y.mask) for x, y in zip(a, b, strict=True)] == [True, True]
     assert [q.class_names[i.label] for i in b] == ["polygon", "ellipse"]
     assert b[1].score == 0.7 and b[1].source == MODEL and q.records[0].status == REVIEWED
 

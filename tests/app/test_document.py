@@ -3,7 +3,15 @@ from pathlib import Path
 
 import numpy as np
 
-from istr_app.commands import AddInstances, Composite, EditMask, RemoveInstances, SetAttribute, SetStatus, UndoStack
+from istr_app.commands import (
+    AddInstances,
+    Composite,
+    EditMask,
+    RemoveInstances,
+    SetAttribute,
+    SetStatus,
+    UndoStack,
+)
 from istr_app.document import HUMAN, MODEL, REVIEWED, UNLABELLED, Instance, Project
 
 

@@ -1,8 +1,15 @@
 """Qt-free tests of the mask geometry behind the brush, polygon, vertex and box tools."""
 import numpy as np
 
-from istr_app.geometry import (grabcut_in_box, nearest_edge, nearest_vertex, outer_polygons, polygon_mask,
-                               replace_polygon, stroke_mask)
+from istr_app.geometry import (
+    grabcut_in_box,
+    nearest_edge,
+    nearest_vertex,
+    outer_polygons,
+    polygon_mask,
+    replace_polygon,
+    stroke_mask,
+)
 
 
 def test_stroke_covers_path_with_radius():

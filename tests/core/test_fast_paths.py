@@ -26,7 +26,7 @@ def test_deferred_mask_branch_equals_computing_it_for_every_proposal(model):
     images = [torch.rand(3, 96, 120), torch.rand(3, 80, 64)]
     plain, fast = _run(model, images, "last"), _run(model, images, "deferred")
     assert model.head.mask_pooler is not None  # the branch being deferred exists in this model
-    for p, f in zip(plain, fast):
+    for p, f in zip(plain, fast, strict=True):
         assert len(p["scores"]) > 0
         for key in ("boxes", "labels", "scores"):
             torch.testing.assert_close(f[key], p[key])
@@ -39,7 +39,7 @@ def test_channels_last_input_gives_the_plain_layouts_outputs(model):
     fast = _run(model, images, "deferred")
     model.input_memory_format = torch.contiguous_format
     plain = _run(model, images, "deferred")
-    for p, f in zip(plain, fast):
+    for p, f in zip(plain, fast, strict=True):
         assert len(p["scores"]) > 0 and torch.equal(p["labels"], f["labels"])
         assert torch.allclose(p["scores"], f["scores"], atol=1e-4)
         assert torch.allclose(p["boxes"], f["boxes"], atol=1e-2)
@@ -144,7 +144,7 @@ def test_batched_mask_encoding_equals_encoding_each_mask():
         masks[-1][y, x] = True
     masks += [np.ones((37, 53), bool), np.pad(np.ones((5, 7), bool), ((3, 29), (40, 6)))]
     got = masks_to_annotations(masks)
-    for m, g in zip(masks, got):
+    for m, g in zip(masks, got, strict=True):
         if not m.any():
             assert g is None
             continue

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from istr_core import fit_mask_encoder
-from istr_core.data.synthetic import make_scene
 from istr_core.data.dataset import mask_boxes
+from istr_core.data.synthetic import make_scene
 from istr_core.model.mask_codec import DCTMaskCodec, PCAMaskCodec
 from istr_core.ops.masks import crop_and_resize
 

@@ -15,7 +15,7 @@ def _target(m: int, k: int, g: torch.Generator, d: int = 6) -> MatchTarget:
 
 def _brute_force(cost: torch.Tensor) -> float:
     n, m = cost.shape
-    return min(sum(cost[r, c] for r, c in zip(rows, range(m))).item()
+    return min(sum(cost[r, c] for r, c in zip(rows, range(m), strict=True)).item()
                for rows in itertools.permutations(range(n), m))
 
 

@@ -52,7 +52,7 @@ def test_eval_mode_returns_detections_in_original_coordinates(model):
     with torch.no_grad():
         outputs = model(images)
     assert len(outputs) == 2
-    for image, out in zip(images, outputs):
+    for image, out in zip(images, outputs, strict=True):
         h, w = image.shape[-2:]
         n = out["boxes"].shape[0]
         assert set(out) == {"boxes", "labels", "scores", "masks"}

@@ -39,7 +39,7 @@ def test_values_and_gradients_match_torchvision(output_size):
     upstream = torch.randn(ours.shape, generator=torch.Generator().manual_seed(3))
     grads = torch.autograd.grad(ours, list(features.values()), upstream)
     expected = torch.autograd.grad(reference, list(features.values()), upstream)
-    for got, want in zip(grads, expected):
+    for got, want in zip(grads, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()))
     assert all(g.abs().sum() > 0 for g in expected)  # the boxes reach every level
 

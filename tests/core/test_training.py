@@ -1,15 +1,13 @@
 """Small real training runs: a tiny model, tiny synthetic images, a few steps."""
-import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
-from istr_core.config import TrainConfig
+from istr_core.config import TrainConfig, cpu_small_config
 from istr_core.data.coco import load_coco
 from istr_core.data.dataset import CocoInstanceDataset
 from istr_core.model.build import override
-from istr_core.config import cpu_small_config
 from istr_core.train.checkpoint import load_checkpoint
 from istr_core.train.loop import Trainer, TrainingDiverged, lr_factor
 from tests.conftest import tiny_model_options

@@ -15,9 +15,9 @@ import pytest
 from istr_app.controller import load_project
 from istr_app.main import build_window, main, parse_args
 from tests.cli.test_finetune import BAD_FILES
-from tests.robustness.test_bad_annotations import H, MORE_BAD, SKIPPED, W
-from tests.robustness.test_bad_images import CASES
 from tests.robustness.conftest import encode
+from tests.robustness.test_bad_annotations import MORE_BAD, SKIPPED, H, W
+from tests.robustness.test_bad_images import CASES
 
 pytestmark = pytest.mark.usefixtures("qapp")
 
