@@ -10,6 +10,7 @@ Prints one JSON line with per-size medians and median ratios.
 
     python benchmarks/cpu_latency.py [--sizes 480x640 800x1333] [--repeats 5] [--threads 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,10 +46,17 @@ def main() -> None:
     istr = copy.deepcopy(plain)
     istr.inference_mask_stages = "deferred"
     istr.fuse_for_inference()
-    mrcnn = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91,
-                                  box_score_thresh=0.0, box_detections_per_img=100).eval()
-    report = {"benchmark": "cpu_latency", "threads": args.threads, "machine": platform.machine(),
-              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "sizes": {}}
+    mrcnn = maskrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=91, box_score_thresh=0.0, box_detections_per_img=100
+    ).eval()
+    report = {
+        "benchmark": "cpu_latency",
+        "threads": args.threads,
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "sizes": {},
+    }
     for size in args.sizes:
         h, w = (int(v) for v in size.split("x"))
         images = [torch.rand(3, h, w)]
@@ -60,10 +68,14 @@ def main() -> None:
             b.append(timed(mrcnn, images))
             before.append(timed(plain, images))
         report["sizes"][size] = {
-            "istr_s": statistics.median(a), "istr_plain_s": statistics.median(before),
+            "istr_s": statistics.median(a),
+            "istr_plain_s": statistics.median(before),
             "maskrcnn_s": statistics.median(b),
             "ratio_istr_over_maskrcnn": statistics.median(x / y for x, y in zip(a, b, strict=True)),
-            "ratio_istr_plain_over_maskrcnn": statistics.median(x / y for x, y in zip(before, b, strict=True))}
+            "ratio_istr_plain_over_maskrcnn": statistics.median(
+                x / y for x, y in zip(before, b, strict=True)
+            ),
+        }
     print(json.dumps(report))
 
 

@@ -6,6 +6,7 @@ with the same COCO evaluation code. Prints one JSON line.
 
     python benchmarks/droplets_vs_maskrcnn.py --minutes 15 [--only istr|maskrcnn] [--maskrcnn-bf16]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ def build_maskrcnn(num_classes: int):
     from torchvision.models.detection import MaskRCNN
     from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 
-    backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None, trainable_layers=5,
-                                   norm_layer=torch.nn.BatchNorm2d)
+    backbone = resnet_fpn_backbone(
+        backbone_name="resnet18", weights=None, trainable_layers=5, norm_layer=torch.nn.BatchNorm2d
+    )
     return MaskRCNN(backbone, num_classes=num_classes + 1, min_size=512, max_size=853)
 
 
@@ -45,9 +47,14 @@ class MaskRCNNSegmenter:
     @torch.inference_mode()
     def predict_batch(self, images, score_threshold=0.0):
         outs = self.model([torch.from_numpy(im).permute(2, 0, 1).float() / 255 for im in images])
-        return [[Prediction((m[0] > 0.5).numpy(), tuple(b.tolist()), int(label) - 1, float(s))
-                 for m, b, label, s in zip(o["masks"], o["boxes"], o["labels"], o["scores"], strict=True) if s >= score_threshold]
-                for o in outs]
+        return [
+            [
+                Prediction((m[0] > 0.5).numpy(), tuple(b.tolist()), int(label) - 1, float(s))
+                for m, b, label, s in zip(o["masks"], o["boxes"], o["labels"], o["scores"], strict=True)
+                if s >= score_threshold
+            ]
+            for o in outs
+        ]
 
 
 def train_maskrcnn(minutes: float, seed: int = 0, bf16: bool = False):
@@ -56,8 +63,14 @@ def train_maskrcnn(minutes: float, seed: int = 0, bf16: bool = False):
     torch.manual_seed(seed)
     coco = load_coco(DATA / "train.json", DATA / "images")
     ds = CocoInstanceDataset(coco, DATA / "images", max_side=512, crop_prob=0.5)
-    loader = DataLoader(ds, batch_size=2, sampler=RandomSampler(ds), collate_fn=collate, num_workers=1,
-                        persistent_workers=True)
+    loader = DataLoader(
+        ds,
+        batch_size=2,
+        sampler=RandomSampler(ds),
+        collate_fn=collate,
+        num_workers=1,
+        persistent_workers=True,
+    )
     model = build_maskrcnn(len(coco.class_names)).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
@@ -77,7 +90,10 @@ def train_maskrcnn(minutes: float, seed: int = 0, bf16: bool = False):
             if not any(keep):
                 continue
             with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-                losses = model([im for im, k in zip(images, keep, strict=True) if k], [t for t, k in zip(targets, keep, strict=True) if k])
+                losses = model(
+                    [im for im, k in zip(images, keep, strict=True) if k],
+                    [t for t, k in zip(targets, keep, strict=True) if k],
+                )
             loss = sum(losses.values())
             opt.zero_grad()
             loss.backward()
@@ -89,19 +105,34 @@ def train_maskrcnn(minutes: float, seed: int = 0, bf16: bool = False):
     return MaskRCNNSegmenter(model, coco.class_names), it
 
 
-def run_istr(minutes: float, out: Path, seed: int = 0, options: dict | None = None, train_options: dict | None = None):
+def run_istr(
+    minutes: float, out: Path, seed: int = 0, options: dict | None = None, train_options: dict | None = None
+):
     import dataclasses
 
     coco = load_coco(DATA / "train.json", DATA / "images")
-    tc = dataclasses.replace(default_train_config("cpu-small"), iterations=10**9, time_budget_s=minutes * 60,
-                             seed=seed, log_every=50, **(train_options or {}))
+    tc = dataclasses.replace(
+        default_train_config("cpu-small"),
+        iterations=10**9,
+        time_budget_s=minutes * 60,
+        seed=seed,
+        log_every=50,
+        **(train_options or {}),
+    )
 
     def progress(p):
         if p.iteration % 50 == 0:
             print(f"istr it {p.iteration} loss {p.losses['loss']:.3f} {p.elapsed_s / 60:.1f} min", flush=True)
 
-    result = train_on_coco(DATA / "train.json", DATA / "images", out, model_config=model_config_for(coco, "cpu-small", **(options or {})),
-                           train_config=tc, device="cpu", progress=progress)
+    result = train_on_coco(
+        DATA / "train.json",
+        DATA / "images",
+        out,
+        model_config=model_config_for(coco, "cpu-small", **(options or {})),
+        train_config=tc,
+        device="cpu",
+        progress=progress,
+    )
     return Segmenter.from_checkpoint(out, "cpu"), result.iterations
 
 
@@ -110,27 +141,55 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--only", choices=["istr", "maskrcnn"])
     ap.add_argument("--out", type=Path, default=Path("bench_out/droplets_istr.pt"))
-    ap.add_argument("--maskrcnn-bf16", action="store_true", help="train Mask R-CNN under CPU bf16 autocast too")
-    ap.add_argument("--istr-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a cpu-small model option, e.g. mask_pooler_size=14 (repeatable)")
-    ap.add_argument("--istr-train-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a cpu-small training option, e.g. lr=4e-4 (repeatable)")
+    ap.add_argument(
+        "--maskrcnn-bf16", action="store_true", help="train Mask R-CNN under CPU bf16 autocast too"
+    )
+    ap.add_argument(
+        "--istr-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a cpu-small model option, e.g. mask_pooler_size=14 (repeatable)",
+    )
+    ap.add_argument(
+        "--istr-train-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a cpu-small training option, e.g. lr=4e-4 (repeatable)",
+    )
     args = ap.parse_args()
     options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.istr_option)}
     train_options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.istr_train_option)}
     val = load_coco(DATA / "val.json", DATA / "images")
-    report = {"benchmark": "droplets_vs_maskrcnn", "minutes_each": args.minutes, "threads": torch.get_num_threads(),
-              "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
+    report = {
+        "benchmark": "droplets_vs_maskrcnn",
+        "minutes_each": args.minutes,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if args.only in (None, "maskrcnn"):
         seg, iters = train_maskrcnn(args.minutes, bf16=args.maskrcnn_bf16)
         m = evaluate(seg, val, DATA / "images")
-        report["maskrcnn"] = {"bf16": args.maskrcnn_bf16, "iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
-                              "box_AP": m["bbox"]["AP"]}
+        report["maskrcnn"] = {
+            "bf16": args.maskrcnn_bf16,
+            "iterations": iters,
+            "mask_AP": m["segm"]["AP"],
+            "mask_AP50": m["segm"]["AP50"],
+            "box_AP": m["bbox"]["AP"],
+        }
     if args.only in (None, "istr"):
         seg, iters = run_istr(args.minutes, args.out, options=options, train_options=train_options)
         m = evaluate(seg, val, DATA / "images")
-        report["istr"] = {"options": options, "train_options": train_options, "iterations": iters, "mask_AP": m["segm"]["AP"], "mask_AP50": m["segm"]["AP50"],
-                          "box_AP": m["bbox"]["AP"]}
+        report["istr"] = {
+            "options": options,
+            "train_options": train_options,
+            "iterations": iters,
+            "mask_AP": m["segm"]["AP"],
+            "mask_AP50": m["segm"]["AP50"],
+            "box_AP": m["bbox"]["AP"],
+        }
     print(json.dumps(report))
 
 

@@ -9,6 +9,7 @@ frame (what blocks the event loop), without the compositor. Prints one JSON line
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_load.py [--images 10000] [--instances 300]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,11 +50,23 @@ def make_folder(folder: Path, count: int, width: int, height: int, instances: in
         cx, cy = (k % cols + 0.5) * cw, (k // cols + 0.5) * ch
         poly = np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], 1).ravel().round(1)
         x0, y0 = cx - radius, cy - radius
-        anns.append({"id": k + 1, "image_id": 1, "category_id": 1, "segmentation": [poly.tolist()],
-                     "bbox": [x0, y0, 2 * radius, 2 * radius], "area": float(np.pi * radius**2), "iscrowd": 0,
-                     "score": float(0.3 + 0.7 * rng.random())})
-    coco = {"images": [{"id": 1, "file_name": "big.png", "width": width, "height": height}],
-            "annotations": anns, "categories": [{"id": 1, "name": "object"}]}
+        anns.append(
+            {
+                "id": k + 1,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": [poly.tolist()],
+                "bbox": [x0, y0, 2 * radius, 2 * radius],
+                "area": float(np.pi * radius**2),
+                "iscrowd": 0,
+                "score": float(0.3 + 0.7 * rng.random()),
+            }
+        )
+    coco = {
+        "images": [{"id": 1, "file_name": "big.png", "width": width, "height": height}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "object"}],
+    }
     path = folder.parent / "big_annotations.json"
     path.write_text(json.dumps(coco))
     return path
@@ -94,8 +107,21 @@ def main() -> None:
             return time.perf_counter() - start
 
         t = time.perf_counter()
-        window = build_window(parse_args([str(folder), "--no-model", "--recover", "no", "--annotations", str(anns),
-                                          "--threshold", "0.05"]), folder)
+        window = build_window(
+            parse_args(
+                [
+                    str(folder),
+                    "--no-model",
+                    "--recover",
+                    "no",
+                    "--annotations",
+                    str(anns),
+                    "--threshold",
+                    "0.05",
+                ]
+            ),
+            folder,
+        )
         window.ask_on_close = False
         window.resize(1600, 1000)
         window.show()
@@ -109,33 +135,43 @@ def main() -> None:
 
         # navigation through the 10,000-row list
         results["next_image"] = summary([frame(lambda: c.step(1)) for _ in range(args.repeats)])
-        results["jump_to_last_row"] = summary([frame(lambda i=i: window.image_list.setCurrentRow(records - 1 - i))
-                                               for i in range(args.repeats)])
+        results["jump_to_last_row"] = summary(
+            [frame(lambda i=i: window.image_list.setCurrentRow(records - 1 - i)) for i in range(args.repeats)]
+        )
         bar = window.image_list.verticalScrollBar()
-        results["scroll_list_page"] = summary([frame(lambda i=i: bar.setValue((i * 997) % max(1, bar.maximum())))
-                                               for i in range(args.repeats)])
-        results["open_300_instance_image"] = summary([frame(lambda: c.set_current(big))] +
-                                                     [frame(lambda j=j: c.set_current(big + (-1) ** j)) or
-                                                      frame(lambda: c.set_current(big)) for j in range(4)])
+        results["scroll_list_page"] = summary(
+            [frame(lambda i=i: bar.setValue((i * 997) % max(1, bar.maximum()))) for i in range(args.repeats)]
+        )
+        results["open_300_instance_image"] = summary(
+            [frame(lambda: c.set_current(big))]
+            + [
+                frame(lambda j=j: c.set_current(big + (-1) ** j)) or frame(lambda: c.set_current(big))
+                for j in range(4)
+            ]
+        )
         shown = c.visible_instances()
         assert len(shown) == args.instances, (len(shown), args.instances)
 
         # work on the image with many instances
         canvas = window.canvas
         ids = [i.id for i in shown]
-        results["select_instance"] = summary([frame(lambda k=k: c.select([ids[(k * 37) % len(ids)]]))
-                                              for k in range(args.repeats)])
-        results["hover_move"] = summary([frame(lambda k=k: canvas.tool_move(10 + 7 * k, 10 + 5 * k))
-                                         for k in range(args.repeats)])
-        results["slider_move"] = summary([frame(lambda k=k: window.slider.setValue(5 + (k * 7) % 90))
-                                          for k in range(args.repeats)])
+        results["select_instance"] = summary(
+            [frame(lambda k=k: c.select([ids[(k * 37) % len(ids)]])) for k in range(args.repeats)]
+        )
+        results["hover_move"] = summary(
+            [frame(lambda k=k: canvas.tool_move(10 + 7 * k, 10 + 5 * k)) for k in range(args.repeats)]
+        )
+        results["slider_move"] = summary(
+            [frame(lambda k=k: window.slider.setValue(5 + (k * 7) % 90)) for k in range(args.repeats)]
+        )
         window.slider.setValue(5)
         app.processEvents()
         c.select([ids[0]])
         c.brush_radius = 6
         x0, y0 = np.argwhere(shown[0].mask)[0][::-1]
-        results["brush_stroke_edit"] = summary([frame(lambda k=k: c.paint([(x0 + k, y0), (x0 + k + 10, y0 + 5)]))
-                                                for k in range(args.repeats)])
+        results["brush_stroke_edit"] = summary(
+            [frame(lambda k=k: c.paint([(x0 + k, y0), (x0 + k + 10, y0 + 5)])) for k in range(args.repeats)]
+        )
         results["undo"] = summary([frame(c.undo) for _ in range(args.repeats)])
         results["redo"] = summary([frame(c.redo) for _ in range(args.repeats)])
         results["repaint_only"] = summary([frame(lambda: None) for _ in range(args.repeats)])
@@ -143,11 +179,20 @@ def main() -> None:
         c.save(work / "saved.json")
         save_s = time.perf_counter() - t
         c.flush_autosave()
-        print(json.dumps({
-            "images": records, "instances_on_big_image": args.instances, "big_image": [args.width, args.height],
-            "make_folder_s": round(make_s, 1), "open_window_s": round(open_s, 2), "save_s": round(save_s, 2),
-            "frames": results, "qt_platform": os.environ.get("QT_QPA_PLATFORM"),
-        }))
+        print(
+            json.dumps(
+                {
+                    "images": records,
+                    "instances_on_big_image": args.instances,
+                    "big_image": [args.width, args.height],
+                    "make_folder_s": round(make_s, 1),
+                    "open_window_s": round(open_s, 2),
+                    "save_s": round(save_s, 2),
+                    "frames": results,
+                    "qt_platform": os.environ.get("QT_QPA_PLATFORM"),
+                }
+            )
+        )
         window.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

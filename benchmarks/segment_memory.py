@@ -7,6 +7,7 @@ progress), peak RSS, RSS at the end, time and images. Linux only.
 
     python benchmarks/segment_memory.py --images 2000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,9 +58,23 @@ def main() -> None:
 
             weights = make_tiny_checkpoint(tmp / "tiny.pt")
         out = tmp / "out.json"
-        cmd = [sys.executable, "-m", "istr_core.cli", "segment", str(tmp / "imgs"), "--out", str(out),
-               "--weights", str(weights), "--device", "cpu", "--score-threshold", "0.3",
-               "--batch-size", str(args.batch_size)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "istr_core.cli",
+            "segment",
+            str(tmp / "imgs"),
+            "--out",
+            str(out),
+            "--weights",
+            str(weights),
+            "--device",
+            "cpu",
+            "--score-threshold",
+            "0.3",
+            "--batch-size",
+            str(args.batch_size),
+        ]
         journal = out.with_name(out.name + ".partial.jsonl")
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
@@ -75,9 +90,20 @@ def main() -> None:
         if proc.returncode != 0:
             sys.exit(f"segment failed ({proc.returncode}): {stderr[-500:]}")
         images = len(json.loads(out.read_text())["images"])
-        print(json.dumps({"images": images, "image_size": args.size, "rss_start_mb": round(first_work or 0, 1),
-                          "rss_peak_mb": round(max(samples), 1), "rss_end_mb": round(samples[-1], 1),
-                          "seconds": round(time.monotonic() - start, 1), "batch_size": args.batch_size, "weights": str(args.weights or "tiny")}))
+        print(
+            json.dumps(
+                {
+                    "images": images,
+                    "image_size": args.size,
+                    "rss_start_mb": round(first_work or 0, 1),
+                    "rss_peak_mb": round(max(samples), 1),
+                    "rss_end_mb": round(samples[-1], 1),
+                    "seconds": round(time.monotonic() - start, 1),
+                    "batch_size": args.batch_size,
+                    "weights": str(args.weights or "tiny"),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

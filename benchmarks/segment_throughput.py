@@ -6,6 +6,7 @@ Uses the embedded default model unless --weights is given. Prints one JSON line.
 
     python benchmarks/segment_throughput.py [--images 40] [--size 480x640] [--weights CKPT]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,9 @@ def main() -> None:
             predictions = [segmenter.predict(im, args.threshold) for im in images]
             forwards.append(time.perf_counter() - start)
             start = time.perf_counter()
-            summary = segment_folder(folder, Path(tmp) / "out.json", segmenter, args.threshold, warn=lambda m: None)
+            summary = segment_folder(
+                folder, Path(tmp) / "out.json", segmenter, args.threshold, warn=lambda m: None
+            )
             ends.append(time.perf_counter() - start)
         start = time.perf_counter()
         for im, p in zip(images, predictions, strict=True):
@@ -64,17 +67,27 @@ def main() -> None:
         encode = time.perf_counter() - start
     overheads = [1 - f / e for f, e in zip(forwards, ends, strict=True)]
     forward, end_to_end = statistics.median(forwards), statistics.median(ends)
-    print(json.dumps({"benchmark": "segment_throughput", "images": args.images, "size": args.size,
-                      "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
-                      "forward_only_img_s": round(args.images / forward, 3),
-                      "end_to_end_img_s": round(args.images / end_to_end, 3), "instances": summary.instances,
-                      # the CPU work the pipeline adds, measured alone: on a machine whose cores the
-                      # model already fills, overlap cannot hide it
-                      "decode_ms_per_image": round(1000 * decode / args.images, 1),
-                      "encode_ms_per_image": round(1000 * encode / args.images, 1),
-                      "forward_ms_per_image": round(1000 * forward / args.images, 1),
-                      "overhead_per_round": [round(o, 3) for o in overheads],
-                      "pipeline_overhead": round(statistics.median(overheads), 3)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "segment_throughput",
+                "images": args.images,
+                "size": args.size,
+                "threads": torch.get_num_threads(),
+                "date": time.strftime("%Y-%m-%d"),
+                "forward_only_img_s": round(args.images / forward, 3),
+                "end_to_end_img_s": round(args.images / end_to_end, 3),
+                "instances": summary.instances,
+                # the CPU work the pipeline adds, measured alone: on a machine whose cores the
+                # model already fills, overlap cannot hide it
+                "decode_ms_per_image": round(1000 * decode / args.images, 1),
+                "encode_ms_per_image": round(1000 * encode / args.images, 1),
+                "forward_ms_per_image": round(1000 * forward / args.images, 1),
+                "overhead_per_round": [round(o, 3) for o in overheads],
+                "pipeline_overhead": round(statistics.median(overheads), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

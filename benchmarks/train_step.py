@@ -14,6 +14,7 @@ it (``cpu-small-nchw-bf16``) feeds ISTR's backbone the plain NCHW layout instead
 
     python benchmarks/train_step.py [--steps 3] [--device cpu|cuda] [--models cpu-small r50-all r50 maskrcnn]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,9 @@ class TorchvisionPooler(torch.nn.Module):
         self.pooler = MultiScaleRoIAlign(pooler.featmap_names, pooler.output_size, pooler.sampling_ratio)
 
     def forward(self, features, boxes, image_shapes):
-        return self.pooler(features.source if isinstance(features, FlatFeatures) else features, boxes, image_shapes)
+        return self.pooler(
+            features.source if isinstance(features, FlatFeatures) else features, boxes, image_shapes
+        )
 
 
 def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
@@ -56,8 +59,13 @@ def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
         masks = torch.zeros(8, h, w, dtype=torch.uint8)
         for i, (a, b, c, d) in enumerate(boxes.long().tolist()):
             masks[i, b:d, a:c] = 1
-        targets.append({"boxes": boxes.to(device), "labels": torch.ones(8, dtype=torch.int64, device=device),
-                        "masks": masks.to(device)})
+        targets.append(
+            {
+                "boxes": boxes.to(device),
+                "labels": torch.ones(8, dtype=torch.int64, device=device),
+                "masks": masks.to(device),
+            }
+        )
     return images, targets
 
 
@@ -111,8 +119,11 @@ def measure(name: str, steps: int, batch: int, device) -> dict:
     step(model, optimizer, images, targets, device, bf16)  # warm-up
     times = [step(model, optimizer, images, targets, device, bf16) for _ in range(steps)]
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mb()
-    return {"step_s": round(statistics.median(times), 3), "images_per_s": round(batch / statistics.median(times), 4),
-            "peak_gpu_mem_mb" if device.type == "cuda" else "peak_rss_mb": round(peak)}
+    return {
+        "step_s": round(statistics.median(times), 3),
+        "images_per_s": round(batch / statistics.median(times), 4),
+        "peak_gpu_mem_mb" if device.type == "cuda" else "peak_rss_mb": round(peak),
+    }
 
 
 def main() -> None:
@@ -127,12 +138,30 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child, args.steps, args.batch, device)))
         return
-    report = {"benchmark": "train_step", "device": args.device, "batch": args.batch, "image": "512x683",
-              "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(),
-              "date": time.strftime("%Y-%m-%d"), "models": {}}
+    report = {
+        "benchmark": "train_step",
+        "device": args.device,
+        "batch": args.batch,
+        "image": "512x683",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "models": {},
+    }
     for name in args.models:
-        cmd = [sys.executable, __file__, "--child", name, "--steps", str(args.steps), "--device", args.device,
-               "--batch", str(args.batch)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--steps",
+            str(args.steps),
+            "--device",
+            args.device,
+            "--batch",
+            str(args.batch),
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         report["models"][name] = json.loads(out.strip().splitlines()[-1])
         print(name, report["models"][name], file=sys.stderr, flush=True)

@@ -4,6 +4,7 @@ Every edit rewrites a sidecar atomically with the full state (including predicti
 confidence slider), so a crash or ``kill -9`` loses nothing. A successful save deletes the sidecar,
 so a sidecar found at start-up always means unsaved work.
 """
+
 from __future__ import annotations
 
 import threading

@@ -4,6 +4,7 @@ The written files are plain COCO that pycocotools and ``istr finetune`` accept. 
 (``istr_status`` on images, ``istr_source``/``istr_accepted`` on annotations) let the app restore the
 review state when the file is reopened; other tools ignore them.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,9 @@ def record_size(rec: ImageRecord) -> tuple[int, int]:
     return rec.size
 
 
-def project_to_coco(project: Project, keep_record: Callable[[ImageRecord], bool],
-                    keep_instance: Callable[[Instance], bool]) -> dict:
+def project_to_coco(
+    project: Project, keep_record: Callable[[ImageRecord], bool], keep_instance: Callable[[Instance], bool]
+) -> dict:
     """The chosen records and instances as a COCO dict; category ids are class index + 1."""
     images, annotations = [], []
     for rec in project.records:
@@ -45,7 +47,9 @@ def project_to_coco(project: Project, keep_record: Callable[[ImageRecord], bool]
             continue
         h, w = record_size(rec)
         image_id = len(images) + 1
-        images.append({"id": image_id, "file_name": rec.key, "width": w, "height": h, "istr_status": rec.status})
+        images.append(
+            {"id": image_id, "file_name": rec.key, "width": w, "height": h, "istr_status": rec.status}
+        )
         for inst in rec.instances:
             if keep_instance(inst) and _encoded(inst)[2] > 0:
                 annotations.append(_annotation(inst, len(annotations) + 1, image_id))
@@ -63,9 +67,17 @@ def _encoded(inst: Instance) -> tuple[dict, list[float], float]:
 
 def _annotation(inst: Instance, ann_id: int, image_id: int) -> dict:
     rle, bbox, area = _encoded(inst)
-    ann = {"id": ann_id, "image_id": image_id, "category_id": inst.label + 1,
-           "segmentation": dict(rle), "bbox": list(bbox), "area": area, "iscrowd": 0,
-           "istr_source": inst.source, "istr_accepted": bool(inst.accepted)}
+    ann = {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": inst.label + 1,
+        "segmentation": dict(rle),
+        "bbox": list(bbox),
+        "area": area,
+        "iscrowd": 0,
+        "istr_source": inst.source,
+        "istr_accepted": bool(inst.accepted),
+    }
     if inst.score is not None:
         ann["score"] = float(inst.score)
     return ann
@@ -85,10 +97,14 @@ def read_coco(path: str | os.PathLike) -> tuple[dict, list[str]]:
         checked = load_coco(path, require_images=False)
     except OSError as e:
         raise AnnotationError(f"cannot read {path}: {e}") from None
-    data = {"images": [{**im.extra, "id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height}
-                       for im in checked.images],
-            "annotations": [a for im in checked.images for a in im.annotations],
-            "categories": checked.categories}
+    data = {
+        "images": [
+            {**im.extra, "id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height}
+            for im in checked.images
+        ],
+        "annotations": [a for im in checked.images for a in im.annotations],
+        "categories": checked.categories,
+    }
     return data, list(checked.warnings)
 
 
@@ -138,13 +154,25 @@ def _instance(ann: dict, label: int, size: tuple[int, int]) -> Instance:
     mask = mask_utils.decode(rle).astype(bool)
     score = ann.get("score")
     source = ann.get("istr_source", MODEL if score is not None else HUMAN)
-    inst = Instance(np.ascontiguousarray(mask), label, None if score is None else float(score),
-                    source if source in (MODEL, HUMAN) else HUMAN, bool(ann.get("istr_accepted", False)))
+    inst = Instance(
+        np.ascontiguousarray(mask),
+        label,
+        None if score is None else float(score),
+        source if source in (MODEL, HUMAN) else HUMAN,
+        bool(ann.get("istr_accepted", False)),
+    )
     counts = rle["counts"]
     # keep the file's (or the polygon's) RLE: the first autosave then re-encodes nothing, which on a
     # photo with hundreds of instances would stall the first edit for about a second
-    inst.rle_cache = (0, *encoded_rle({"size": list(rle["size"]),
-                                       "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}))
+    inst.rle_cache = (
+        0,
+        *encoded_rle(
+            {
+                "size": list(rle["size"]),
+                "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+            }
+        ),
+    )
     return inst
 
 

@@ -4,6 +4,7 @@ Each command touches one image and stores only what it changes (a mask diff crop
 box, the removed instances, the old labels), never a copy of the document, so long sessions on big
 images stay small in memory.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -163,7 +164,7 @@ class UndoStack:
         command.redo(self.project)
         self._done.append(command)
         self._undone.clear()
-        del self._done[:-self.limit]
+        del self._done[: -self.limit]
         return command
 
     def undo(self) -> Command | None:

@@ -3,6 +3,7 @@
 Widgets call the request methods (``paint``, ``delete_selected`` ...); each becomes one undoable
 command, followed by change signals and an autosave. Views never touch ``Project`` directly.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,15 +41,17 @@ def load_project(folder: Path, annotations: Path | None) -> tuple[Project, list[
 
 
 class Controller(QObject):
-    current_changed = Signal()     # another image is shown
-    instances_changed = Signal()   # masks/labels/scores of the current image or the filter changed
-    records_changed = Signal()     # statuses or instance counts in the image list changed
+    current_changed = Signal()  # another image is shown
+    instances_changed = Signal()  # masks/labels/scores of the current image or the filter changed
+    records_changed = Signal()  # statuses or instance counts in the image list changed
     classes_changed = Signal()
     selection_changed = Signal()
     model_changed = Signal()
     message = Signal(str)
 
-    def __init__(self, project: Project, annotations: Path | None = None, segmenter=None, weights: Path | None = None):
+    def __init__(
+        self, project: Project, annotations: Path | None = None, segmenter=None, weights: Path | None = None
+    ):
         super().__init__()
         self.project = project
         self.annotations = annotations
@@ -60,7 +63,7 @@ class Controller(QObject):
         self.selection: list[int] = []
         self.threshold, self.brush_radius, self.current_class = 0.3, 8, 0
         self.dirty = False
-        self.autosave_enabled = True   # off for the headless self-check, which must not touch DIR
+        self.autosave_enabled = True  # off for the headless self-check, which must not touch DIR
         self._writer = autosave.BackgroundWriter()
         if segmenter is not None:
             self.set_segmenter(segmenter, weights)
@@ -85,8 +88,10 @@ class Controller(QObject):
             self.image = read_image(rec.path)
             rec.size = self.image.shape[:2]
             if any(i.mask.shape != rec.size for i in rec.instances):
-                self.message.emit(f"{rec.key}: some masks do not match the image size {rec.size} (wrong COCO "
-                                  "width/height or EXIF rotation); they are hidden")
+                self.message.emit(
+                    f"{rec.key}: some masks do not match the image size {rec.size} (wrong COCO "
+                    "width/height or EXIF rotation); they are hidden"
+                )
         except ImageReadError as e:
             self.image = None
             self.message.emit(str(e))
@@ -243,7 +248,9 @@ class Controller(QObject):
         if rec is None:
             return
         hidden = [i.id for i in rec.instances if not i.visible(self.threshold)]
-        shown = [i.id for i in rec.instances if i.visible(self.threshold) and not i.accepted and i.source == MODEL]
+        shown = [
+            i.id for i in rec.instances if i.visible(self.threshold) and not i.accepted and i.source == MODEL
+        ]
         cmds: list[Command] = [RemoveInstances(rec.key, hidden)] if hidden else []
         if shown:
             cmds.append(SetAttribute(rec.key, shown, "accepted", True))
@@ -267,8 +274,15 @@ class Controller(QObject):
         new = []
         for item in predictions:
             p, encoded = item if isinstance(item, tuple) else (item, None)
-            new.append(Instance(p.mask.astype(bool), self.project.class_index(names[p.label]), float(p.score), MODEL,
-                                rle_cache=None if encoded is None else (0, *encoded)))
+            new.append(
+                Instance(
+                    p.mask.astype(bool),
+                    self.project.class_index(names[p.label]),
+                    float(p.score),
+                    MODEL,
+                    rle_cache=None if encoded is None else (0, *encoded),
+                )
+            )
         old = [i.id for i in rec.instances if i.source == MODEL and not i.accepted]
         cmds: list[Command] = [RemoveInstances(key, old)] if old else []
         cmds += [AddInstances(key, new), SetStatus(key, PRELABELLED)]
@@ -288,20 +302,27 @@ class Controller(QObject):
     def save(self, path: Path | None = None) -> Path:
         """Write the visible instances of every touched image as COCO; clears the autosave."""
         path = Path(path) if path else self.default_save_path()
-        coco = project_to_coco(self.project, lambda r: r.status != UNLABELLED or bool(r.instances),
-                               lambda i: i.visible(self.threshold))
+        coco = project_to_coco(
+            self.project,
+            lambda r: r.status != UNLABELLED or bool(r.instances),
+            lambda i: i.visible(self.threshold),
+        )
         save_coco(path, coco)
         self.annotations, self.dirty = path, False
         self.flush_autosave()
         autosave.discard(self.autosave_path)
         self.autosave_path = autosave.sidecar_path(self.project.folder, path)
         autosave.discard(self.autosave_path)
-        self.message.emit(f"saved {len(coco['annotations'])} instances on {len(coco['images'])} images to {path}")
+        self.message.emit(
+            f"saved {len(coco['annotations'])} instances on {len(coco['images'])} images to {path}"
+        )
         return path
 
     def write_reviewed(self, path: Path) -> int:
         """COCO of the reviewed images only (the fine-tuning set); returns the number of images."""
-        coco = project_to_coco(self.project, lambda r: r.status == REVIEWED, lambda i: i.visible(self.threshold))
+        coco = project_to_coco(
+            self.project, lambda r: r.status == REVIEWED, lambda i: i.visible(self.threshold)
+        )
         save_coco(path, coco)
         return len(coco["images"])
 

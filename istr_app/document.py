@@ -3,6 +3,7 @@
 Kept free of Qt so that COCO round trips, undo and autosave can be unit-tested without a display,
 and so the widgets are never the store of truth (see docs/gui.md).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -38,7 +39,7 @@ class Instance:
     source: str = HUMAN
     accepted: bool = False
     id: int = field(default_factory=new_instance_id)
-    version: int = 0   # bumped by every in-place mask edit; keys the RLE cache of coco_io
+    version: int = 0  # bumped by every in-place mask edit; keys the RLE cache of coco_io
     rle_cache: tuple | None = field(default=None, repr=False)
 
     def visible(self, threshold: float) -> bool:

@@ -2,6 +2,7 @@
 
 Coordinates are image pixels, (x, y) floats; masks are (H, W) bool.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -76,14 +77,18 @@ def nearest_edge(poly: np.ndarray, x: float, y: float, tol: float) -> int | None
     """Index i of the edge (i, i+1) closest to (x, y) within ``tol``; a new vertex goes at i+1."""
     a, b = poly, np.roll(poly, -1, axis=0)
     ab = b - a
-    t = np.clip(((x - a[:, 0]) * ab[:, 0] + (y - a[:, 1]) * ab[:, 1]) / np.maximum((ab ** 2).sum(1), 1e-9), 0, 1)
+    t = np.clip(
+        ((x - a[:, 0]) * ab[:, 0] + (y - a[:, 1]) * ab[:, 1]) / np.maximum((ab**2).sum(1), 1e-9), 0, 1
+    )
     px, py = a[:, 0] + t * ab[:, 0], a[:, 1] + t * ab[:, 1]
     d = np.hypot(px - x, py - y)
     k = int(np.argmin(d))
     return k if d[k] <= tol else None
 
 
-def grabcut_in_box(image: np.ndarray, box: tuple[float, float, float, float], iterations: int = 3) -> np.ndarray | None:
+def grabcut_in_box(
+    image: np.ndarray, box: tuple[float, float, float, float], iterations: int = 3
+) -> np.ndarray | None:
     """Foreground inside ``box`` (xyxy) by OpenCV GrabCut: the box tool's fallback without a model."""
     h, w = image.shape[:2]
     x0, y0 = max(0, int(min(box[0], box[2]))), max(0, int(min(box[1], box[3])))

@@ -2,6 +2,7 @@
 
 Results come back through queued signals and are applied by the controller on the GUI thread.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -18,7 +19,7 @@ from .workers import CallWorker, FinetuneWorker, PrelabelWorker, Worker, start
 class Jobs(QObject):
     started = Signal(str)
     progress = Signal(int, int, str)
-    ended = Signal(str, object)   # kind ("prelabel"/"finetune"), result or error message
+    ended = Signal(str, object)  # kind ("prelabel"/"finetune"), result or error message
     failed = Signal(str)
     log = Signal(str)
 

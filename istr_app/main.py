@@ -3,6 +3,7 @@
 User mistakes (missing folder, bad checkpoint, unreadable COCO) end with one line on stderr and
 exit code 2, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,14 +14,20 @@ EXIT_USAGE = 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="istr-app", description="ISTR Studio: review and correct instance masks.")
+    p = argparse.ArgumentParser(
+        prog="istr-app", description="ISTR Studio: review and correct instance masks."
+    )
     p.add_argument("dir", nargs="?", type=Path, help="folder of images (asked for when omitted)")
     p.add_argument("--weights", type=Path, help="ISTR checkpoint (default: the embedded model if present)")
     p.add_argument("--no-model", action="store_true", help="start without a model (box tool uses GrabCut)")
     p.add_argument("--annotations", type=Path, help="COCO JSON to open for review and to save to")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--recover", choices=("ask", "yes", "no"), default="ask",
-                   help="what to do with an autosave of an unsaved session (default: ask)")
+    p.add_argument(
+        "--recover",
+        choices=("ask", "yes", "no"),
+        default="ask",
+        help="what to do with an autosave of an unsaved session (default: ask)",
+    )
     p.add_argument("--threshold", type=float, default=0.3, help="initial confidence slider position (0.05-1)")
     p.add_argument("--prelabel", action="store_true", help="pre-label the first image at start")
     p.add_argument("--screenshot", type=Path, help="headless self-check: save a window screenshot and exit")

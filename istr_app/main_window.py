@@ -3,6 +3,7 @@
 Every action is declared once in ``ACTIONS`` (name, text, shortcuts); the Help dialog is built
 from the same table, so the shortcut list cannot drift from the real bindings.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,39 +33,64 @@ from .widgets.panels import ClassPanel, ImageList, InstanceList
 
 # (action name, menu text, shortcuts)
 ACTIONS = [
-    ("save", "&Save", ["Ctrl+S"]), ("save_as", "Save &as…", ["Ctrl+Shift+S"]),
-    ("load_model", "Load &model…", ["Ctrl+M"]), ("quit", "&Quit", ["Ctrl+Q"]),
-    ("undo", "&Undo", ["Ctrl+Z"]), ("redo", "&Redo", ["Ctrl+Y", "Ctrl+Shift+Z"]),
-    ("next", "Next image", ["D", "PgDown"]), ("prev", "Previous image", ["A", "PgUp"]),
-    ("fit", "Fit to window", ["F"]), ("zoom_in", "Zoom in", ["+", "="]), ("zoom_out", "Zoom out", ["-"]),
-    ("tool_select", "Select tool", ["V"]), ("tool_polygon", "Polygon tool", ["P"]),
-    ("tool_brush", "Brush tool", ["B"]), ("tool_eraser", "Eraser tool", ["E"]),
-    ("tool_box", "Box → mask tool", ["R"]), ("tool_vertex", "Vertex edit tool", ["M"]),
-    ("brush_smaller", "Brush smaller", ["["]), ("brush_larger", "Brush larger", ["]"]),
+    ("save", "&Save", ["Ctrl+S"]),
+    ("save_as", "Save &as…", ["Ctrl+Shift+S"]),
+    ("load_model", "Load &model…", ["Ctrl+M"]),
+    ("quit", "&Quit", ["Ctrl+Q"]),
+    ("undo", "&Undo", ["Ctrl+Z"]),
+    ("redo", "&Redo", ["Ctrl+Y", "Ctrl+Shift+Z"]),
+    ("next", "Next image", ["D", "PgDown"]),
+    ("prev", "Previous image", ["A", "PgUp"]),
+    ("fit", "Fit to window", ["F"]),
+    ("zoom_in", "Zoom in", ["+", "="]),
+    ("zoom_out", "Zoom out", ["-"]),
+    ("tool_select", "Select tool", ["V"]),
+    ("tool_polygon", "Polygon tool", ["P"]),
+    ("tool_brush", "Brush tool", ["B"]),
+    ("tool_eraser", "Eraser tool", ["E"]),
+    ("tool_box", "Box → mask tool", ["R"]),
+    ("tool_vertex", "Vertex edit tool", ["M"]),
+    ("brush_smaller", "Brush smaller", ["["]),
+    ("brush_larger", "Brush larger", ["]"]),
     ("delete", "Delete / reject selected (vertex tool: hovered vertex)", ["Delete", "Backspace"]),
-    ("accept", "Accept selected", ["Y"]), ("accept_all", "Accept all on image = mark reviewed", ["Ctrl+Return"]),
+    ("accept", "Accept selected", ["Y"]),
+    ("accept_all", "Accept all on image = mark reviewed", ["Ctrl+Return"]),
     ("prelabel", "Pre-label this image", ["Ctrl+L"]),
     ("prelabel_all", "Pre-label all unreviewed images", ["Ctrl+Shift+L"]),
-    ("finetune", "Fine-tune on reviewed images…", ["Ctrl+T"]), ("cancel", "Cancel background job", ["Ctrl+."]),
+    ("finetune", "Fine-tune on reviewed images…", ["Ctrl+T"]),
+    ("cancel", "Cancel background job", ["Ctrl+."]),
     ("help", "Keyboard shortcuts", ["F1"]),
 ] + [(f"class_{k}", f"Class {k} for selection / new instances", [str(k)]) for k in range(1, 10)]
 
 MOUSE_HELP = [
-    ("Wheel", "Zoom at cursor"), ("Middle-drag / Space+drag", "Pan"),
+    ("Wheel", "Zoom at cursor"),
+    ("Middle-drag / Space+drag", "Pan"),
     ("Click (select tool)", "Select topmost instance; Ctrl+click adds"),
     ("Click / right-click (polygon)", "Add / remove last vertex"),
-    ("Enter, double-click, click 1st vertex", "Close polygon"), ("Esc", "Cancel the current drawing"),
+    ("Enter, double-click, click 1st vertex", "Close polygon"),
+    ("Esc", "Cancel the current drawing"),
     ("Drag (brush/eraser)", "Paint into selected instance (or a new one) / erase"),
     ("Drag (box)", "Box → mask (model, or GrabCut without a model)"),
     ("Drag vertex / double-click edge / right-click vertex", "Vertex tool: move / insert / delete"),
 ]
 
-MENUS = {"&File": ["save", "save_as", "load_model", "quit"],
-         "&Edit": ["undo", "redo", "delete", "accept", "accept_all"],
-         "&View": ["next", "prev", "fit", "zoom_in", "zoom_out"],
-         "&Tools": ["tool_select", "tool_polygon", "tool_brush", "tool_eraser", "tool_box", "tool_vertex",
-                    "brush_smaller", "brush_larger"],
-         "&Model": ["prelabel", "prelabel_all", "finetune", "cancel"], "&Help": ["help"]}
+MENUS = {
+    "&File": ["save", "save_as", "load_model", "quit"],
+    "&Edit": ["undo", "redo", "delete", "accept", "accept_all"],
+    "&View": ["next", "prev", "fit", "zoom_in", "zoom_out"],
+    "&Tools": [
+        "tool_select",
+        "tool_polygon",
+        "tool_brush",
+        "tool_eraser",
+        "tool_box",
+        "tool_vertex",
+        "brush_smaller",
+        "brush_larger",
+    ],
+    "&Model": ["prelabel", "prelabel_all", "finetune", "cancel"],
+    "&Help": ["help"],
+}
 
 
 def shortcut_table() -> list[tuple[str, str]]:
@@ -102,7 +128,9 @@ class MainWindow(QMainWindow):
         action = QAction(text, self)
         action.setShortcuts([QKeySequence(k) for k in keys])
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.triggered.connect(getattr(self, f"on_{name}", None) or (lambda _=False, n=name: self._on_indexed(n)))
+        action.triggered.connect(
+            getattr(self, f"on_{name}", None) or (lambda _=False, n=name: self._on_indexed(n))
+        )
         self.addAction(action)
         return action
 
@@ -113,8 +141,13 @@ class MainWindow(QMainWindow):
                 menu.addAction(self.actions_by_name[name])
         bar = self.addToolBar("Main")
         bar.setObjectName("Main")
-        for name, short in (("prelabel", "Pre-label"), ("prelabel_all", "Pre-label all"),
-                            ("accept_all", "Accept all ✔"), ("save", "Save"), ("fit", "Fit")):
+        for name, short in (
+            ("prelabel", "Pre-label"),
+            ("prelabel_all", "Pre-label all"),
+            ("accept_all", "Accept all ✔"),
+            ("save", "Save"),
+            ("fit", "Fit"),
+        ):
             self.actions_by_name[name].setIconText(short)
             bar.addAction(self.actions_by_name[name])
         bar.addSeparator()
@@ -137,7 +170,12 @@ class MainWindow(QMainWindow):
         self.on_threshold(self.slider.value())
 
     def _build_status_bar(self) -> None:
-        self.status_label, self.brush_label, self.count_label, self.pos_label = QLabel(), QLabel(), QLabel(), QLabel()
+        self.status_label, self.brush_label, self.count_label, self.pos_label = (
+            QLabel(),
+            QLabel(),
+            QLabel(),
+            QLabel(),
+        )
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.cancel_button = QPushButton("Cancel")
@@ -182,7 +220,9 @@ class MainWindow(QMainWindow):
 
     def _show_brush(self) -> None:
         c = self.controller
-        model = "no model (box tool uses GrabCut)" if c.segmenter is None else f"model: {c.weights or 'default'}"
+        model = (
+            "no model (box tool uses GrabCut)" if c.segmenter is None else f"model: {c.weights or 'default'}"
+        )
         self.brush_label.setText(f"brush {self.controller.brush_radius}px | {model}")
 
     def _tool_changed(self, tool: str) -> None:
@@ -219,9 +259,12 @@ class MainWindow(QMainWindow):
         if not self.ask_on_close:
             return False
         n = len(self.controller.unreviewed_keys())
-        answer = QMessageBox.question(self, "Fine-tuning finished",
-                                      f"Saved {result.checkpoint} ({result.iterations} iterations).\n"
-                                      f"Load it and re-pre-label the {n} unreviewed images?")
+        answer = QMessageBox.question(
+            self,
+            "Fine-tuning finished",
+            f"Saved {result.checkpoint} ({result.iterations} iterations).\n"
+            f"Load it and re-pre-label the {n} unreviewed images?",
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def after_finetune(self, result, reload: bool) -> None:
@@ -262,8 +305,9 @@ class MainWindow(QMainWindow):
         self._save(None)
 
     def on_save_as(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save COCO annotations", str(self.controller.default_save_path()),
-                                              "COCO JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save COCO annotations", str(self.controller.default_save_path()), "COCO JSON (*.json)"
+        )
         if path:
             self._save(Path(path))
 
@@ -274,8 +318,10 @@ class MainWindow(QMainWindow):
             self.controller.save(path)
             return True
         except OSError as e:
-            text = (f"could not save {target}: {e.strerror or e}. Nothing was lost: your edits are still open and "
-                    f"in the autosave {self.controller.autosave_path}; try Save as… another place")
+            text = (
+                f"could not save {target}: {e.strerror or e}. Nothing was lost: your edits are still open and "
+                f"in the autosave {self.controller.autosave_path}; try Save as… another place"
+            )
             self.show_message(text)
             QMessageBox.warning(self, "Save failed", text)
             return False
@@ -352,8 +398,11 @@ class MainWindow(QMainWindow):
         buttons = QMessageBox.StandardButton
         if self.ask_on_close and self.controller.dirty:
             answer = QMessageBox.question(
-                self, "Unsaved changes", "Save before closing? (Your edits are also in the autosave.)",
-                buttons.Save | buttons.Discard | buttons.Cancel)
+                self,
+                "Unsaved changes",
+                "Save before closing? (Your edits are also in the autosave.)",
+                buttons.Save | buttons.Discard | buttons.Cancel,
+            )
             if answer == buttons.Cancel:
                 event.ignore()
                 return

@@ -6,6 +6,7 @@ some thousands of calls and the interpreter aborts ("deallocating None") - in th
 editing session, taking unsaved edits since the last autosave with it. Detecting it at start-up
 turns a random crash into one clear line.
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,6 +32,8 @@ def broken_binding_message() -> str | None:
         return None
     from PySide6 import QtCore
 
-    return (f"PySide6 {QtCore.__version__} has a reference-counting bug on Python "
-            f"{sys.version_info[0]}.{sys.version_info[1]} that crashes the app after a few thousand "
-            "actions; install another version: pip install 'pyside6>=6.6,!=6.12.0'")
+    return (
+        f"PySide6 {QtCore.__version__} has a reference-counting bug on Python "
+        f"{sys.version_info[0]}.{sys.version_info[1]} that crashes the app after a few thousand "
+        "actions; install another version: pip install 'pyside6>=6.6,!=6.12.0'"
+    )

@@ -3,6 +3,7 @@
 Workers only compute and emit; all document changes happen in the controller on the GUI thread,
 where the queued signals arrive. Cancel sets a flag that the loop checks between images/iterations.
 """
+
 from __future__ import annotations
 
 import threading
@@ -96,8 +97,17 @@ class FinetuneWorker(Worker):
         from istr_core.finetune import finetune
 
         annotations, images_dir, out, weights, iterations = self.args
-        return finetune(annotations, images_dir, out, weights=weights, iterations=iterations, device="auto",
-                        progress=self._progress, should_stop=self._stop.is_set, log=self.log.emit)
+        return finetune(
+            annotations,
+            images_dir,
+            out,
+            weights=weights,
+            iterations=iterations,
+            device="auto",
+            progress=self._progress,
+            should_stop=self._stop.is_set,
+            log=self.log.emit,
+        )
 
     def _progress(self, iteration: int, total: int, losses: dict) -> None:
         loss = sum(float(v) for v in losses.values()) if losses else float("nan")

@@ -2,6 +2,7 @@
 
 Never imports Qt or istr_app.
 """
+
 from .config import ModelConfig, TrainConfig
 from .model.build import build_model, build_model_from_config
 from .model.mask_codec import fit_mask_encoder

@@ -1,4 +1,5 @@
 """The ``istr`` command line: thin typer wrappers over istr_core functions."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,12 @@ import typer
 
 from .cli_support import friendly_errors
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="ISTR Studio: pre-label images with ISTR, fine-tune on corrected annotations.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="ISTR Studio: pre-label images with ISTR, fine-tune on corrected annotations.",
+)
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -21,24 +26,40 @@ Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 def train(
     annotations: Annotated[Path, typer.Argument(help="COCO instances JSON to train on.")],
     images: Annotated[Path, typer.Option(help="Folder the JSON's file_name entries are relative to.")],
-    out: Annotated[Path, typer.Option(help="Checkpoint to write (atomically, every --checkpoint-every steps).")],
-    preset: Annotated[str | None, typer.Option(help="cpu-small or paper; default: paper on GPU, cpu-small on CPU.")] = None,
+    out: Annotated[
+        Path, typer.Option(help="Checkpoint to write (atomically, every --checkpoint-every steps).")
+    ],
+    preset: Annotated[
+        str | None, typer.Option(help="cpu-small or paper; default: paper on GPU, cpu-small on CPU.")
+    ] = None,
     backbone: Annotated[str | None, typer.Option(help="resnet18, resnet34, resnet50 or resnet101.")] = None,
-    pretrained: Annotated[str, typer.Option(help="Backbone init: none, imagenet, or a ResNet state-dict file.")] = "none",
+    pretrained: Annotated[
+        str, typer.Option(help="Backbone init: none, imagenet, or a ResNet state-dict file.")
+    ] = "none",
     iterations: Annotated[int | None, typer.Option(help="Training steps (preset default).")] = None,
-    time_budget: Annotated[float, typer.Option(help="Stop after this many minutes; the lr schedule follows time.")] = 0.0,
+    time_budget: Annotated[
+        float, typer.Option(help="Stop after this many minutes; the lr schedule follows time.")
+    ] = 0.0,
     batch_size: Annotated[int | None, typer.Option(help="Images per step per process.")] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW learning rate.")] = None,
-    proposals: Annotated[int | None, typer.Option(help="Number of proposals (default: fits the busiest image).")] = None,
+    proposals: Annotated[
+        int | None, typer.Option(help="Number of proposals (default: fits the busiest image).")
+    ] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
     workers: Annotated[int | None, typer.Option(help="Data-loading worker processes.")] = None,
     val: Annotated[Path | None, typer.Option(help="COCO JSON to evaluate on after training.")] = None,
-    val_images: Annotated[Path | None, typer.Option(help="Images folder for --val (default: --images).")] = None,
+    val_images: Annotated[
+        Path | None, typer.Option(help="Images folder for --val (default: --images).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from --out.")] = False,
     device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    bf16: Annotated[bool, typer.Option(help="bf16 autocast on CUDA and on CPUs that do bf16 natively "
-                                            "(--no-bf16: fp32 everywhere).")] = True,
+    bf16: Annotated[
+        bool,
+        typer.Option(
+            help="bf16 autocast on CUDA and on CPUs that do bf16 natively (--no-bf16: fp32 everywhere)."
+        ),
+    ] = True,
     debug: Debug = False,
 ):
     """Train an ISTR model from scratch on a COCO file."""
@@ -68,8 +89,10 @@ def eval_(
     else:
         for kind in ("bbox", "segm"):
             m = metrics[kind]
-            typer.echo(f"{kind:5s} AP {m['AP']:.3f}  AP50 {m['AP50']:.3f}  AP75 {m['AP75']:.3f}  "
-                       f"APs {m['APs']:.3f}  APm {m['APm']:.3f}  APl {m['APl']:.3f}")
+            typer.echo(
+                f"{kind:5s} AP {m['AP']:.3f}  AP50 {m['AP50']:.3f}  AP75 {m['AP75']:.3f}  "
+                f"APs {m['APs']:.3f}  APm {m['APm']:.3f}  APl {m['APl']:.3f}"
+            )
 
 
 @app.command()
@@ -98,12 +121,16 @@ def finetune(
     annotations: Annotated[Path, typer.Argument(help="COCO JSON with corrected annotations.")],
     images: Annotated[Path, typer.Option(help="Folder the JSON's file_name entries are relative to.")],
     out: Annotated[Path, typer.Option(help="Checkpoint to write.")],
-    weights: Annotated[Path | None, typer.Option(help="Model to start from (default: the embedded model).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Model to start from (default: the embedded model).")
+    ] = None,
     iterations: Annotated[int, typer.Option(help="Training steps.")] = 300,
     batch_size: Annotated[int | None, typer.Option(help="Images per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW learning rate (default: min(base, 1e-4)).")] = None,
     val: Annotated[Path | None, typer.Option(help="COCO JSON to report held-out AP on.")] = None,
-    val_images: Annotated[Path | None, typer.Option(help="Images folder for --val (default: --images).")] = None,
+    val_images: Annotated[
+        Path | None, typer.Option(help="Images folder for --val (default: --images).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tune from --out.")] = False,
     device: Device = "auto",
     debug: Debug = False,
@@ -111,7 +138,9 @@ def finetune(
     """Fine-tune a model on annotations (e.g. `istr segment` output corrected in istr-app)."""
     from .commands.finetune_cmd import run_finetune
 
-    run_finetune(annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device)
+    run_finetune(
+        annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device
+    )
 
 
 def main() -> None:

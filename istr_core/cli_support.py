@@ -1,4 +1,5 @@
 """What every CLI command shares: one-line errors instead of tracebacks, and progress bars."""
+
 from __future__ import annotations
 
 import functools
@@ -28,8 +29,15 @@ from .train.checkpoint import CheckpointError
 from .train.loop import TrainingDiverged
 
 err_console = Console(stderr=True)
-USER_ERRORS = (AnnotationError, CheckpointError, ImageReadError, PretrainedWeightsUnavailable, TrainingDiverged,
-               ValueError, OSError)  # OSError: missing files, permissions, a full disk, a folder given as --out
+USER_ERRORS = (
+    AnnotationError,
+    CheckpointError,
+    ImageReadError,
+    PretrainedWeightsUnavailable,
+    TrainingDiverged,
+    ValueError,
+    OSError,
+)  # OSError: missing files, permissions, a full disk, a folder given as --out
 
 
 class UserError(Exception):
@@ -49,7 +57,9 @@ def friendly_errors(debug_flag: str = "debug") -> Callable:
                 if debug:
                     raise
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                message = message.encode("utf-8", "backslashreplace").decode("utf-8")  # undecodable file names
+                message = message.encode("utf-8", "backslashreplace").decode(
+                    "utf-8"
+                )  # undecodable file names
                 err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
             except KeyboardInterrupt:
@@ -58,8 +68,12 @@ def friendly_errors(debug_flag: str = "debug") -> Callable:
             except Exception as exc:  # an unexpected bug: say so, keep it one line unless --debug
                 if debug:
                     raise
-                err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
-                                  f"(run again with --debug for the traceback)", highlight=False, soft_wrap=True)
+                err_console.print(
+                    f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                    f"(run again with --debug for the traceback)",
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 raise typer.Exit(1) from None
 
         return inner
@@ -98,8 +112,11 @@ class _LineProgress:
         rate = self.completed / elapsed if elapsed > 0 else 0.0
         total = f"/{self.total}" if self.total else ""
         eta = f" eta {(self.total - self.completed) / rate:.0f}s" if self.total and rate > 0 else ""
-        err_console.print(f"{self.description} {self.completed}{total} {self.info} [{elapsed:.0f}s{eta}]",
-                          highlight=False, soft_wrap=True)
+        err_console.print(
+            f"{self.description} {self.completed}{total} {self.info} [{elapsed:.0f}s{eta}]",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @contextmanager
@@ -112,8 +129,15 @@ def progress_bar(description: str, total: int | None, extra: str = ""):
         yield line, None
         line.emit()
         return
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=err_console) as p:
         task = p.add_task(description, total=total, info=extra)
         yield p, task

@@ -4,6 +4,7 @@ A checkpoint stores ``ModelConfig.to_dict()`` next to the weights, so it can reb
 without any other file. ``build_model`` (model/build.py) is the one place where these values become
 modules; constructors elsewhere take plain values.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -179,6 +180,7 @@ def _field_default(f: dataclasses.Field) -> Any:
 
 # --- presets ---------------------------------------------------------------------------------
 
+
 def paper_config(num_classes: int = 80, depth: int = 50) -> ModelConfig:
     """The reference hyper-parameters of the paper (R50-FPN, 300 proposals, 6 stages)."""
     return ModelConfig(num_classes=num_classes, backbone=BackboneConfig(depth=depth))
@@ -198,8 +200,15 @@ def cpu_small_config(num_classes: int = 80) -> ModelConfig:
         num_classes=num_classes,
         backbone=BackboneConfig(depth=18, fpn_channels=hidden),
         head=HeadConfig(
-            num_proposals=100, num_stages=4, hidden_dim=hidden, num_heads=4, dim_feedforward=512,
-            dim_dynamic=32, mask_pooler_size=0, proposal_init="grid", num_aux_proposals=100,
+            num_proposals=100,
+            num_stages=4,
+            hidden_dim=hidden,
+            num_heads=4,
+            dim_feedforward=512,
+            dim_dynamic=32,
+            mask_pooler_size=0,
+            proposal_init="grid",
+            num_aux_proposals=100,
             num_denoising_groups=1,
         ),
         mask_codec=MaskCodecConfig(mask_size=56, dim=64),
@@ -213,8 +222,15 @@ def cpu_small_train_config() -> TrainConfig:
     pretrained and the budget is minutes, not days; bf16 autocast where the CPU does bf16 natively
     (about 1.4x more steps in the same time)."""
     return TrainConfig(
-        iterations=2000, batch_size=2, lr=2e-4, warmup_iterations=100, lr_steps=(0.9,), checkpoint_every=200,
-        log_every=10, num_workers=1, cpu_amp=True,
+        iterations=2000,
+        batch_size=2,
+        lr=2e-4,
+        warmup_iterations=100,
+        lr_steps=(0.9,),
+        checkpoint_every=200,
+        log_every=10,
+        num_workers=1,
+        cpu_amp=True,
     )
 
 

@@ -11,6 +11,7 @@ that basis, and a refit would change the meaning of every output dimension, thro
 training away. A PCA basis fitted on thousands of varied shapes also reconstructs new shapes well
 (see the codec tests).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,9 @@ class FinetuneResult:
     metrics: dict | None = None
 
 
-def remap_class_rows(state: dict[str, torch.Tensor], old_names: list[str], new_names: list[str],
-                     prior_prob: float = 0.01) -> dict[str, torch.Tensor]:
+def remap_class_rows(
+    state: dict[str, torch.Tensor], old_names: list[str], new_names: list[str], prior_prob: float = 0.01
+) -> dict[str, torch.Tensor]:
     """Classifier weights/biases (and the denoising queries' class embedding) for ``new_names``, copying
     rows of classes found in ``old_names``."""
     state = dict(state)
@@ -70,12 +72,22 @@ def remap_class_rows(state: dict[str, torch.Tensor], old_names: list[str], new_n
     return state
 
 
-def finetune(annotations: str | os.PathLike, images_dir: str | os.PathLike, out: str | os.PathLike,
-             weights: str | os.PathLike | None = None, iterations: int = 300, device: str = "auto",
-             batch_size: int | None = None, lr: float | None = None, val: str | os.PathLike | None = None,
-             val_images: str | os.PathLike | None = None, resume: bool = False,
-             progress: Callable[[int, int, dict], None] | None = None,
-             should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print) -> FinetuneResult:
+def finetune(
+    annotations: str | os.PathLike,
+    images_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    iterations: int = 300,
+    device: str = "auto",
+    batch_size: int | None = None,
+    lr: float | None = None,
+    val: str | os.PathLike | None = None,
+    val_images: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: Callable[[str], None] = print,
+) -> FinetuneResult:
     """Fine-tune ``weights`` (default: the embedded model) on ``annotations``; write ``out``.
 
     ``progress(iteration, total, losses)`` is called after every step; ``should_stop()`` before
@@ -90,27 +102,50 @@ def finetune(annotations: str | os.PathLike, images_dir: str | os.PathLike, out:
     cfg = base.model_config
     proposals = max(cfg.head.num_proposals, proposals_for(coco, 0))
     if proposals != cfg.head.num_proposals:
-        log(f"note: an image has {max(len(i.annotations) for i in coco.images)} instances; the model has "
-            f"{cfg.head.num_proposals} proposals and keeps them (fine-tuning cannot add proposals)")
+        log(
+            f"note: an image has {max(len(i.annotations) for i in coco.images)} instances; the model has "
+            f"{cfg.head.num_proposals} proposals and keeps them (fine-tuning cannot add proposals)"
+        )
     cfg = dataclasses.replace(cfg, num_classes=len(names))
     state = remap_class_rows(base.model_state, base.class_names, names, cfg.head.prior_prob)
     tc = base.train_config or TrainConfig()
-    tc = dataclasses.replace(tc, iterations=iterations, batch_size=batch_size or min(tc.batch_size, 4),
-                             lr=lr or min(tc.lr, 1e-4), warmup_iterations=min(50, iterations // 5),
-                             checkpoint_every=max(50, iterations // 5), time_budget_s=0.0, lr_steps=(0.8,))
+    tc = dataclasses.replace(
+        tc,
+        iterations=iterations,
+        batch_size=batch_size or min(tc.batch_size, 4),
+        lr=lr or min(tc.lr, 1e-4),
+        warmup_iterations=min(50, iterations // 5),
+        checkpoint_every=max(50, iterations // 5),
+        time_budget_s=0.0,
+        lr_steps=(0.8,),
+    )
 
     def report(p: TrainProgress):
         if progress:
             progress(p.iteration, p.total, p.losses)
 
     meta = {"finetuned_from": str(weights or DEFAULT_MODEL), "base_classes": base.class_names}
-    result: TrainResult = train_on_coco(annotations, images_dir, out, model_config=cfg, train_config=tc,
-                                        device=device, resume=resume, init_state=state, metadata=meta,
-                                        progress=report, should_stop=should_stop, log=log)
+    result: TrainResult = train_on_coco(
+        annotations,
+        images_dir,
+        out,
+        model_config=cfg,
+        train_config=tc,
+        device=device,
+        resume=resume,
+        init_state=state,
+        metadata=meta,
+        progress=report,
+        should_stop=should_stop,
+        log=log,
+    )
     metrics = None
     if val is not None:
         from .eval.coco_eval import evaluate
 
-        metrics = evaluate(Segmenter.from_checkpoint(out, device), load_coco(val, val_images or images_dir),
-                           val_images or images_dir)
+        metrics = evaluate(
+            Segmenter.from_checkpoint(out, device),
+            load_coco(val, val_images or images_dir),
+            val_images or images_dir,
+        )
     return FinetuneResult(Path(out), result.iterations, result.elapsed_s, names, new, metrics)

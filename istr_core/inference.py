@@ -1,4 +1,5 @@
 """Segmenter: checkpoint in, predictions out; what the CLI and the GUI use to pre-label images."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ from .train.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> CUDA when available, else CPU; a clear error when CUDA is asked for but absent."""
+    """ "auto" -> CUDA when available, else CPU; a clear error when CUDA is asked for but absent."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -67,14 +68,23 @@ class Segmenter:
             return None
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         clipped = np.zeros_like(best.mask)
-        clipped[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = best.mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
+        clipped[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = best.mask[
+            max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)
+        ]
         return clipped if clipped.any() else None
 
     def _to_predictions(self, out: dict, score_threshold: float) -> list[Prediction]:
         keep = out["scores"] >= score_threshold
         masks = (out["masks"][keep, 0] > 0.5).cpu().numpy()
-        boxes, labels, scores = out["boxes"][keep].cpu().tolist(), out["labels"][keep].cpu().tolist(), out["scores"][keep].cpu().tolist()
-        return [Prediction(m, tuple(b), int(label), float(s)) for m, b, label, s in zip(masks, boxes, labels, scores, strict=True)]
+        boxes, labels, scores = (
+            out["boxes"][keep].cpu().tolist(),
+            out["labels"][keep].cpu().tolist(),
+            out["scores"][keep].cpu().tolist(),
+        )
+        return [
+            Prediction(m, tuple(b), int(label), float(s))
+            for m, b, label, s in zip(masks, boxes, labels, scores, strict=True)
+        ]
 
 
 def _box_iou(a, b) -> float:

@@ -1,4 +1,5 @@
 """Where the shipped files live (default model, samples, icons): ``resources/`` at the project root."""
+
 from __future__ import annotations
 
 import os

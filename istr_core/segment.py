@@ -5,6 +5,7 @@ of thousands of images the pipeline moves at the model's speed. Finished images 
 journal (``OUT.partial.jsonl``, fsynced per batch) so a killed run loses at most one batch and
 ``resume=True`` skips what is done; the COCO file itself is written atomically at the end.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,11 @@ def journal_path(out: Path) -> Path:
 
 def categories_for(segmenter) -> list[dict]:
     """COCO categories for the model's classes, keeping the ids it was trained with when known."""
-    known = {c["name"]: c["id"] for c in segmenter.checkpoint.metadata.get("categories", [])
-             if isinstance(c, dict) and "name" in c and "id" in c}
+    known = {
+        c["name"]: c["id"]
+        for c in segmenter.checkpoint.metadata.get("categories", [])
+        if isinstance(c, dict) and "name" in c and "id" in c
+    }
     ids = [known.get(n) for n in segmenter.class_names]
     if None in ids or len(set(ids)) != len(ids):
         ids = list(range(1, len(segmenter.class_names) + 1))
@@ -55,9 +59,13 @@ def _read_journal(path: Path) -> dict[str, dict]:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if (isinstance(record, dict) and isinstance(record.get("file_name"), str)
-                    and isinstance(record.get("width"), int) and isinstance(record.get("height"), int)
-                    and isinstance(record.get("annotations"), list)):
+            if (
+                isinstance(record, dict)
+                and isinstance(record.get("file_name"), str)
+                and isinstance(record.get("width"), int)
+                and isinstance(record.get("height"), int)
+                and isinstance(record.get("annotations"), list)
+            ):
                 done[record["file_name"]] = record
     return done
 
@@ -70,8 +78,9 @@ def _is_utf8(name: str) -> bool:
         return False
 
 
-def _skip_non_utf8_names(paths: list[Path], names: dict[Path, str], summary: SegmentSummary,
-                         warn: Callable[[str], None]) -> set[Path]:
+def _skip_non_utf8_names(
+    paths: list[Path], names: dict[Path, str], summary: SegmentSummary, warn: Callable[[str], None]
+) -> set[Path]:
     """Files whose names a (UTF-8) COCO file cannot hold: warned about, counted as skipped."""
     bad = {p for p in paths if not _is_utf8(names[p])}
     for path in sorted(bad):
@@ -102,8 +111,16 @@ def _encode(image_shape, predictions, category_ids: list[int]) -> list[dict]:
         if encoded is None:  # empty mask
             continue
         rle, bbox, area = encoded
-        anns.append({"category_id": category_ids[p.label], "segmentation": rle, "bbox": bbox, "area": area,
-                     "score": round(p.score, 5), "iscrowd": 0})
+        anns.append(
+            {
+                "category_id": category_ids[p.label],
+                "segmentation": rle,
+                "bbox": bbox,
+                "area": area,
+                "score": round(p.score, 5),
+                "iscrowd": 0,
+            }
+        )
     return anns
 
 
@@ -117,10 +134,18 @@ def _decoded(pool: ThreadPoolExecutor, paths: list[Path], window: int) -> Iterat
         yield pending.popleft()
 
 
-def segment_folder(folder: str | os.PathLike, out: str | os.PathLike, segmenter, score_threshold: float = 0.5,
-                   batch_size: int = 1, recursive: bool = False, resume: bool = False, workers: int = 2,
-                   progress: Callable[[int, int], None] | None = None,
-                   warn: Callable[[str], None] = print) -> SegmentSummary:
+def segment_folder(
+    folder: str | os.PathLike,
+    out: str | os.PathLike,
+    segmenter,
+    score_threshold: float = 0.5,
+    batch_size: int = 1,
+    recursive: bool = False,
+    resume: bool = False,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    warn: Callable[[str], None] = print,
+) -> SegmentSummary:
     folder, out = Path(folder), Path(out)
     paths = list_images(folder, recursive)
     journal = journal_path(out)
@@ -185,8 +210,12 @@ def segment_folder(folder: str | os.PathLike, out: str | os.PathLike, segmenter,
 
 
 def _record(file_name: str, shape, predictions, category_ids) -> dict:
-    return {"file_name": file_name, "height": int(shape[0]), "width": int(shape[1]),
-            "annotations": _encode(shape, predictions, category_ids)}
+    return {
+        "file_name": file_name,
+        "height": int(shape[0]),
+        "width": int(shape[1]),
+        "annotations": _encode(shape, predictions, category_ids),
+    }
 
 
 def _assemble(paths: list[Path], names: dict[Path, str], records: dict[str, dict], categories) -> dict:
@@ -196,9 +225,19 @@ def _assemble(paths: list[Path], names: dict[Path, str], records: dict[str, dict
         if record is None:
             continue  # skipped (unreadable)
         image_id = len(images) + 1
-        images.append({"id": image_id, "file_name": record["file_name"], "width": record["width"],
-                       "height": record["height"]})
+        images.append(
+            {
+                "id": image_id,
+                "file_name": record["file_name"],
+                "width": record["width"],
+                "height": record["height"],
+            }
+        )
         for ann in record["annotations"]:
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
-    return {"images": images, "annotations": annotations, "categories": categories,
-            "info": {"description": "pre-labelled by ISTR Studio (istr segment)"}}
+    return {
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+        "info": {"description": "pre-labelled by ISTR Studio (istr segment)"},
+    }

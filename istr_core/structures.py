@@ -1,4 +1,5 @@
 """Typed containers passed between the core and its users (CLI, GUI)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Train from COCO files: the plain functions behind ``istr train`` and ``istr finetune``."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,9 @@ def default_train_config(preset: str) -> TrainConfig:
     return cpu_small_train_config() if preset == "cpu-small" else TrainConfig()
 
 
-def model_config_for(coco: CocoData, preset: str, backbone_depth: int | None = None,
-                     **options) -> ModelConfig:
+def model_config_for(
+    coco: CocoData, preset: str, backbone_depth: int | None = None, **options
+) -> ModelConfig:
     cfg = PRESETS[preset](len(coco.class_names))
     if backbone_depth is not None:
         cfg = override(cfg, depth=backbone_depth)
@@ -38,7 +40,9 @@ def model_config_for(coco: CocoData, preset: str, backbone_depth: int | None = N
     if cfg.head.num_aux_proposals and "num_aux_proposals" not in options:
         options["num_aux_proposals"] = options["num_proposals"]  # as many as the main group
     cfg = override(cfg, **options)
-    return dataclasses.replace(cfg, detections_per_image=max(cfg.detections_per_image, cfg.head.num_proposals))
+    return dataclasses.replace(
+        cfg, detections_per_image=max(cfg.detections_per_image, cfg.head.num_proposals)
+    )
 
 
 def _fits_in_memory(coco: CocoData, max_side: int, budget_bytes: float = 2e9) -> bool:
@@ -51,12 +55,22 @@ def _fits_in_memory(coco: CocoData, max_side: int, budget_bytes: float = 2e9) ->
     return total <= budget_bytes
 
 
-def train_on_coco(annotations: str | Path, images_dir: str | Path, out: str | Path, *,
-                  model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
-                  preset: str = "cpu-small", device: str = "auto", resume: bool = False,
-                  init_state=None, metadata: dict | None = None,
-                  progress: Callable[[TrainProgress], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print) -> TrainResult:
+def train_on_coco(
+    annotations: str | Path,
+    images_dir: str | Path,
+    out: str | Path,
+    *,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    preset: str = "cpu-small",
+    device: str = "auto",
+    resume: bool = False,
+    init_state=None,
+    metadata: dict | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
     """Train (or continue training) an ISTR model on a COCO file and write the checkpoint ``out``."""
     coco = load_coco(annotations, images_dir)
     for w in coco.warnings[:20]:
@@ -69,10 +83,28 @@ def train_on_coco(annotations: str | Path, images_dir: str | Path, out: str | Pa
     cache = _fits_in_memory(coco, max_side)
     if cache and train_config.num_workers > 0:
         train_config = dataclasses.replace(train_config, num_workers=0)  # one decoded copy, in this process
-    dataset = CocoInstanceDataset(coco, images_dir, max_side=max_side, hflip=train_config.hflip,
-                                  vflip=train_config.vflip, crop_prob=train_config.crop_prob, cache=cache)
+    dataset = CocoInstanceDataset(
+        coco,
+        images_dir,
+        max_side=max_side,
+        hflip=train_config.hflip,
+        vflip=train_config.vflip,
+        crop_prob=train_config.crop_prob,
+        cache=cache,
+    )
     meta = {"categories": coco.categories, "train_annotations": str(annotations), **(metadata or {})}
-    trainer = Trainer(dataset, model_config, train_config, out, coco.class_names, resolve_device(device),
-                      init_state=init_state, metadata=meta, resume=resume, progress=progress,
-                      should_stop=should_stop, log=log)
+    trainer = Trainer(
+        dataset,
+        model_config,
+        train_config,
+        out,
+        coco.class_names,
+        resolve_device(device),
+        init_state=init_state,
+        metadata=meta,
+        resume=resume,
+        progress=progress,
+        should_stop=should_stop,
+        log=log,
+    )
     return trainer.run()

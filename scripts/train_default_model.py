@@ -9,6 +9,7 @@ into their own categories (new classes start from its "object" row; see istr_cor
 Writes resources/default_model.pt (fp16 weights) and prints one JSON line with the held-out mask AP,
 which goes into resources/MODEL_CARD.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,19 +42,30 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=25.0)
     ap.add_argument("--images", type=int, default=600)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--min-size", type=int, default=384, help="test-time shorter side; training jitters around it")
+    ap.add_argument(
+        "--min-size", type=int, default=384, help="test-time shorter side; training jitters around it"
+    )
     ap.add_argument("--max-objects", type=int, default=8)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "istr_default_model")
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     args = ap.parse_args()
     train_dir, val_dir = args.work / "train", args.work / "val"
-    train = single_class(write_synthetic_coco(train_dir, args.images, 384, 512, seed=100, max_objects=args.max_objects))
+    train = single_class(
+        write_synthetic_coco(train_dir, args.images, 384, 512, seed=100, max_objects=args.max_objects)
+    )
     val = single_class(write_synthetic_coco(val_dir, 60, 384, 512, seed=200, max_objects=args.max_objects))
     coco = load_coco(train, train_dir)
     s = args.min_size
-    mc = model_config_for(coco, "cpu-small", min_size=s, max_size=s * 5 // 3,
-                          train_min_sizes=(s - 64, s - 32, s, s + 32, s + 64))
-    tc = dataclasses.replace(default_train_config("cpu-small"), iterations=10**9, time_budget_s=args.minutes * 60)
+    mc = model_config_for(
+        coco,
+        "cpu-small",
+        min_size=s,
+        max_size=s * 5 // 3,
+        train_min_sizes=(s - 64, s - 32, s, s + 32, s + 64),
+    )
+    tc = dataclasses.replace(
+        default_train_config("cpu-small"), iterations=10**9, time_budget_s=args.minutes * 60
+    )
     full = args.work / "full.pt"
     start = time.monotonic()
 
@@ -61,16 +73,36 @@ def main() -> None:
         if p.iteration % 50 == 0:
             print(f"it {p.iteration} loss {p.losses['loss']:.3f} {p.elapsed_s / 60:.1f} min", flush=True)
 
-    result = train_on_coco(train, train_dir, full, model_config=mc, train_config=tc, device=args.device,
-                           progress=progress, metadata={"data": f"{args.images} procedural scenes 512x384 (up to {args.max_objects} objects), seed 100"})
+    result = train_on_coco(
+        train,
+        train_dir,
+        full,
+        model_config=mc,
+        train_config=tc,
+        device=args.device,
+        progress=progress,
+        metadata={
+            "data": f"{args.images} procedural scenes 512x384 (up to {args.max_objects} objects), seed 100"
+        },
+    )
     metrics = evaluate(Segmenter.from_checkpoint(full, "cpu"), load_coco(val, val_dir), val_dir)
     ckpt = load_checkpoint(full)
-    ckpt.metadata["heldout_synthetic"] = {"mask_AP": metrics["segm"]["AP"], "mask_AP50": metrics["segm"]["AP50"],
-                                          "box_AP": metrics["bbox"]["AP"]}
+    ckpt.metadata["heldout_synthetic"] = {
+        "mask_AP": metrics["segm"]["AP"],
+        "mask_AP50": metrics["segm"]["AP50"],
+        "box_AP": metrics["bbox"]["AP"],
+    }
     save_checkpoint(args.out, ckpt, half=True)
-    print(json.dumps({"iterations": result.iterations, "minutes": (time.monotonic() - start) / 60,
-                      "heldout_synthetic": ckpt.metadata["heldout_synthetic"],
-                      "size_mb": args.out.stat().st_size / 1e6}))
+    print(
+        json.dumps(
+            {
+                "iterations": result.iterations,
+                "minutes": (time.monotonic() - start) / 60,
+                "heldout_synthetic": ckpt.metadata["heldout_synthetic"],
+                "size_mb": args.out.stat().st_size / 1e6,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

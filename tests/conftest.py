@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny real ISTR checkpoint and a small synthetic COCO dataset, made on the fly."""
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,26 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 def tiny_model_options() -> dict:
     """A model small enough that a forward pass on a 96 px image takes milliseconds."""
-    return dict(preset="cpu-small", num_proposals=12, num_stages=2, hidden_dim=32, num_heads=2,
-                dim_feedforward=64, dim_dynamic=8, mask_pooler_size=14, mask_size=28, dim=16,
-                min_size=96, max_size=160, train_min_sizes=(96,))
+    return dict(
+        preset="cpu-small",
+        num_proposals=12,
+        num_stages=2,
+        hidden_dim=32,
+        num_heads=2,
+        dim_feedforward=64,
+        dim_dynamic=8,
+        mask_pooler_size=14,
+        mask_size=28,
+        dim=16,
+        min_size=96,
+        max_size=160,
+        train_min_sizes=(96,),
+    )
 
 
-def make_tiny_checkpoint(path: Path, class_names=("ellipse", "polygon", "ring", "blob"), seed: int = 0) -> Path:
+def make_tiny_checkpoint(
+    path: Path, class_names=("ellipse", "polygon", "ring", "blob"), seed: int = 0
+) -> Path:
     from istr_core import build_model
     from istr_core.train.checkpoint import Checkpoint, save_checkpoint
 

@@ -4,6 +4,7 @@ Mouse handlers only translate to image coordinates and call the gesture methods 
 ``tool_move``, ``tool_release``, ``tool_double_click`` (which tests call directly); each tool's
 finished gesture becomes one controller request, i.e. one undo step.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,7 @@ def numpy_to_qimage(array: np.ndarray) -> QImage:
 class Canvas(QGraphicsView):
     tool_changed = Signal(str)
     cursor_moved = Signal(float, float)
-    box_drawn = Signal(tuple)   # (x0, y0, x1, y1) image pixels; the window runs it in a worker
+    box_drawn = Signal(tuple)  # (x0, y0, x1, y1) image pixels; the window runs it in a worker
 
     def __init__(self, controller: Controller, parent=None):
         super().__init__(parent)
@@ -126,8 +127,9 @@ class Canvas(QGraphicsView):
         self.points, self._pressed = [], False
         self.draft_item.setPath(QPainterPath())
 
-    def tool_press(self, x: float, y: float, button=Qt.MouseButton.LeftButton,
-                   modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    def tool_press(
+        self, x: float, y: float, button=Qt.MouseButton.LeftButton, modifiers=Qt.KeyboardModifier.NoModifier
+    ) -> None:
         right = button == Qt.MouseButton.RightButton
         if self.tool == "select":
             self._select_at(x, y, bool(modifiers & Qt.KeyboardModifier.ControlModifier))
@@ -193,7 +195,9 @@ class Canvas(QGraphicsView):
     def _polygon_click(self, x: float, y: float, right: bool) -> None:
         if right:
             self.points = self.points[:-1]
-        elif len(self.points) >= 3 and np.hypot(x - self.points[0][0], y - self.points[0][1]) <= self.pixel_tolerance(8):
+        elif len(self.points) >= 3 and np.hypot(
+            x - self.points[0][0], y - self.points[0][1]
+        ) <= self.pixel_tolerance(8):
             # clicking the first vertex closes the polygon
             self.finish_polygon()
             return
@@ -224,8 +228,13 @@ class Canvas(QGraphicsView):
                 path.lineTo(p)
             if self.tool in ("brush", "eraser"):
                 colour = QColor(255, 80, 80, 120) if self.tool == "eraser" else QColor(80, 255, 80, 120)
-                pen = QPen(colour, 2 * self.controller.brush_radius, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                           Qt.PenJoinStyle.RoundJoin)
+                pen = QPen(
+                    colour,
+                    2 * self.controller.brush_radius,
+                    Qt.PenStyle.SolidLine,
+                    Qt.PenCapStyle.RoundCap,
+                    Qt.PenJoinStyle.RoundJoin,
+                )
                 path.lineTo(pts[-1] + QPointF(0.01, 0))
         self.draft_item.setPen(pen)
         self.draft_item.setBrush(QBrush(Qt.BrushStyle.NoBrush))
@@ -237,7 +246,9 @@ class Canvas(QGraphicsView):
         return p.x(), p.y()
 
     def mousePressEvent(self, event):
-        if event.button() == Qt.MouseButton.MiddleButton or (self._space and event.button() == Qt.MouseButton.LeftButton):
+        if event.button() == Qt.MouseButton.MiddleButton or (
+            self._space and event.button() == Qt.MouseButton.LeftButton
+        ):
             self._pan_from = event.position()
             return
         self.tool_press(*self._image_pos(event), event.button(), event.modifiers())

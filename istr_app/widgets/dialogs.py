@@ -1,4 +1,5 @@
 """Help (shortcut table) and crash-recovery dialogs."""
+
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
@@ -40,7 +41,10 @@ class HelpDialog(QDialog):
 def ask_recover(parent, path) -> bool:
     """Ask whether to restore the unsaved session found in the autosave ``path``."""
     answer = QMessageBox.question(
-        parent, "Recover unsaved work?",
+        parent,
+        "Recover unsaved work?",
         f"An autosave from a session that was not saved was found:\n{path}\n\nRestore it?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.Yes,
+    )
     return answer == QMessageBox.StandardButton.Yes

@@ -3,6 +3,7 @@
 They render controller state and forward user choices as controller requests; a ``_syncing``
 flag stops the selection echo when they are refreshed from the controller.
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt

@@ -2,6 +2,7 @@
 
 Built once per change by the canvas and cached as a QImage; never called from paintEvent.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -9,10 +10,23 @@ import weakref
 import cv2
 import numpy as np
 
-PALETTE = np.array([
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40),
-], np.uint8)
+PALETTE = np.array(
+    [
+        (230, 25, 75),
+        (60, 180, 75),
+        (255, 225, 25),
+        (0, 130, 200),
+        (245, 130, 48),
+        (145, 30, 180),
+        (70, 240, 240),
+        (240, 50, 230),
+        (210, 245, 60),
+        (250, 190, 212),
+        (0, 128, 128),
+        (170, 110, 40),
+    ],
+    np.uint8,
+)
 
 
 _COLOURS = [tuple(int(v) for v in rgb) for rgb in PALETTE]
@@ -65,8 +79,9 @@ def _geometry(inst, pad: int):
     geometry = None
     if bw:
         x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(w, x + bw + pad), min(h, y + bh + pad)
-        contours, _ = cv2.findContours(inst.mask[y0:y1, x0:x1].astype(np.uint8), cv2.RETR_CCOMP,
-                                       cv2.CHAIN_APPROX_SIMPLE)
+        contours, _ = cv2.findContours(
+            inst.mask[y0:y1, x0:x1].astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
+        )
         geometry = ((x0, y0, x1, y1), contours)
     _GEOMETRY[inst] = (key, geometry)
     return geometry

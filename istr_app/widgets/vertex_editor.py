@@ -4,6 +4,7 @@ Drag a vertex, double-click an edge to insert one, right-click (or Delete on the
 to remove one. Each finished gesture rewrites the mask through ``geometry.replace_polygon``, which
 keeps holes, and becomes one undo step.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,15 +23,19 @@ class VertexEditor:
         canvas.scene().addItem(self.item)
         self.polys: list[np.ndarray] = []
         self.instance_id: int | None = None
-        self.drag: tuple[int, int] | None = None   # (polygon index, vertex index)
+        self.drag: tuple[int, int] | None = None  # (polygon index, vertex index)
         self.hover: tuple[int, int] | None = None
         self._committed: np.ndarray | None = None  # mask our last edit produced
 
     def _keeps_polygons(self, inst) -> bool:
         """After our own edit, keep the edited polygons: re-deriving them from the mask would drop
         a vertex just inserted on a straight edge."""
-        return (inst is not None and inst.id == self.instance_id and self._committed is not None
-                and np.array_equal(inst.mask, self._committed))
+        return (
+            inst is not None
+            and inst.id == self.instance_id
+            and self._committed is not None
+            and np.array_equal(inst.mask, self._committed)
+        )
 
     def reload(self) -> None:
         """Recompute polygons from the selected mask (after any document change)."""

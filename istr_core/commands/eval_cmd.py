@@ -1,4 +1,5 @@
 """``istr eval``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,14 @@ from ..eval.coco_eval import category_mapping, evaluate
 from ..inference import Segmenter
 
 
-def run_eval(annotations: Path, images: Path, weights: Path | None, batch_size: int, device: str,
-             show_progress: bool = True) -> dict:
+def run_eval(
+    annotations: Path,
+    images: Path,
+    weights: Path | None,
+    batch_size: int,
+    device: str,
+    show_progress: bool = True,
+) -> dict:
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     coco = load_coco(annotations, images)
@@ -21,8 +28,9 @@ def run_eval(annotations: Path, images: Path, weights: Path | None, batch_size: 
     if not show_progress:
         return evaluate(segmenter, coco, images, batch_size)
     with progress_bar("evaluating", len(coco.images)) as (bar, task):
-        return evaluate(segmenter, coco, images, batch_size,
-                        progress=lambda done, total: bar.update(task, completed=done))
+        return evaluate(
+            segmenter, coco, images, batch_size, progress=lambda done, total: bar.update(task, completed=done)
+        )
 
 
 def check_classes(class_names: list[str], coco: CocoData, weights: Path | None) -> None:
@@ -30,12 +38,17 @@ def check_classes(class_names: list[str], coco: CocoData, weights: Path | None) 
     model = f"checkpoint {weights}" if weights is not None else "the default model"
     mapping = category_mapping(class_names, coco)
     if not mapping:
-        raise UserError(f"{model} has classes {_names(class_names)} but {coco.path} has categories "
-                        f"{_names(coco.class_names)}: no class name matches")
+        raise UserError(
+            f"{model} has classes {_names(class_names)} but {coco.path} has categories "
+            f"{_names(coco.class_names)}: no class name matches"
+        )
     unknown = [n for n in coco.class_names if n not in class_names]
     if unknown:
-        err_console.print(f"warning: {model} has no class for {_names(unknown)} in {coco.path}; "
-                          f"their AP counts as 0", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"warning: {model} has no class for {_names(unknown)} in {coco.path}; their AP counts as 0",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _names(names: list[str], limit: int = 6) -> str:

@@ -1,4 +1,5 @@
 """``istr finetune``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,17 +8,35 @@ from ..cli_support import check_output_path, err_console, progress_bar
 from ..finetune import finetune
 
 
-def run_finetune(annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device):
+def run_finetune(
+    annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device
+):
     check_output_path(Path(out))
     if iterations < 1:
         raise ValueError("--iterations must be at least 1")
     with progress_bar("fine-tuning", iterations) as (bar, task):
-        result = finetune(annotations, images, out, weights, iterations, device, batch_size, lr, val, val_images,
-                          resume, progress=lambda i, n, losses: bar.update(task, completed=i, info=f"loss {losses['loss']:.3f}"),
-                          log=lambda m: err_console.print(m, highlight=False, soft_wrap=True))
+        result = finetune(
+            annotations,
+            images,
+            out,
+            weights,
+            iterations,
+            device,
+            batch_size,
+            lr,
+            val,
+            val_images,
+            resume,
+            progress=lambda i, n, losses: bar.update(task, completed=i, info=f"loss {losses['loss']:.3f}"),
+            log=lambda m: err_console.print(m, highlight=False, soft_wrap=True),
+        )
     new = f" (new: {', '.join(result.new_classes)})" if result.new_classes else ""
-    err_console.print(f"wrote {result.checkpoint}: classes {', '.join(result.class_names)}{new}, "
-                      f"{result.iterations} iterations in {result.elapsed_s / 60:.1f} min", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"wrote {result.checkpoint}: classes {', '.join(result.class_names)}{new}, "
+        f"{result.iterations} iterations in {result.elapsed_s / 60:.1f} min",
+        highlight=False,
+        soft_wrap=True,
+    )
     if result.metrics:
         s, b = result.metrics["segm"], result.metrics["bbox"]
         print(f"val: mask AP {s['AP']:.3f} (AP50 {s['AP50']:.3f}), box AP {b['AP']:.3f}")

@@ -1,4 +1,5 @@
 """``istr segment``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,9 @@ from ..inference import Segmenter
 from ..segment import segment_folder
 
 
-def run_segment(folder: Path, out: Path, weights, score_threshold, batch_size, recursive, resume, workers, device):
+def run_segment(
+    folder: Path, out: Path, weights, score_threshold, batch_size, recursive, resume, workers, device
+):
     check_output_path(Path(out))
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
@@ -17,22 +20,39 @@ def run_segment(folder: Path, out: Path, weights, score_threshold, batch_size, r
         raise ValueError("--score-threshold must be between 0 and 1")
     total = len(list_images(folder, recursive))  # also fails early on a missing folder
     if total == 0:
-        raise ValueError(f"{folder}: no images found (looked for jpg, jpeg, png, bmp, tif, tiff, webp"
-                         f"{'' if recursive else '; use --recursive for sub-folders'})")
+        raise ValueError(
+            f"{folder}: no images found (looked for jpg, jpeg, png, bmp, tif, tiff, webp"
+            f"{'' if recursive else '; use --recursive for sub-folders'})"
+        )
     segmenter = Segmenter.from_checkpoint(weights, device)
     with progress_bar("segmenting", total) as (bar, task):
         state = {"last": 0, "t0": None}
 
         def on_progress(done, total):
             import time
+
             now = time.monotonic()
             state["t0"] = state["t0"] or (now, done)
             t0, d0 = state["t0"]
             rate = (done - d0) / (now - t0) if now > t0 else 0.0
             bar.update(task, completed=done, info=f"{rate:.2f} img/s")
 
-        summary = segment_folder(folder, out, segmenter, score_threshold, batch_size, recursive, resume, workers,
-                                 progress=on_progress, warn=lambda m: err_console.print(m, highlight=False, soft_wrap=True))
+        summary = segment_folder(
+            folder,
+            out,
+            segmenter,
+            score_threshold,
+            batch_size,
+            recursive,
+            resume,
+            workers,
+            progress=on_progress,
+            warn=lambda m: err_console.print(m, highlight=False, soft_wrap=True),
+        )
     resumed = f", {summary.resumed} from the interrupted run" if summary.resumed else ""
-    err_console.print(f"wrote {out}: {summary.images} images{resumed}, {summary.instances} instances, "
-                      f"{len(summary.skipped)} skipped", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"wrote {out}: {summary.images} images{resumed}, {summary.instances} instances, "
+        f"{len(summary.skipped)} skipped",
+        highlight=False,
+        soft_wrap=True,
+    )

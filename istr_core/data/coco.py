@@ -3,6 +3,7 @@
 ``load_coco`` checks the schema before anything trains on it, because a bad file found after an
 hour of training (or a traceback from deep inside pycocotools) is what users remember.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ class CocoData:
         return sum(len(im.annotations) for im in self.images)
 
 
-def load_coco(path: str | os.PathLike, images_dir: str | os.PathLike | None = None,
-              require_images: bool = True) -> CocoData:
+def load_coco(
+    path: str | os.PathLike, images_dir: str | os.PathLike | None = None, require_images: bool = True
+) -> CocoData:
     """Read and validate ``path``. With ``images_dir``, every image must exist inside it.
 
     Raises :class:`AnnotationError`. Problems that lose one annotation but not the dataset
@@ -85,7 +87,9 @@ def _read_json(path: Path) -> dict:
     except UnicodeDecodeError:
         raise AnnotationError(f"{path}: not a text (UTF-8) file") from None
     except json.JSONDecodeError as exc:
-        raise AnnotationError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise AnnotationError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: top level must be a JSON object, got {type(data).__name__}")
     return data
@@ -135,8 +139,9 @@ def _check_images(images: list, where: str) -> dict[int, CocoImage]:
     return out
 
 
-def _attach_annotations(annotations: list, images: dict[int, CocoImage], category_ids: set[int],
-                        where: str) -> list[str]:
+def _attach_annotations(
+    annotations: list, images: dict[int, CocoImage], category_ids: set[int], where: str
+) -> list[str]:
     warnings, seen = [], set()
     for i, a in enumerate(annotations):
         loc = f"{where}: annotations[{i}]"
@@ -179,8 +184,11 @@ def _segmentation_problem(seg, image: CocoImage) -> str | None:
         polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
         if not polys:
             return "polygon with fewer than 3 points"
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                   for p in polys for v in p):
+        if not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for p in polys
+            for v in p
+        ):
             return "polygon with non-numeric or non-finite coordinates"
         rle = mask_utils.merge(mask_utils.frPyObjects(polys, image.height, image.width))
         return None if mask_utils.area(rle) > 0 else "polygon with zero area (or outside the image)"
@@ -221,8 +229,11 @@ def _rle_counts(counts) -> list[int] | None:
 
 
 def _bbox_problem(bbox, image: CocoImage) -> str | None:
-    if not (isinstance(bbox, list) and len(bbox) == 4
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)):
+    if not (
+        isinstance(bbox, list)
+        and len(bbox) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
+    ):
         return "'bbox' is not [x, y, width, height]"
     x, y, w, h = bbox
     if w <= 0 or h <= 0 or x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:

@@ -5,6 +5,7 @@ keeps mask decoding and cropping cheap on CPU. Augmentation: horizontal/vertical
 crop; multi-scale resizing happens inside the model. Crowd regions are dropped from the targets
 (they are never matched, so they cost nothing but are not learned from either).
 """
+
 from __future__ import annotations
 
 import random
@@ -20,9 +21,18 @@ from .images import read_image
 
 
 class CocoInstanceDataset(Dataset):
-    def __init__(self, coco: CocoData, images_dir: str | Path, class_index: dict[int, int] | None = None,
-                 max_side: int = 0, train: bool = True, hflip: bool = True, vflip: bool = False,
-                 crop_prob: float = 0.5, cache: bool = False):
+    def __init__(
+        self,
+        coco: CocoData,
+        images_dir: str | Path,
+        class_index: dict[int, int] | None = None,
+        max_side: int = 0,
+        train: bool = True,
+        hflip: bool = True,
+        vflip: bool = False,
+        crop_prob: float = 0.5,
+        cache: bool = False,
+    ):
         self.coco, self.images_dir = coco, Path(images_dir)
         # decoded samples by index; small datasets keep them so each epoch skips JPEG/polygon decoding
         self._cache: dict[int, tuple] | None = {} if cache else None
@@ -45,7 +55,9 @@ class CocoInstanceDataset(Dataset):
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         info = self.coco.images[index]
         image = read_image(resolve_image_path(self.images_dir, info.file_name))
-        anns = [a for a in info.annotations if not a.get("iscrowd", 0) and a["category_id"] in self.class_index]
+        anns = [
+            a for a in info.annotations if not a.get("iscrowd", 0) and a["category_id"] in self.class_index
+        ]
         h, w = info.height, info.width
         masks = np.stack([annotation_mask(a, h, w) for a in anns]) if anns else np.zeros((0, h, w), np.uint8)
         if image.shape[:2] != (h, w):  # file differs from the JSON: trust the pixels, rescale the masks
@@ -65,7 +77,8 @@ class CocoInstanceDataset(Dataset):
         keep = masks.reshape(len(masks), -1).any(1) if len(masks) else np.zeros(0, bool)
         masks, labels = masks[keep], labels[keep]
         target = {
-            "boxes": torch.from_numpy(mask_boxes(masks)), "labels": torch.from_numpy(labels),
+            "boxes": torch.from_numpy(mask_boxes(masks)),
+            "labels": torch.from_numpy(labels),
             "masks": torch.from_numpy(np.ascontiguousarray(masks)),
             "image_id": torch.tensor(self.coco.images[index].id),
         }
@@ -80,7 +93,7 @@ class CocoInstanceDataset(Dataset):
             h, w = image.shape[:2]
             ch, cw = int(h * random.uniform(0.6, 1.0)), int(w * random.uniform(0.6, 1.0))
             y, x = random.randint(0, h - ch), random.randint(0, w - cw)
-            image, masks = image[y:y + ch, x:x + cw], masks[:, y:y + ch, x:x + cw]
+            image, masks = image[y : y + ch, x : x + cw], masks[:, y : y + ch, x : x + cw]
         return image, masks
 
 

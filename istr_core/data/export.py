@@ -2,6 +2,7 @@
 
 Also the RLE helpers that every COCO writer in the project shares.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,8 +90,11 @@ def _strip_annotation(mask: np.ndarray) -> tuple[dict, list[float], float] | Non
         runs[-1] += (w - x1) * h
     area = float(sum(runs[1::2]))
     rle = mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)
-    return ({"size": [int(h), int(w)], "counts": rle["counts"].decode("ascii")},
-            [float(x0), float(y0), float(x1 - x0), float(y1 - y0)], area)
+    return (
+        {"size": [int(h), int(w)], "counts": rle["counts"].decode("ascii")},
+        [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+        area,
+    )
 
 
 def rle_to_mask(rle: dict) -> np.ndarray:

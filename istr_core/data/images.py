@@ -4,6 +4,7 @@ Real folders hold grayscale scans, RGBA screenshots, 16-bit microscopy, CMYK JPE
 whose pixels are stored sideways with an EXIF orientation tag. Everything downstream (model, GUI,
 exporters) assumes one format, so every conversion happens here and nowhere else.
 """
+
 from __future__ import annotations
 
 import os
@@ -71,8 +72,9 @@ def _check_size_before_decoding(path: Path, data: np.ndarray, max_pixels: int) -
     except Image.DecompressionBombError as exc:  # Pillow's own limit (~179 MP), far above ours
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         size = f" ({int(pixels.group(1)) / 1e6:.0f} MP)" if pixels else ""
-        raise ImageReadError(f"{path}: image is too large{size}, above the {max_pixels / 1e6:.0f} MP limit; "
-                             f"downscale it first") from None
+        raise ImageReadError(
+            f"{path}: image is too large{size}, above the {max_pixels / 1e6:.0f} MP limit; downscale it first"
+        ) from None
     except Exception:
         return  # let OpenCV decide whether it is an image at all
     _check_pixels(path, width, height, max_pixels)

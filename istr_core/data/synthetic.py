@@ -5,6 +5,7 @@ Each scene draws textured shapes (ellipses, polygons, rings with holes, blobs) o
 background, back to front, so later shapes occlude earlier ones; an instance's mask is what remains
 visible. Categories are shape families, so a model must learn shape, not colour.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -45,7 +46,11 @@ def _shape_mask(rng: np.random.Generator, family: str, h: int, w: int) -> np.nda
         cv2.ellipse(mask, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
     elif family == "polygon":
         k = int(rng.integers(3, 7))
-        ang = np.sort(rng.uniform(0, 2 * np.pi, k)) if k > 4 else np.linspace(0, 2 * np.pi, k, endpoint=False) + rng.uniform(0, 6.3)
+        ang = (
+            np.sort(rng.uniform(0, 2 * np.pi, k))
+            if k > 4
+            else np.linspace(0, 2 * np.pi, k, endpoint=False) + rng.uniform(0, 6.3)
+        )
         pts = np.stack([cx + r * np.cos(ang), cy + r * np.sin(ang)], 1).astype(np.int32)
         cv2.fillPoly(mask, [pts], 1)
     elif family == "ring":
@@ -58,8 +63,9 @@ def _shape_mask(rng: np.random.Generator, family: str, h: int, w: int) -> np.nda
     return mask.astype(bool)
 
 
-def make_scene(rng: np.random.Generator, height: int = 256, width: int = 256, max_objects: int = 8,
-               min_area: int = 30):
+def make_scene(
+    rng: np.random.Generator, height: int = 256, width: int = 256, max_objects: int = 8, min_area: int = 30
+):
     """-> (image HxWx3 uint8 RGB, masks (M, H, W) bool, labels (M,) int in [0, len(CATEGORIES)))."""
     image = _texture(rng, height, width)
     visible: list[np.ndarray] = []
@@ -104,10 +110,17 @@ def _photometric(rng: np.random.Generator, image: np.ndarray, masks: np.ndarray)
     return np.clip(image + noise, 0, 255).astype(np.uint8)
 
 
-def write_synthetic_coco(folder: str | Path, num_images: int, height: int = 256, width: int = 256,
-                         seed: int = 0, max_objects: int = 8, json_name: str = "annotations.json",
-                         scene: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] = make_scene,
-                         categories: Sequence[str] = CATEGORIES) -> Path:
+def write_synthetic_coco(
+    folder: str | Path,
+    num_images: int,
+    height: int = 256,
+    width: int = 256,
+    seed: int = 0,
+    max_objects: int = 8,
+    json_name: str = "annotations.json",
+    scene: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] = make_scene,
+    categories: Sequence[str] = CATEGORIES,
+) -> Path:
     """Write ``num_images`` PNG scenes and a COCO JSON (RLE masks) into ``folder``; returns the JSON path.
 
     ``scene(rng, height, width, max_objects)`` draws one scene as :func:`make_scene` does, with labels
@@ -122,10 +135,24 @@ def write_synthetic_coco(folder: str | Path, num_images: int, height: int = 256,
         cv2.imwrite(str(folder / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         images.append({"id": i + 1, "file_name": name, "width": width, "height": height})
         for mask, label in zip(masks, labels, strict=True):
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": i + 1, "category_id": int(label) + 1,
-                "segmentation": mask_to_rle(mask), "bbox": mask_bbox_xywh(mask),
-                "area": float(mask.sum()), "iscrowd": 0})
-    return write_json_atomic(folder / json_name, {
-        "images": images, "annotations": annotations,
-        "categories": [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(categories)]})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(label) + 1,
+                    "segmentation": mask_to_rle(mask),
+                    "bbox": mask_bbox_xywh(mask),
+                    "area": float(mask.sum()),
+                    "iscrowd": 0,
+                }
+            )
+    return write_json_atomic(
+        folder / json_name,
+        {
+            "images": images,
+            "annotations": annotations,
+            "categories": [
+                {"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(categories)
+            ],
+        },
+    )

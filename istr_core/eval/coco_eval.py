@@ -1,4 +1,5 @@
 """COCO box and mask AP of a model on an annotated set, via pycocotools, as a plain dict."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,9 +30,15 @@ def predictions_to_results(image_id: int, predictions, class_to_category: dict[i
         if p.label not in class_to_category:
             continue
         x0, y0, x1, y1 = p.box
-        results.append({"image_id": image_id, "category_id": class_to_category[p.label],
-                        "bbox": [x0, y0, x1 - x0, y1 - y0], "score": p.score,
-                        "segmentation": mask_to_rle(p.mask)})
+        results.append(
+            {
+                "image_id": image_id,
+                "category_id": class_to_category[p.label],
+                "bbox": [x0, y0, x1 - x0, y1 - y0],
+                "score": p.score,
+                "segmentation": mask_to_rle(p.mask),
+            }
+        )
     return results
 
 
@@ -55,8 +62,13 @@ def coco_metrics(gt_json: dict, results: list[dict]) -> dict[str, dict[str, floa
     return metrics
 
 
-def evaluate(segmenter, coco: CocoData, images_dir: str | Path, batch_size: int = 1,
-             progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, float]]:
+def evaluate(
+    segmenter,
+    coco: CocoData,
+    images_dir: str | Path,
+    batch_size: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, dict[str, float]]:
     """Run ``segmenter`` (istr_core.inference.Segmenter or anything with ``predict_batch`` and
     ``class_names``) over ``coco``'s images and score it against ``coco``'s annotations."""
     mapping = category_mapping(segmenter.class_names, coco)
@@ -65,7 +77,7 @@ def evaluate(segmenter, coco: CocoData, images_dir: str | Path, batch_size: int 
     results: list[dict] = []
     images = coco.images
     for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
+        chunk = images[start : start + batch_size]
         arrays = [read_image(resolve_image_path(images_dir, im.file_name)) for im in chunk]
         for im, preds in zip(chunk, segmenter.predict_batch(arrays, score_threshold=0.0), strict=True):
             results += predictions_to_results(im.id, preds, mapping)
@@ -91,5 +103,7 @@ def _gt_json(coco: CocoData) -> dict:
                 a.setdefault("area", float(mask_utils.area(rle)))
                 a.setdefault("bbox", [float(v) for v in mask_utils.toBbox(rle)])
             annotations.append(a)
-    images = [{"id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height} for im in coco.images]
+    images = [
+        {"id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height} for im in coco.images
+    ]
     return {"images": images, "annotations": annotations, "categories": coco.categories}

@@ -1,4 +1,5 @@
 """ResNet + FPN feature extractor (torchvision's), with an offline-friendly way to get ImageNet weights."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,13 @@ class PretrainedWeightsUnavailable(RuntimeError):
     """ImageNet weights were asked for but cannot be had (offline and not cached, or a bad file)."""
 
 
-def build_backbone(depth: int, pretrained: str = "none", trainable_layers: int = 3, norm: str = "auto",
-                   out_channels: int = 256) -> BackboneWithFPN:
+def build_backbone(
+    depth: int,
+    pretrained: str = "none",
+    trainable_layers: int = 3,
+    norm: str = "auto",
+    out_channels: int = 256,
+) -> BackboneWithFPN:
     """ResNet-``depth`` with an FPN emitting ``out_channels`` maps named '0'-'3' (strides 4-32) + 'pool'.
 
     ``pretrained``: "none"; "imagenet" (torchvision weights API: cached file or download); or a path
@@ -63,7 +69,9 @@ def _attach_fpn(body: nn.Module, trainable_layers: int, out_channels: int) -> Ba
     in_channels_stage2 = body.inplanes // 8
     in_channels_list = [in_channels_stage2 * 2 ** (i - 1) for i in range(1, 5)]
     return_layers = {f"layer{k}": str(v) for v, k in enumerate([1, 2, 3, 4])}
-    return BackboneWithFPN(body, return_layers, in_channels_list, out_channels, extra_blocks=LastLevelMaxPool())
+    return BackboneWithFPN(
+        body, return_layers, in_channels_list, out_channels, extra_blocks=LastLevelMaxPool()
+    )
 
 
 def _load_imagenet_state(pretrained: str, weights, depth: int) -> dict:

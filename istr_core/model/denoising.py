@@ -11,6 +11,7 @@ The stage weights are shared with the main group, which is what carries the skil
 The queries are training-only: their boxes come from the targets, their features from a per-class
 embedding; the groups never see the main or the auxiliary group (ISTR's attention mask).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,9 +34,14 @@ class DenoisingQueries:
     matches: list[tuple[Tensor, Tensor]]
 
 
-def make_denoising_queries(targets: list[MatchTarget], label_embedding: Tensor, num_groups: int,
-                           box_noise: float, label_noise: float, generator: torch.Generator | None = None
-                           ) -> DenoisingQueries:
+def make_denoising_queries(
+    targets: list[MatchTarget],
+    label_embedding: Tensor,
+    num_groups: int,
+    box_noise: float,
+    label_noise: float,
+    generator: torch.Generator | None = None,
+) -> DenoisingQueries:
     """``num_groups`` groups of 2P queries, P = the most instances in one image of the batch (at least
     1): P positive slots, then P negative slots. Slot j of image i stands for instance ``j % M_i``; a
     positive slot beyond that image's M_i instances is noised like a negative (no object), so every

@@ -10,6 +10,7 @@ The mask embedding additionally sees RoI features at the mask pooler resolution 
 a second dynamic convolution, so fine shape detail is not squeezed through a 7x7 grid.
 Boxes are detached between stages, as in Sparse R-CNN.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,7 +72,11 @@ class MaskFeatureBranch(nn.Module):
         convs: list[nn.Module] = []
         size = mask_pooler_size
         while size > box_pooler_size:
-            convs += [nn.Conv2d(hidden_dim, hidden_dim, 3, stride=2, padding=1), nn.GroupNorm(32 if hidden_dim % 32 == 0 else 8, hidden_dim), nn.ReLU(inplace=True)]
+            convs += [
+                nn.Conv2d(hidden_dim, hidden_dim, 3, stride=2, padding=1),
+                nn.GroupNorm(32 if hidden_dim % 32 == 0 else 8, hidden_dim),
+                nn.ReLU(inplace=True),
+            ]
             size = (size + 1) // 2
         self.reduce = nn.Sequential(*convs)
         self.dynamic = DynamicConv(hidden_dim, dim_dynamic, 2, size)
@@ -112,24 +117,48 @@ class StageOutput:
 
             def codes_for(per_image: list[Tensor]) -> Tensor:
                 return parent([idx + start for idx in per_image])
-        return StageOutput(self.class_logits[:, start:stop], self.boxes[:, start:stop], self.mask_codes[:, start:stop],
-                           codes_for=codes_for)
+
+        return StageOutput(
+            self.class_logits[:, start:stop],
+            self.boxes[:, start:stop],
+            self.mask_codes[:, start:stop],
+            codes_for=codes_for,
+        )
 
 
 class RefinementStage(nn.Module):
-    def __init__(self, num_classes: int, hidden_dim: int, num_heads: int, dim_feedforward: int,
-                 dim_dynamic: int, num_dynamic: int, box_pooler_size: int, mask_pooler_size: int,
-                 mask_dim: int, dropout: float = 0.0, num_cls_layers: int = 1, num_reg_layers: int = 3,
-                 num_mask_layers: int = 3):
+    def __init__(
+        self,
+        num_classes: int,
+        hidden_dim: int,
+        num_heads: int,
+        dim_feedforward: int,
+        dim_dynamic: int,
+        num_dynamic: int,
+        box_pooler_size: int,
+        mask_pooler_size: int,
+        mask_dim: int,
+        dropout: float = 0.0,
+        num_cls_layers: int = 1,
+        num_reg_layers: int = 3,
+        num_mask_layers: int = 3,
+    ):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(hidden_dim, num_heads, dropout=dropout, batch_first=True)
         self.inst_interact = DynamicConv(hidden_dim, dim_dynamic, num_dynamic, box_pooler_size)
-        self.ffn = nn.Sequential(nn.Linear(hidden_dim, dim_feedforward), ELU(),
-                                 nn.Dropout(dropout), nn.Linear(dim_feedforward, hidden_dim))
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden_dim, dim_feedforward),
+            ELU(),
+            nn.Dropout(dropout),
+            nn.Linear(dim_feedforward, hidden_dim),
+        )
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(hidden_dim) for _ in range(3))
         self.dropout = nn.Dropout(dropout)
-        self.mask_branch = (MaskFeatureBranch(hidden_dim, dim_dynamic, mask_pooler_size, box_pooler_size)
-                            if mask_pooler_size > 0 else None)
+        self.mask_branch = (
+            MaskFeatureBranch(hidden_dim, dim_dynamic, mask_pooler_size, box_pooler_size)
+            if mask_pooler_size > 0
+            else None
+        )
         self.cls_tower = _mlp_stack(hidden_dim, num_cls_layers)
         self.reg_tower = _mlp_stack(hidden_dim, num_reg_layers)
         self.mask_tower = _mlp_stack(hidden_dim, num_mask_layers)
@@ -137,9 +166,16 @@ class RefinementStage(nn.Module):
         self.box_deltas = nn.Linear(hidden_dim, 4)
         self.mask_codes = nn.Linear(hidden_dim, mask_dim)
 
-    def forward(self, pro_features: Tensor, boxes: Tensor, box_rois: Tensor, mask_rois: Tensor | None,
-                attn_mask: Tensor | None = None, defer_masks: bool = False,
-                detach_masks: bool = False) -> tuple[StageOutput, Tensor]:
+    def forward(
+        self,
+        pro_features: Tensor,
+        boxes: Tensor,
+        box_rois: Tensor,
+        mask_rois: Tensor | None,
+        attn_mask: Tensor | None = None,
+        defer_masks: bool = False,
+        detach_masks: bool = False,
+    ) -> tuple[StageOutput, Tensor]:
         """pro_features (B, N, C); boxes (B, N, 4) xyxy; box_rois (B*N, C, P, P);
         mask_rois (B*N, C, Pm, Pm) or None; attn_mask (N, N) bool, True = may not attend.
         ``defer_masks`` leaves the mask codes to :meth:`predict_mask_codes` (inference: only the kept
@@ -148,7 +184,9 @@ class RefinementStage(nn.Module):
         needs to redo it with gradient for the matched proposals (training).
         Returns predictions and the refined features (B, N, C)."""
         b, n, c = pro_features.shape
-        attn = self.self_attn(pro_features, pro_features, pro_features, attn_mask=attn_mask, need_weights=False)[0]
+        attn = self.self_attn(
+            pro_features, pro_features, pro_features, attn_mask=attn_mask, need_weights=False
+        )[0]
         x = self.norm1(pro_features + self.dropout(attn)).reshape(b * n, c)
         x = self.norm2(x + self.dropout(self.inst_interact(x, box_rois.flatten(2).transpose(1, 2))))
         obj = self.norm3(x + self.dropout(self.ffn(x)))
@@ -160,8 +198,9 @@ class RefinementStage(nn.Module):
         elif detach_masks:
             with torch.no_grad():
                 codes = self.predict_mask_codes(obj.detach(), mask_rois)
-            out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1), boxes,
-                              obj.view(b, n, c))
+            out = StageOutput(
+                logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1), boxes, obj.view(b, n, c)
+            )
         else:
             codes = self.predict_mask_codes(obj, mask_rois)
             out = StageOutput(logits.view(b, n, -1), new_boxes.view(b, n, 4), codes.view(b, n, -1))
@@ -169,19 +208,30 @@ class RefinementStage(nn.Module):
 
     def predict_mask_codes(self, obj: Tensor, mask_rois: Tensor | None) -> Tensor:
         """Refined features (M, C) and their mask RoI features (M, C, Pm, Pm) or None -> codes (M, D)."""
-        mask_feature = obj if self.mask_branch is None or mask_rois is None else obj + self.mask_branch(obj, mask_rois)
+        mask_feature = (
+            obj if self.mask_branch is None or mask_rois is None else obj + self.mask_branch(obj, mask_rois)
+        )
         return self.mask_codes(self.mask_tower(mask_feature))
 
 
 class DynamicHead(nn.Module):
     """``num_stages`` independent :class:`RefinementStage`s applied in sequence."""
 
-    def __init__(self, stage: RefinementStage, num_stages: int, box_pooler_size: int,
-                 mask_pooler_size: int, prior_prob: float = 0.01):
+    def __init__(
+        self,
+        stage: RefinementStage,
+        num_stages: int,
+        box_pooler_size: int,
+        mask_pooler_size: int,
+        prior_prob: float = 0.01,
+    ):
         super().__init__()
         self.box_pooler = MultiScaleRoIAlign(FEATURE_NAMES, box_pooler_size, sampling_ratio=2)
-        self.mask_pooler = (MultiScaleRoIAlign(FEATURE_NAMES, mask_pooler_size, sampling_ratio=2)
-                            if mask_pooler_size > 0 else None)
+        self.mask_pooler = (
+            MultiScaleRoIAlign(FEATURE_NAMES, mask_pooler_size, sampling_ratio=2)
+            if mask_pooler_size > 0
+            else None
+        )
         self._reset_parameters(stage, prior_prob)
         self.stages = nn.ModuleList(copy.deepcopy(stage) for _ in range(num_stages))
 
@@ -193,9 +243,15 @@ class DynamicHead(nn.Module):
         # focal-loss prior: every class starts at probability prior_prob, so the loss starts sane
         nn.init.constant_(stage.class_logits.bias, -math.log((1 - prior_prob) / prior_prob))
 
-    def forward(self, features: dict[str, Tensor] | FlatFeatures, boxes: Tensor, pro_features: Tensor,
-                image_sizes: list[tuple[int, int]], mask_stages: str = "all",
-                attn_mask: Tensor | None = None) -> list[StageOutput]:
+    def forward(
+        self,
+        features: dict[str, Tensor] | FlatFeatures,
+        boxes: Tensor,
+        pro_features: Tensor,
+        image_sizes: list[tuple[int, int]],
+        mask_stages: str = "all",
+        attn_mask: Tensor | None = None,
+    ) -> list[StageOutput]:
         """features: FPN maps, best laid out once by ``flatten_features`` (ISTR.forward does; a dict is
         laid out again by each pooler call); boxes (B, N, 4) xyxy; pro_features (B, N, C); attn_mask
         (N, N) bool keeps groups of proposals from seeing each other (hybrid matching).
@@ -209,7 +265,9 @@ class DynamicHead(nn.Module):
         :meth:`deferred_mask_codes`, for the kept detections only.
         """
         if mask_stages not in ("all", "matched", "last", "deferred"):
-            raise ValueError(f"mask_stages must be 'all', 'matched', 'last' or 'deferred', not {mask_stages!r}")
+            raise ValueError(
+                f"mask_stages must be 'all', 'matched', 'last' or 'deferred', not {mask_stages!r}"
+            )
         outputs = []
         for i, stage in enumerate(self.stages):
             last = i == len(self.stages) - 1
@@ -217,21 +275,32 @@ class DynamicHead(nn.Module):
             box_rois = self.box_pooler(features, box_list, image_sizes)
             defer = last and mask_stages == "deferred" and self.mask_pooler is not None
             detach = mask_stages == "matched" and self.mask_pooler is not None
-            use_mask = self.mask_pooler is not None and not defer and (mask_stages in ("all", "matched") or last)
+            use_mask = (
+                self.mask_pooler is not None and not defer and (mask_stages in ("all", "matched") or last)
+            )
             mask_rois = None
             if use_mask:
                 with torch.no_grad() if detach else contextlib.nullcontext():
                     mask_rois = self.mask_pooler(features, box_list, image_sizes)
-            out, pro_features = stage(pro_features, boxes, box_rois, mask_rois, attn_mask, defer_masks=defer,
-                                      detach_masks=detach)
+            out, pro_features = stage(
+                pro_features, boxes, box_rois, mask_rois, attn_mask, defer_masks=defer, detach_masks=detach
+            )
             if detach:
-                out.codes_for = functools.partial(self._codes_of, features, stage, out, image_sizes=image_sizes)
+                out.codes_for = functools.partial(
+                    self._codes_of, features, stage, out, image_sizes=image_sizes
+                )
             outputs.append(out)
             boxes = out.boxes.detach()
         return outputs
 
-    def _codes_of(self, features: dict[str, Tensor] | FlatFeatures, stage: RefinementStage, out: StageOutput,
-                  per_image: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
+    def _codes_of(
+        self,
+        features: dict[str, Tensor] | FlatFeatures,
+        stage: RefinementStage,
+        out: StageOutput,
+        per_image: list[Tensor],
+        image_sizes: list[tuple[int, int]],
+    ) -> Tensor:
         """Mask codes of proposals ``per_image[b]`` of each image b, from a stage output that kept its
         input boxes and features (``roi_boxes``, ``features``): (sum of lengths, D), in that order."""
         idx = [i.to(out.roi_boxes.device) for i in per_image]
@@ -241,8 +310,14 @@ class DynamicHead(nn.Module):
         rois = [out.roi_boxes[b, i] for b, i in enumerate(idx)]
         return stage.predict_mask_codes(obj, self.mask_pooler(features, rois, image_sizes))
 
-    def deferred_mask_codes(self, features: dict[str, Tensor] | FlatFeatures, last: StageOutput, image: int,
-                            proposals: Tensor, image_sizes: list[tuple[int, int]]) -> Tensor:
+    def deferred_mask_codes(
+        self,
+        features: dict[str, Tensor] | FlatFeatures,
+        last: StageOutput,
+        image: int,
+        proposals: Tensor,
+        image_sizes: list[tuple[int, int]],
+    ) -> Tensor:
         """Mask codes (k, D) of ``proposals`` (k,) of image ``image`` from a last stage run with
         ``mask_stages="deferred"``; equal to what the eager path computes for them."""
         if last.mask_codes is not None:

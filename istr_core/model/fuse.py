@@ -5,6 +5,7 @@ so it can be merged into the conv's weights and bias: one pass over the feature 
 The model computes the same function (up to float rounding) but can no longer train, so this is
 applied only to inference copies (:class:`istr_core.inference.Segmenter`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,11 +30,15 @@ def _pairs(module: nn.Module):
     children = dict(module.named_children())
     for name, child in children.items():
         if isinstance(child, nn.Conv2d) and name.startswith("conv"):
-            norm = "bn" + name[len("conv"):]
+            norm = "bn" + name[len("conv") :]
             if isinstance(children.get(norm), _NORMS):
                 yield module, name, norm
-    if isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[0], nn.Conv2d) \
-            and isinstance(module[1], _NORMS):
+    if (
+        isinstance(module, nn.Sequential)
+        and len(module) == 2
+        and isinstance(module[0], nn.Conv2d)
+        and isinstance(module[1], _NORMS)
+    ):
         yield module, "0", "1"
 
 

@@ -6,6 +6,7 @@ eval:   model(images) -> [{boxes (n,4) xyxy, labels (n,), scores (n,), masks (n,
 images: list of (3, H, W) float tensors in [0, 1], any sizes (resized inside).
 targets: list of {boxes (M,4) xyxy pixels, labels (M,) int64 in [0, num_classes), masks (M,H,W) uint8}.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,11 +37,24 @@ def initial_proposal_boxes(num_proposals: int, mode: str, seed: int = 0) -> Tens
 
 
 class ISTR(nn.Module):
-    def __init__(self, backbone: nn.Module, head: DynamicHead, codec: nn.Module, batcher: ImageBatcher,
-                 criterion: nn.Module | None, num_classes: int, num_proposals: int, hidden_dim: int,
-                 proposal_init: str = "image", detections_per_image: int = 100,
-                 score_threshold: float = 0.05, num_aux_proposals: int = 0, num_denoising_groups: int = 0,
-                 denoising_box_noise: float = 1.0, denoising_label_noise: float = 0.25):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: DynamicHead,
+        codec: nn.Module,
+        batcher: ImageBatcher,
+        criterion: nn.Module | None,
+        num_classes: int,
+        num_proposals: int,
+        hidden_dim: int,
+        proposal_init: str = "image",
+        detections_per_image: int = 100,
+        score_threshold: float = 0.05,
+        num_aux_proposals: int = 0,
+        num_denoising_groups: int = 0,
+        denoising_box_noise: float = 1.0,
+        denoising_label_noise: float = 0.25,
+    ):
         super().__init__()
         self.backbone, self.head, self.codec, self.batcher = backbone, head, codec, batcher
         self.criterion = criterion
@@ -60,11 +74,15 @@ class ISTR(nn.Module):
         with torch.no_grad():
             self.proposal_boxes.weight.copy_(initial_proposal_boxes(num_proposals, proposal_init))
         # hybrid matching's auxiliary group: used in training only, never at inference
-        self.aux_proposal_features = nn.Embedding(num_aux_proposals, hidden_dim) if num_aux_proposals else None
+        self.aux_proposal_features = (
+            nn.Embedding(num_aux_proposals, hidden_dim) if num_aux_proposals else None
+        )
         self.aux_proposal_boxes = nn.Embedding(num_aux_proposals, 4) if num_aux_proposals else None
         if num_aux_proposals:
             with torch.no_grad():
-                self.aux_proposal_boxes.weight.copy_(initial_proposal_boxes(num_aux_proposals, proposal_init, seed=1))
+                self.aux_proposal_boxes.weight.copy_(
+                    initial_proposal_boxes(num_aux_proposals, proposal_init, seed=1)
+                )
         # contrastive denoising queries (training only): their features come from their class
         self.num_denoising_groups = num_denoising_groups
         self.denoising_box_noise, self.denoising_label_noise = denoising_box_noise, denoising_label_noise
@@ -82,7 +100,10 @@ class ISTR(nn.Module):
         batch = batch.contiguous(memory_format=self.input_memory_format)
         # pooled by every stage and, at inference, again for the kept detections' masks: lay out once
         features = flatten_features(self.backbone(batch), FEATURE_NAMES)
-        boxes, feats = self._proposals(self.proposal_boxes, sizes), self._expand(self.proposal_features, len(images))
+        boxes, feats = (
+            self._proposals(self.proposal_boxes, sizes),
+            self._expand(self.proposal_features, len(images)),
+        )
         if self.training and self.criterion is None:
             raise RuntimeError("this model was built without a criterion and cannot compute losses")
         if self.training:
@@ -96,31 +117,65 @@ class ISTR(nn.Module):
             feats = torch.cat([feats, self._expand(self.aux_proposal_features, len(images))], 1)
             group, num_groups = torch.cat([group, group.new_full((n_aux,), num_groups)]), num_groups + 1
         if self.training and self.denoising_labels is not None:
-            denoising = make_denoising_queries(targets, self.denoising_labels.weight, self.num_denoising_groups,
-                                               self.denoising_box_noise, self.denoising_label_noise)
+            denoising = make_denoising_queries(
+                targets,
+                self.denoising_labels.weight,
+                self.num_denoising_groups,
+                self.denoising_box_noise,
+                self.denoising_label_noise,
+            )
             boxes = torch.cat([boxes, denoising.boxes.to(boxes.dtype)], 1)
             feats = torch.cat([feats, denoising.features], 1)
-            group, num_groups = torch.cat([group, denoising.group + num_groups]), num_groups + self.num_denoising_groups
+            group, num_groups = (
+                torch.cat([group, denoising.group + num_groups]),
+                num_groups + self.num_denoising_groups,
+            )
         attn_mask = group[:, None] != group[None, :] if num_groups > 1 else None
-        stage_outputs = self.head(features, boxes, feats, sizes, mask_stages=self.training_mask_stages if self.training else self.inference_mask_stages,
-                                  attn_mask=attn_mask)
+        stage_outputs = self.head(
+            features,
+            boxes,
+            feats,
+            sizes,
+            mask_stages=self.training_mask_stages if self.training else self.inference_mask_stages,
+            attn_mask=attn_mask,
+        )
         if self.training:
             losses = self.criterion([o.proposals(0, n_main) for o in stage_outputs], targets, self.codec)
             groups = []
             if n_aux:
-                groups.append(self.criterion([o.proposals(n_main, n_main + n_aux) for o in stage_outputs], targets,
-                                             self.codec, copies=self.criterion.aux_copies))
+                groups.append(
+                    self.criterion(
+                        [o.proposals(n_main, n_main + n_aux) for o in stage_outputs],
+                        targets,
+                        self.codec,
+                        copies=self.criterion.aux_copies,
+                    )
+                )
             if denoising is not None:
-                groups.append(self.criterion.fixed_match_losses([o.proposals(n_main + n_aux) for o in stage_outputs],
-                                                                targets, denoising.matches, self.codec))
+                groups.append(
+                    self.criterion.fixed_match_losses(
+                        [o.proposals(n_main + n_aux) for o in stage_outputs],
+                        targets,
+                        denoising.matches,
+                        self.codec,
+                    )
+                )
             return {k: v + sum(g[k] for g in groups) for k, v in losses.items()}
         last = stage_outputs[-1]
 
         def mask_codes(image: int, proposals: Tensor) -> Tensor:
             return self.head.deferred_mask_codes(features, last, image, proposals, sizes)
 
-        return postprocess(last.class_logits, last.boxes, mask_codes, self.codec, sizes, original_sizes,
-                           self.detections_per_image, self.score_threshold)
+        return postprocess(
+            last.class_logits,
+            last.boxes,
+            mask_codes,
+            self.codec,
+            sizes,
+            original_sizes,
+            self.detections_per_image,
+            self.score_threshold,
+        )
 
     def fuse_for_inference(self) -> ISTR:
         """Fold the backbone's BatchNorms into its convolutions: same outputs, one pass less over every
@@ -145,8 +200,10 @@ class ISTR(nn.Module):
         """User targets (original pixels, full masks) -> what the criterion needs (resized boxes,
         box-aligned binary masks and their embeddings)."""
         if not bool(self.codec.fitted):
-            raise RuntimeError("the mask codec is not fitted: call model.codec.fit(box_masks) or "
-                               "istr_core.fit_mask_encoder(...) before training")
+            raise RuntimeError(
+                "the mask codec is not fitted: call model.codec.fit(box_masks) or "
+                "istr_core.fit_mask_encoder(...) before training"
+            )
         s = self.codec.mask_size
         out = []
         for t, (h, w), (oh, ow) in zip(targets, sizes, original_sizes, strict=True):
@@ -155,7 +212,13 @@ class ISTR(nn.Module):
             boxes = t["boxes"].float()
             box_masks = (crop_and_resize(t["masks"], boxes, s) > 0.5).float()
             scale = boxes.new_tensor([w / ow, h / oh, w / ow, h / oh])
-            out.append(MatchTarget(
-                labels=t["labels"].long(), boxes=boxes * scale, box_masks=box_masks,
-                codes=self.codec.encode(box_masks), image_size=boxes.new_tensor([w, h, w, h])))
+            out.append(
+                MatchTarget(
+                    labels=t["labels"].long(),
+                    boxes=boxes * scale,
+                    box_masks=box_masks,
+                    codes=self.codec.encode(box_masks),
+                    image_size=boxes.new_tensor([w, h, w, h]),
+                )
+            )
         return out

@@ -9,6 +9,7 @@ needs no fitting: it keeps the lowest-frequency coefficients.
 Codecs are ``nn.Module``s whose parameters are buffers, so they travel in the model's state dict
 (and therefore in every checkpoint) and move with ``.to(device)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,8 +105,9 @@ class DCTMaskCodec(nn.Module):
         return (codes.float() @ self.components).clamp(0, 1).view(-1, self.mask_size, self.mask_size)
 
 
-def build_mask_codec(kind: str, mask_size: int, dim: int, whiten: bool = True,
-                     inverse_sigmoid: bool = True) -> nn.Module:
+def build_mask_codec(
+    kind: str, mask_size: int, dim: int, whiten: bool = True, inverse_sigmoid: bool = True
+) -> nn.Module:
     if kind == "pca":
         return PCAMaskCodec(mask_size, dim, whiten, inverse_sigmoid)
     if kind == "dct":
@@ -113,8 +115,9 @@ def build_mask_codec(kind: str, mask_size: int, dim: int, whiten: bool = True,
     raise ValueError(f"unknown mask codec {kind!r}; expected 'pca' or 'dct'")
 
 
-def fit_mask_encoder(masks, boxes=None, mask_size: int = 112, dim: int = 256, whiten: bool = True,
-                     inverse_sigmoid: bool = True) -> PCAMaskCodec:
+def fit_mask_encoder(
+    masks, boxes=None, mask_size: int = 112, dim: int = 256, whiten: bool = True, inverse_sigmoid: bool = True
+) -> PCAMaskCodec:
     """Fit the PCA codec on training masks.
 
     ``masks``: full-image masks (N, H, W) with their xyxy ``boxes`` (N, 4), or box-aligned masks

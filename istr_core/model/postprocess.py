@@ -1,4 +1,5 @@
 """From raw head outputs to torchvision-style detections; no NMS (the set loss makes it unneeded)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,9 +24,16 @@ def select_detections(class_logits: Tensor, boxes: Tensor, k: int, score_thresho
     return scores, flat % num_classes, boxes[proposal], proposal
 
 
-def postprocess(class_logits: Tensor, boxes: Tensor, mask_codes: Callable[[int, Tensor], Tensor], codec: nn.Module,
-                resized_sizes: list[tuple[int, int]], original_sizes: list[tuple[int, int]],
-                detections_per_image: int, score_threshold: float) -> list[dict[str, Tensor]]:
+def postprocess(
+    class_logits: Tensor,
+    boxes: Tensor,
+    mask_codes: Callable[[int, Tensor], Tensor],
+    codec: nn.Module,
+    resized_sizes: list[tuple[int, int]],
+    original_sizes: list[tuple[int, int]],
+    detections_per_image: int,
+    score_threshold: float,
+) -> list[dict[str, Tensor]]:
     """Last-stage outputs (B, N, ...) -> per image {boxes (n,4) xyxy original pixels, labels (n,),
     scores (n,), masks (n,1,H,W) float in [0,1]}.
 
@@ -34,7 +42,8 @@ def postprocess(class_logits: Tensor, boxes: Tensor, mask_codes: Callable[[int, 
     results = []
     for b, ((h, w), (oh, ow)) in enumerate(zip(resized_sizes, original_sizes, strict=True)):
         scores, labels, det_boxes, proposal = select_detections(
-            class_logits[b], boxes[b], detections_per_image, score_threshold)
+            class_logits[b], boxes[b], detections_per_image, score_threshold
+        )
         ratio = det_boxes.new_tensor([ow / w, oh / h, ow / w, oh / h])
         paste_boxes = det_boxes.float() * ratio  # unclipped: the mask was predicted in this box
         det_boxes = paste_boxes.clone()

@@ -1,5 +1,6 @@
 """Resizing and batching inside the model, as torchvision detection models do, so callers pass images
 of any size in [0, 1] and get predictions back in their own pixel coordinates."""
+
 from __future__ import annotations
 
 import random
@@ -15,8 +16,15 @@ def resize_scale(height: int, width: int, min_size: int, max_size: int) -> float
 
 
 class ImageBatcher(torch.nn.Module):
-    def __init__(self, min_size: int, max_size: int, train_min_sizes: tuple[int, ...],
-                 pixel_mean: tuple[float, ...], pixel_std: tuple[float, ...], size_divisible: int = 32):
+    def __init__(
+        self,
+        min_size: int,
+        max_size: int,
+        train_min_sizes: tuple[int, ...],
+        pixel_mean: tuple[float, ...],
+        pixel_std: tuple[float, ...],
+        size_divisible: int = 32,
+    ):
         super().__init__()
         self.min_size, self.max_size = min_size, max_size
         self.train_min_sizes = tuple(train_min_sizes) or (min_size,)

@@ -7,6 +7,7 @@ in fp32, also for bf16 inputs) differs from ``expm1`` only by float rounding nea
 below 1e-7), which an activation does not notice. The backward needs only the output
 (``dy/dx = y + 1`` where ``x <= 0``), so, like the in-place ``nn.ELU``, it keeps one tensor per call.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Box geometry as pure functions. Formats: ``xyxy`` absolute pixels unless a name says ``cxcywh``."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Mask geometry: crop full-image masks to boxes (for the codec) and paste box masks back."""
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,9 @@ def crop_and_resize(masks: Tensor, boxes: Tensor, size: int) -> Tensor:
     if masks.shape[0] == 0:
         return masks.new_zeros((0, size, size), dtype=torch.float32)
     rois = torch.cat([torch.arange(len(boxes), device=boxes.device, dtype=boxes.dtype)[:, None], boxes], 1)
-    out = roi_align(masks[:, None].float(), rois.float(), (size, size), spatial_scale=1.0,
-                    sampling_ratio=2, aligned=True)
+    out = roi_align(
+        masks[:, None].float(), rois.float(), (size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True
+    )
     return out[:, 0]
 
 
@@ -41,7 +43,12 @@ def paste_masks(box_masks: Tensor, boxes: Tensor, height: int, width: int) -> Te
         gx = (xs - x0) / (x1 - x0) * 2 - 1
         gy = (ys - y0) / (y1 - y0) * 2 - 1
         grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1)[None]
-        patch = F.grid_sample(box_masks[i, None, None].to(dtype), grid, mode="bilinear",
-                              padding_mode="zeros", align_corners=False)
+        patch = F.grid_sample(
+            box_masks[i, None, None].to(dtype),
+            grid,
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        )
         out[i, r0:r1, c0:c1] = patch[0, 0]
     return out

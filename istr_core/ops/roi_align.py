@@ -11,6 +11,7 @@ checks values and gradients against torchvision).
 
 On CUDA the pooler calls torchvision's kernels, which are already fast there.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,11 @@ def flatten_features(features: dict[str, Tensor], names: list[str]) -> FlatFeatu
     for h, w in shapes:
         offsets.append(total)
         total += b * h * w
-    matrix = torch.cat([m.permute(0, 2, 3, 1).reshape(-1, m.shape[1]) for m in maps]) if maps[0].device.type == "cpu" \
+    matrix = (
+        torch.cat([m.permute(0, 2, 3, 1).reshape(-1, m.shape[1]) for m in maps])
+        if maps[0].device.type == "cpu"
         else maps[0].new_zeros((0, maps[0].shape[1]))
+    )
     return FlatFeatures(matrix, shapes, offsets, b, {n: features[n] for n in names})
 
 
@@ -66,8 +70,16 @@ def _axis_samples(start: Tensor, length: Tensor, bins: int, ratio: int, size: in
     return index, weight
 
 
-def bilinear_taps(boxes: Tensor, image_index: Tensor, scale: float, height: int, width: int, bins: int,
-                  ratio: int, row_offset: int) -> tuple[Tensor, Tensor]:
+def bilinear_taps(
+    boxes: Tensor,
+    image_index: Tensor,
+    scale: float,
+    height: int,
+    width: int,
+    bins: int,
+    ratio: int,
+    row_offset: int,
+) -> tuple[Tensor, Tensor]:
     """Rows of the flat feature matrix each RoI bin reads and their weights: (K * bins^2, 4 ratio^2) each.
 
     boxes (K, 4) xyxy in image pixels; image_index (K,) int64."""
@@ -77,8 +89,11 @@ def bilinear_taps(boxes: Tensor, image_index: Tensor, scale: float, height: int,
     yi, yw = _axis_samples(y0, (y1 - y0).clamp(min=1.0), bins, ratio, height)
     base = row_offset + image_index * (height * width)
     # dims: (K, bin_y, bin_x, sample_y, sample_x, corner_y, corner_x)
-    rows = (base[:, None, None, None, None, None, None] + yi[:, :, None, :, None, :, None] * width
-            + xi[:, None, :, None, :, None, :])
+    rows = (
+        base[:, None, None, None, None, None, None]
+        + yi[:, :, None, :, None, :, None] * width
+        + xi[:, None, :, None, :, None, :]
+    )
     weights = yw[:, :, None, :, None, :, None] * xw[:, None, :, None, :, None, :] / (ratio * ratio)
     taps = 4 * ratio * ratio
     return rows.reshape(k * bins * bins, taps), weights.reshape(k * bins * bins, taps)
@@ -101,8 +116,13 @@ class _GatherRows(torch.autograd.Function):
         order = torch.argsort(flat)
         touched, counts = torch.unique_consecutive(flat[order], return_counts=True)
         offsets = counts.cumsum(0) - counts
-        sums = F.embedding_bag(torch.div(order, rows.shape[1], rounding_mode="floor"), grad.contiguous(), offsets,
-                               per_sample_weights=weights.flatten()[order].to(grad.dtype), mode="sum")
+        sums = F.embedding_bag(
+            torch.div(order, rows.shape[1], rounding_mode="floor"),
+            grad.contiguous(),
+            offsets,
+            per_sample_weights=weights.flatten()[order].to(grad.dtype),
+            mode="sum",
+        )
         grad_matrix = grad.new_zeros((ctx.num_rows, grad.shape[1])).index_copy_(0, touched, sums)
         return grad_matrix, None, None
 
@@ -113,38 +133,65 @@ class MultiScaleRoIAlign(nn.Module):
     ``features`` may be the FPN dict or :func:`flatten_features` of it (shared between calls).
     """
 
-    def __init__(self, featmap_names: list[str], output_size: int, sampling_ratio: int,
-                 canonical_scale: int = 224, canonical_level: int = 4):
+    def __init__(
+        self,
+        featmap_names: list[str],
+        output_size: int,
+        sampling_ratio: int,
+        canonical_scale: int = 224,
+        canonical_level: int = 4,
+    ):
         super().__init__()
         if sampling_ratio <= 0:
             raise ValueError("sampling_ratio must be > 0 (the adaptive torchvision mode is not implemented)")
-        self.featmap_names, self.output_size, self.sampling_ratio = list(featmap_names), output_size, sampling_ratio
+        self.featmap_names, self.output_size, self.sampling_ratio = (
+            list(featmap_names),
+            output_size,
+            sampling_ratio,
+        )
         self.canonical_scale, self.canonical_level = canonical_scale, canonical_level
-        self.cuda_pooler = TorchvisionMultiScaleRoIAlign(self.featmap_names, output_size, sampling_ratio,
-                                                         canonical_scale=canonical_scale,
-                                                         canonical_level=canonical_level)
+        self.cuda_pooler = TorchvisionMultiScaleRoIAlign(
+            self.featmap_names,
+            output_size,
+            sampling_ratio,
+            canonical_scale=canonical_scale,
+            canonical_level=canonical_level,
+        )
 
-    def forward(self, features: dict[str, Tensor] | FlatFeatures, boxes: list[Tensor],
-                image_shapes: list[tuple[int, int]]) -> Tensor:
+    def forward(
+        self,
+        features: dict[str, Tensor] | FlatFeatures,
+        boxes: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+    ) -> Tensor:
         """boxes: one (K_b, 4) xyxy tensor per image, in resized-image pixels -> (sum K_b, C, P, P)."""
-        flat = features if isinstance(features, FlatFeatures) else flatten_features(features, self.featmap_names)
+        flat = (
+            features if isinstance(features, FlatFeatures) else flatten_features(features, self.featmap_names)
+        )
         if flat.matrix.device.type != "cpu":
             return self.cuda_pooler(flat.source, boxes, image_shapes)
         all_boxes = torch.cat(boxes).to(flat.matrix.dtype)
-        image_index = torch.cat([torch.full((len(b),), i, dtype=torch.int64, device=all_boxes.device)
-                                 for i, b in enumerate(boxes)])
+        image_index = torch.cat(
+            [
+                torch.full((len(b),), i, dtype=torch.int64, device=all_boxes.device)
+                for i, b in enumerate(boxes)
+            ]
+        )
         scales = self._scales(flat.shapes, image_shapes)
         levels = self._levels(all_boxes, scales)
         p, taps = self.output_size, 4 * self.sampling_ratio**2
         rows = torch.zeros((len(all_boxes), p * p, taps), dtype=torch.int64, device=all_boxes.device)
         weights = all_boxes.new_zeros((len(all_boxes), p * p, taps))
         with torch.no_grad():
-            for level, ((h, w), offset, scale) in enumerate(zip(flat.shapes, flat.offsets, scales, strict=True)):
+            for level, ((h, w), offset, scale) in enumerate(
+                zip(flat.shapes, flat.offsets, scales, strict=True)
+            ):
                 chosen = torch.where(levels == level)[0]
                 if len(chosen) == 0:
                     continue
-                r, wt = bilinear_taps(all_boxes[chosen], image_index[chosen], scale, h, w, p, self.sampling_ratio,
-                                      offset)
+                r, wt = bilinear_taps(
+                    all_boxes[chosen], image_index[chosen], scale, h, w, p, self.sampling_ratio, offset
+                )
                 rows[chosen] = r.view(len(chosen), p * p, taps)
                 weights[chosen] = wt.view(len(chosen), p * p, taps)
         out = _GatherRows.apply(flat.matrix, rows.view(-1, taps), weights.view(-1, taps))

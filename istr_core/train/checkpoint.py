@@ -3,6 +3,7 @@
 Saved with plain tensors, dicts, lists, strings and numbers only, so ``torch.load(weights_only=True)``
 reads them and a model file can never run code. Written atomically.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,27 +45,41 @@ class Checkpoint:
             # the weights below replace the backbone anyway: never reach for ImageNet files here
             import dataclasses
 
-            cfg = dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, pretrained="none",
-                                                                        norm="frozen_bn" if cfg.backbone.norm == "auto" else cfg.backbone.norm))
+            cfg = dataclasses.replace(
+                cfg,
+                backbone=dataclasses.replace(
+                    cfg.backbone,
+                    pretrained="none",
+                    norm="frozen_bn" if cfg.backbone.norm == "auto" else cfg.backbone.norm,
+                ),
+            )
         model = build_model_from_config(cfg)
         state = {k: v.float() if v.is_floating_point() else v for k, v in self.model_state.items()}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise CheckpointError(f"checkpoint weights do not fit its config (missing {missing[:3]}, "
-                                  f"unexpected {unexpected[:3]})")
+            raise CheckpointError(
+                f"checkpoint weights do not fit its config (missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]})"
+            )
         return model.to(device).eval()
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = False) -> Path:
     """Write ``ckpt`` atomically; ``half`` stores float weights as fp16 (for shipping a model)."""
-    state = {k: (v.half() if half and v.is_floating_point() and not k.startswith("codec.") else v).detach().cpu()
-             for k, v in ckpt.model_state.items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() and not k.startswith("codec.") else v).detach().cpu()
+        for k, v in ckpt.model_state.items()
+    }
     payload = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "model_config": ckpt.model_config.to_dict(), "class_names": list(ckpt.class_names),
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_config": ckpt.model_config.to_dict(),
+        "class_names": list(ckpt.class_names),
         "model_state": state,
         "train_config": ckpt.train_config.to_dict() if ckpt.train_config else None,
-        "iteration": int(ckpt.iteration), "train_state": ckpt.train_state, "metadata": ckpt.metadata,
+        "iteration": int(ckpt.iteration),
+        "train_state": ckpt.train_state,
+        "metadata": ckpt.metadata,
     }
     return write_atomic(path, lambda f: torch.save(payload, f), binary=True)
 
@@ -84,14 +99,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an ISTR Studio checkpoint (no '{FORMAT}' header)")
     if payload.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {payload.get('format_version')} is not "
-                              f"supported by this version of ISTR Studio (expects {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{path}: checkpoint format version {payload.get('format_version')} is not "
+            f"supported by this version of ISTR Studio (expects {FORMAT_VERSION})"
+        )
     try:
         return Checkpoint(
             model_config=ModelConfig.from_dict(payload["model_config"]),
-            class_names=list(payload["class_names"]), model_state=payload["model_state"],
-            train_config=TrainConfig.from_dict(payload["train_config"]) if payload.get("train_config") else None,
-            iteration=int(payload.get("iteration", 0)), train_state=payload.get("train_state") or {},
-            metadata=payload.get("metadata") or {})
+            class_names=list(payload["class_names"]),
+            model_state=payload["model_state"],
+            train_config=TrainConfig.from_dict(payload["train_config"])
+            if payload.get("train_config")
+            else None,
+            iteration=int(payload.get("iteration", 0)),
+            train_state=payload.get("train_state") or {},
+            metadata=payload.get("metadata") or {},
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged checkpoint ({exc})") from None

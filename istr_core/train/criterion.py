@@ -1,5 +1,6 @@
 """The ISTR set criterion: match every stage's predictions to the ground truth and sum the weighted
 losses over stages (deep supervision)."""
+
 from __future__ import annotations
 
 import torch
@@ -14,35 +15,64 @@ class SetCriterion(nn.Module):
     """Returns {loss_class, loss_l1, loss_giou, loss_embedding, loss_dice}, each already weighted and
     summed over all stages; the training objective is the sum of the values."""
 
-    def __init__(self, matcher: HungarianMatcher, class_weight: float, l1_weight: float,
-                 giou_weight: float, embedding_weight: float, dice_weight: float,
-                 focal_alpha: float, focal_gamma: float, intermediate_copies: int = 1, aux_copies: int = 4):
+    def __init__(
+        self,
+        matcher: HungarianMatcher,
+        class_weight: float,
+        l1_weight: float,
+        giou_weight: float,
+        embedding_weight: float,
+        dice_weight: float,
+        focal_alpha: float,
+        focal_gamma: float,
+        intermediate_copies: int = 1,
+        aux_copies: int = 4,
+    ):
         super().__init__()
         self.matcher = matcher
         self.intermediate_copies, self.aux_copies = intermediate_copies, aux_copies
-        self.weights = {"loss_class": class_weight, "loss_l1": l1_weight, "loss_giou": giou_weight,
-                        "loss_embedding": embedding_weight, "loss_dice": dice_weight}
+        self.weights = {
+            "loss_class": class_weight,
+            "loss_l1": l1_weight,
+            "loss_giou": giou_weight,
+            "loss_embedding": embedding_weight,
+            "loss_dice": dice_weight,
+        }
         self.alpha, self.gamma = focal_alpha, focal_gamma
 
-    def forward(self, stage_outputs: list, targets: list[MatchTarget], codec: nn.Module,
-                copies: int | None = None) -> dict[str, Tensor]:
+    def forward(
+        self, stage_outputs: list, targets: list[MatchTarget], codec: nn.Module, copies: int | None = None
+    ) -> dict[str, Tensor]:
         """``copies`` given: every stage matches one-to-``copies`` (the auxiliary group of hybrid
         matching); else the last stage is one-to-one and earlier ones use ``intermediate_copies``."""
         last = len(stage_outputs) - 1
-        matches = [self.matcher(out.class_logits, out.boxes, out.mask_codes, targets,
-                                copies if copies is not None else (1 if i == last else self.intermediate_copies))
-                   for i, out in enumerate(stage_outputs)]
+        matches = [
+            self.matcher(
+                out.class_logits,
+                out.boxes,
+                out.mask_codes,
+                targets,
+                copies if copies is not None else (1 if i == last else self.intermediate_copies),
+            )
+            for i, out in enumerate(stage_outputs)
+        ]
         return self._weighted_sum(stage_outputs, targets, matches, codec)
 
-    def fixed_match_losses(self, stage_outputs: list, targets: list[MatchTarget],
-                           matches: list[tuple[Tensor, Tensor]], codec: nn.Module) -> dict[str, Tensor]:
+    def fixed_match_losses(
+        self,
+        stage_outputs: list,
+        targets: list[MatchTarget],
+        matches: list[tuple[Tensor, Tensor]],
+        codec: nn.Module,
+    ) -> dict[str, Tensor]:
         """The same weighted losses for queries whose targets are known in advance (denoising queries):
         ``matches`` per image (query indices, target indices), the same at every stage; every other
         query's class target is no object."""
         return self._weighted_sum(stage_outputs, targets, [matches] * len(stage_outputs), codec)
 
-    def _weighted_sum(self, stage_outputs: list, targets: list[MatchTarget], stage_matches: list,
-                      codec: nn.Module) -> dict[str, Tensor]:
+    def _weighted_sum(
+        self, stage_outputs: list, targets: list[MatchTarget], stage_matches: list, codec: nn.Module
+    ) -> dict[str, Tensor]:
         num_instances = self._num_instances(targets, stage_outputs[0].class_logits.device)
         totals = {k: stage_outputs[0].class_logits.new_zeros((), dtype=torch.float32) for k in self.weights}
         for out, matches in zip(stage_outputs, stage_matches, strict=True):
@@ -69,8 +99,9 @@ class SetCriterion(nn.Module):
             src_codes = [out.codes_for([src.to(device) for src, _ in matches])]
         src_codes, tgt_codes, tgt_masks = torch.cat(src_codes), torch.cat(tgt_codes), torch.cat(tgt_masks)
         return {
-            "loss_class": L.focal_class_loss(out.class_logits.flatten(0, 1), target_classes.flatten(),
-                                             self.alpha, self.gamma),
+            "loss_class": L.focal_class_loss(
+                out.class_logits.flatten(0, 1), target_classes.flatten(), self.alpha, self.gamma
+            ),
             "loss_l1": L.l1_box_loss(src_boxes, tgt_boxes, sizes),
             "loss_giou": L.giou_loss(src_boxes, tgt_boxes),
             "loss_embedding": L.embedding_loss(src_codes, tgt_codes),

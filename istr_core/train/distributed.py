@@ -1,4 +1,5 @@
 """torchrun / DDP plumbing: one process per device, gloo on CPU, nccl on CUDA."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ gradient clipping, bf16 autocast (CUDA, and CPUs with native bf16), periodic ato
 can be resumed, a stop on non-finite losses that keeps the last good checkpoint, and DDP when started
 by torchrun.
 """
+
 from __future__ import annotations
 
 import random
@@ -49,8 +50,9 @@ class TrainResult:
     finished: bool = True  # False when stopped by should_stop(): the checkpoint can be resumed
 
 
-def fit_codec_on_dataset(codec: torch.nn.Module, dataset: CocoInstanceDataset, max_masks: int,
-                         seed: int = 0) -> int:
+def fit_codec_on_dataset(
+    codec: torch.nn.Module, dataset: CocoInstanceDataset, max_masks: int, seed: int = 0
+) -> int:
     """Fit a PCA codec on box-aligned ground-truth masks of ``dataset``; returns how many were used."""
     order = list(range(len(dataset)))
     random.Random(seed).shuffle(order)
@@ -66,8 +68,10 @@ def fit_codec_on_dataset(codec: torch.nn.Module, dataset: CocoInstanceDataset, m
         if count >= max_masks:
             break
     if count < 2:
-        raise ValueError("the training set has fewer than 2 masks: cannot fit the PCA mask codec "
-                         "(use mask codec 'dct' or add annotations)")
+        raise ValueError(
+            "the training set has fewer than 2 masks: cannot fit the PCA mask codec "
+            "(use mask codec 'dct' or add annotations)"
+        )
     codec.fit(torch.cat(crops)[:max_masks])
     return min(count, max_masks)
 
@@ -108,11 +112,21 @@ def _infinite(loader: DataLoader, sampler):
 class Trainer:
     """One training run. ``run()`` returns a :class:`TrainResult`; see module docstring."""
 
-    def __init__(self, dataset: CocoInstanceDataset, model_config: ModelConfig, train_config: TrainConfig,
-                 out: str | Path, class_names: list[str], device: torch.device,
-                 init_state: dict[str, torch.Tensor] | None = None, metadata: dict | None = None,
-                 resume: bool = False, progress: Callable[[TrainProgress], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        dataset: CocoInstanceDataset,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        out: str | Path,
+        class_names: list[str],
+        device: torch.device,
+        init_state: dict[str, torch.Tensor] | None = None,
+        metadata: dict | None = None,
+        resume: bool = False,
+        progress: Callable[[TrainProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        log: Callable[[str], None] = print,
+    ):
         self.dataset, self.mcfg, self.tcfg = dataset, model_config, train_config
         self.out, self.class_names, self.device = Path(out), list(class_names), device
         self.metadata = dict(metadata or {})
@@ -122,23 +136,32 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         self._seed(train_config.seed + self.dist.rank)
         if self.dist.enabled and self.dist.is_main:
-            self.log(f"distributed training: {self.dist.world_size} processes, "
-                     f"{'nccl' if device.type == 'cuda' else 'gloo'} backend")
+            self.log(
+                f"distributed training: {self.dist.world_size} processes, "
+                f"{'nccl' if device.type == 'cuda' else 'gloo'} backend"
+            )
         self.model = build_model_from_config(model_config).to(self.device)
         self.start_iteration, self.elapsed_before = 0, 0.0
         self.optimizer = build_optimizer(self.model, train_config)
         self.bf16 = use_bf16_autocast(self.device.type, train_config)
         if self.dist.is_main and self.device.type == "cpu" and train_config.cpu_amp:
-            self.log("bf16 autocast on: this CPU does bf16 natively" if self.bf16 else
-                     "bf16 autocast off: this CPU has no native bf16 (training in fp32)")
+            self.log(
+                "bf16 autocast on: this CPU does bf16 natively"
+                if self.bf16
+                else "bf16 autocast off: this CPU has no native bf16 (training in fp32)"
+            )
         if resume and self.out.is_file() and self._resume():
             pass
         elif init_state is not None:
             self._load_init(init_state)
         if not bool(self.model.codec.fitted):
-            n = fit_codec_on_dataset(self.model.codec, dataset, train_config.mask_fit_max_masks, train_config.seed)
+            n = fit_codec_on_dataset(
+                self.model.codec, dataset, train_config.mask_fit_max_masks, train_config.seed
+            )
             if self.dist.is_main:
-                self.log(f"fitted the {model_config.mask_codec.kind.upper()} mask codec on {n} training masks")
+                self.log(
+                    f"fitted the {model_config.mask_codec.kind.upper()} mask codec on {n} training masks"
+                )
 
     @staticmethod
     def _seed(seed: int) -> None:
@@ -150,7 +173,9 @@ class Trainer:
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         if unexpected or missing:
-            raise ValueError(f"initial weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise ValueError(
+                f"initial weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
 
     def _resume(self) -> bool:
         ckpt = load_checkpoint(self.out)
@@ -170,9 +195,18 @@ class Trainer:
         if self.dist.enabled:
             sampler = DistributedSampler(self.dataset, self.dist.world_size, self.dist.rank, seed=cfg.seed)
         else:
-            sampler = RandomSampler(self.dataset, generator=torch.Generator().manual_seed(cfg.seed + self.start_iteration))
-        loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
-                            num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0, drop_last=False)
+            sampler = RandomSampler(
+                self.dataset, generator=torch.Generator().manual_seed(cfg.seed + self.start_iteration)
+            )
+        loader = DataLoader(
+            self.dataset,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=cfg.num_workers,
+            persistent_workers=cfg.num_workers > 0,
+            drop_last=False,
+        )
         return _infinite(loader, sampler)
 
     def save(self, iteration: int, elapsed: float, final: bool) -> None:
@@ -180,14 +214,25 @@ class Trainer:
             return
         model = self.model.module if hasattr(self.model, "module") else self.model
         train_state = {} if final else {"optimizer": self.optimizer.state_dict(), "elapsed_s": elapsed}
-        save_checkpoint(self.out, Checkpoint(self.mcfg, self.class_names, model.state_dict(), self.tcfg,
-                                             iteration, train_state, self.metadata))
+        save_checkpoint(
+            self.out,
+            Checkpoint(
+                self.mcfg,
+                self.class_names,
+                model.state_dict(),
+                self.tcfg,
+                iteration,
+                train_state,
+                self.metadata,
+            ),
+        )
 
     def run(self) -> TrainResult:
         cfg, model = self.tcfg, self.model
         if self.dist.enabled:
             model = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         model.train()
         data = self._loader()
         start = time.monotonic()
@@ -238,7 +283,8 @@ class Trainer:
         if any_rank(not torch.isfinite(total).item(), self.dist, self.device):
             raise TrainingDiverged(
                 f"loss became {total.item()} at iteration {it + 1}; stopped. The last good checkpoint "
-                f"(if any) is kept at {self.out}. Try a lower learning rate.")
+                f"(if any) is kept at {self.out}. Try a lower learning rate."
+            )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if self.tcfg.clip_grad_norm > 0:
@@ -256,5 +302,8 @@ class Trainer:
         eta = run_time / max(done, 1) * (self.tcfg.iterations - it)
         if self.tcfg.time_budget_s > 0:
             eta = min(eta, max(self.tcfg.time_budget_s - elapsed, 0.0))
-        self.progress(TrainProgress(it, self.tcfg.iterations, losses, self.optimizer.param_groups[0]["lr"],
-                                    elapsed, eta))
+        self.progress(
+            TrainProgress(
+                it, self.tcfg.iterations, losses, self.optimizer.param_groups[0]["lr"], elapsed, eta
+            )
+        )

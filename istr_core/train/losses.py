@@ -1,5 +1,6 @@
 """The set-loss terms as pure functions. Each returns a sum; the criterion divides by the number of
 ground-truth instances (across all processes) so the scale does not depend on batch size."""
+
 from __future__ import annotations
 
 import torch

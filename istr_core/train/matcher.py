@@ -6,6 +6,7 @@ The cost of assigning proposal i to instance j adds, as in ISTR:
   GIoU cost          -GIoU(box_i, box_j)
   mask cost          -(cos(code_i, code_j) + 1) / 2 on mask embeddings
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,9 +34,21 @@ class MatchTarget:
 
 
 class HungarianMatcher:
-    def __init__(self, class_cost: float = 2.0, l1_cost: float = 5.0, giou_cost: float = 2.0,
-                 mask_cost: float = 1.0, focal_alpha: float = 0.25, focal_gamma: float = 2.0):
-        self.class_cost, self.l1_cost, self.giou_cost, self.mask_cost = class_cost, l1_cost, giou_cost, mask_cost
+    def __init__(
+        self,
+        class_cost: float = 2.0,
+        l1_cost: float = 5.0,
+        giou_cost: float = 2.0,
+        mask_cost: float = 1.0,
+        focal_alpha: float = 0.25,
+        focal_gamma: float = 2.0,
+    ):
+        self.class_cost, self.l1_cost, self.giou_cost, self.mask_cost = (
+            class_cost,
+            l1_cost,
+            giou_cost,
+            mask_cost,
+        )
         self.alpha, self.gamma = focal_alpha, focal_gamma
 
     @torch.no_grad()
@@ -48,12 +61,16 @@ class HungarianMatcher:
         size = target.image_size
         cost = cost + self.l1_cost * torch.cdist(boxes.float() / size, target.boxes / size, p=1)
         cost = cost - self.giou_cost * generalized_box_iou(boxes.float(), target.boxes)
-        cos = torch.nn.functional.normalize(codes.float(), dim=1) @ torch.nn.functional.normalize(target.codes, dim=1).T
+        cos = (
+            torch.nn.functional.normalize(codes.float(), dim=1)
+            @ torch.nn.functional.normalize(target.codes, dim=1).T
+        )
         return cost - self.mask_cost * (cos + 1) / 2
 
     @torch.no_grad()
-    def __call__(self, logits: Tensor, boxes: Tensor, codes: Tensor, targets: list[MatchTarget],
-                 copies: int = 1) -> list[tuple[Tensor, Tensor]]:
+    def __call__(
+        self, logits: Tensor, boxes: Tensor, codes: Tensor, targets: list[MatchTarget], copies: int = 1
+    ) -> list[tuple[Tensor, Tensor]]:
         """Batched (B, N, ...) predictions -> per image (proposal indices, target indices), sorted by
         proposal index.
 
@@ -73,5 +90,7 @@ class HungarianMatcher:
             cost = torch.nan_to_num(cost, nan=1e6, posinf=1e6, neginf=-1e6).cpu()
             k = max(1, min(copies, cost.shape[0] // m))
             rows, cols = linear_sum_assignment(cost.repeat(1, k).numpy())
-            matches.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols % m, dtype=torch.int64)))
+            matches.append(
+                (torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols % m, dtype=torch.int64))
+            )
         return matches

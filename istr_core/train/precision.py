@@ -6,6 +6,7 @@ budget trains for 1.4x more steps (benchmarks/README.md). Elsewhere bf16 arithme
 gives no speed to pay for its lost precision (not measured here), so it stays off. Weights, gradients
 and optimizer state stay fp32 either way.
 """
+
 from __future__ import annotations
 
 import functools

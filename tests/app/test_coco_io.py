@@ -1,4 +1,5 @@
 """Qt-free COCO round trips and autosave/recovery."""
+
 import json
 
 import numpy as np
@@ -18,7 +19,10 @@ def labelled_project(folder):
     ring = np.zeros((h, w), bool)
     ring[10:50, 10:60] = True
     ring[20:30, 20:30] = False  # hole must survive
-    rec.instances = [Instance(ring, 1), Instance(np.pad(np.ones((5, 5), bool), ((60, 31), (70, 53))), 0, 0.7, MODEL)]
+    rec.instances = [
+        Instance(ring, 1),
+        Instance(np.pad(np.ones((5, 5), bool), ((60, 31), (70, 53))), 0, 0.7, MODEL),
+    ]
     rec.status = REVIEWED
     return p
 
@@ -101,4 +105,6 @@ def test_open_istr_segment_output(synthetic_dataset, tiny_checkpoint, tmp_path):
     loaded = [i for r in p.records for i in r.instances]
     assert len(loaded) == len(data["annotations"]) > 0
     assert all(i.source == MODEL and i.score is not None for i in loaded)
-    assert all(r.status == PRELABELLED for r in p.records if r.key in {im["file_name"] for im in data["images"]})
+    assert all(
+        r.status == PRELABELLED for r in p.records if r.key in {im["file_name"] for im in data["images"]}
+    )

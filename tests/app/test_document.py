@@ -1,4 +1,5 @@
 """Qt-free tests of the document model and the undo stack."""
+
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,17 @@ def test_attributes_status_and_composite_undo_as_one_step(tmp_path):
     stack = UndoStack(p)
     a = Instance(square(), 0, 0.9, MODEL)
     stack.push(AddInstances("im0.png", [a]))
-    stack.push(Composite("im0.png", [SetAttribute("im0.png", [a.id], "label", 1),
-                                     SetAttribute("im0.png", [a.id], "accepted", True),
-                                     SetStatus("im0.png", REVIEWED)], "accept all"))
+    stack.push(
+        Composite(
+            "im0.png",
+            [
+                SetAttribute("im0.png", [a.id], "label", 1),
+                SetAttribute("im0.png", [a.id], "accepted", True),
+                SetStatus("im0.png", REVIEWED),
+            ],
+            "accept all",
+        )
+    )
     assert (a.label, a.accepted, p.records[0].status) == (1, True, REVIEWED)
     stack.undo()
     assert (a.label, a.accepted, p.records[0].status) == (0, False, UNLABELLED)

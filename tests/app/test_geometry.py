@@ -1,4 +1,5 @@
 """Qt-free tests of the mask geometry behind the brush, polygon, vertex and box tools."""
+
 import numpy as np
 
 from istr_app.geometry import (

@@ -1,4 +1,5 @@
 """The document, commands, COCO, autosave and geometry modules must work without Qt."""
+
 import subprocess
 import sys
 

@@ -1,4 +1,5 @@
 """Overlay rendering: colours inside masks, opaque outlines, nothing outside."""
+
 import numpy as np
 
 from istr_app.document import Instance
@@ -17,5 +18,7 @@ def test_overlay_fill_outline_and_selection():
 
 
 def test_overlay_empty_and_mismatched_masks_are_skipped():
-    out = render_overlay((10, 10), [Instance(np.zeros((10, 10), bool), 0), Instance(np.ones((5, 5), bool), 0)], set())
+    out = render_overlay(
+        (10, 10), [Instance(np.zeros((10, 10), bool), 0), Instance(np.ones((5, 5), bool), 0)], set()
+    )
     assert not out.any()

@@ -1,4 +1,5 @@
 """`istr finetune`: class mapping by name, bad annotation files, and the segment -> finetune loop."""
+
 import json
 
 import pytest
@@ -9,7 +10,9 @@ from istr_core.train.checkpoint import load_checkpoint
 from tests.cli.conftest import load_json
 
 
-def test_finetune_maps_classes_by_name_and_keeps_known_rows(run, synthetic_dataset, tiny_checkpoint, tmp_path):
+def test_finetune_maps_classes_by_name_and_keeps_known_rows(
+    run, synthetic_dataset, tiny_checkpoint, tmp_path
+):
     ann, folder = synthetic_dataset
     data = load_json(ann)
     # rename one category, drop another, reorder: 'ring' and 'ellipse' are known, 'cell' is new
@@ -19,8 +22,20 @@ def test_finetune_maps_classes_by_name_and_keeps_known_rows(run, synthetic_datas
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(data))
     out = tmp_path / "ft.pt"
-    result = run("finetune", edited, "--images", folder, "--weights", tiny_checkpoint, "--out", out,
-                 "--iterations", "2", "--device", "cpu")
+    result = run(
+        "finetune",
+        edited,
+        "--images",
+        folder,
+        "--weights",
+        tiny_checkpoint,
+        "--out",
+        out,
+        "--iterations",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 0, result.output
     assert "new: cell" in result.stderr
     tuned = load_checkpoint(out)
@@ -30,7 +45,10 @@ def test_finetune_maps_classes_by_name_and_keeps_known_rows(run, synthetic_datas
 
 
 def test_remap_copies_rows_by_name_and_uses_generic_row_for_single_class_base():
-    state = {"s.class_logits.weight": torch.arange(6.0).view(3, 2), "s.class_logits.bias": torch.tensor([1.0, 2, 3])}
+    state = {
+        "s.class_logits.weight": torch.arange(6.0).view(3, 2),
+        "s.class_logits.bias": torch.tensor([1.0, 2, 3]),
+    }
     out = remap_class_rows(state, ["a", "b", "c"], ["c", "x", "a"])
     assert torch.equal(out["s.class_logits.weight"][0], torch.tensor([4.0, 5.0]))
     assert torch.equal(out["s.class_logits.weight"][2], torch.tensor([0.0, 1.0]))
@@ -47,19 +65,46 @@ def test_remap_copies_rows_by_name_and_uses_generic_row_for_single_class_base():
 def test_round_trip_segment_finetune_segment(run, synthetic_dataset, tiny_checkpoint, tmp_path):
     _, folder = synthetic_dataset
     first = tmp_path / "first.json"
-    assert run("segment", folder, "--out", first, "--weights", tiny_checkpoint, "--score-threshold", "0").exit_code == 0
+    assert (
+        run(
+            "segment", folder, "--out", first, "--weights", tiny_checkpoint, "--score-threshold", "0"
+        ).exit_code
+        == 0
+    )
     data = load_json(first)
-    data["annotations"].append({"id": 10**6, "image_id": 1, "category_id": 1, "iscrowd": 1,
-                                "segmentation": {"size": [96, 128], "counts": [0, 96 * 128]}, "bbox": [0, 0, 128, 96],
-                                "area": 12288.0})
+    data["annotations"].append(
+        {
+            "id": 10**6,
+            "image_id": 1,
+            "category_id": 1,
+            "iscrowd": 1,
+            "segmentation": {"size": [96, 128], "counts": [0, 96 * 128]},
+            "bbox": [0, 0, 128, 96],
+            "area": 12288.0,
+        }
+    )
     first.write_text(json.dumps(data))  # a crowd region and scores: both must be accepted
     model = tmp_path / "tuned.pt"
-    r = run("finetune", first, "--images", folder, "--weights", tiny_checkpoint, "--out", model, "--iterations", "2",
-            "--val", first)
+    r = run(
+        "finetune",
+        first,
+        "--images",
+        folder,
+        "--weights",
+        tiny_checkpoint,
+        "--out",
+        model,
+        "--iterations",
+        "2",
+        "--val",
+        first,
+    )
     assert r.exit_code == 0, r.output
     assert "val: mask AP" in r.stdout
     second = tmp_path / "second.json"
-    assert run("segment", folder, "--out", second, "--weights", model, "--score-threshold", "0").exit_code == 0
+    assert (
+        run("segment", folder, "--out", second, "--weights", model, "--score-threshold", "0").exit_code == 0
+    )
     assert len(load_json(second)["images"]) == len(data["images"])
 
 
@@ -71,25 +116,54 @@ def _good(synthetic_dataset):
 BAD_FILES = {
     "not json": (lambda d: "{not json", "not valid JSON"),
     "truncated": (lambda d: json.dumps(d)[:200], "not valid JSON"),
-    "wrong schema": (lambda d: json.dumps({"images": {}, "annotations": [], "categories": []}), "'images' must be a list"),
-    "missing key": (lambda d: json.dumps({"images": d["images"], "categories": d["categories"]}), "missing top-level key 'annotations'"),
+    "wrong schema": (
+        lambda d: json.dumps({"images": {}, "annotations": [], "categories": []}),
+        "'images' must be a list",
+    ),
+    "missing key": (
+        lambda d: json.dumps({"images": d["images"], "categories": d["categories"]}),
+        "missing top-level key 'annotations'",
+    ),
     "no images": (lambda d: json.dumps({**d, "images": [], "annotations": []}), "lists no images"),
-    "missing image ref": (lambda d: json.dumps({**d, "annotations": [{**d["annotations"][0], "image_id": 777}]}), "image_id 777 is not in 'images'"),
-    "missing category": (lambda d: json.dumps({**d, "annotations": [{**d["annotations"][0], "category_id": 55}]}), "category_id 55 is not in 'categories'"),
-    "missing file": (lambda d: json.dumps({**d, "images": d["images"] + [{"id": 500, "file_name": "gone.png", "width": 5, "height": 5}]}), "'gone.png' not found"),
-    "escaping path": (lambda d: json.dumps({**d, "images": [{**d["images"][0], "file_name": "../../etc/passwd"}] + d["images"][1:]}), "points outside"),
-    "duplicate image id": (lambda d: json.dumps({**d, "images": d["images"] + d["images"][:1]}), "duplicate image id"),
+    "missing image ref": (
+        lambda d: json.dumps({**d, "annotations": [{**d["annotations"][0], "image_id": 777}]}),
+        "image_id 777 is not in 'images'",
+    ),
+    "missing category": (
+        lambda d: json.dumps({**d, "annotations": [{**d["annotations"][0], "category_id": 55}]}),
+        "category_id 55 is not in 'categories'",
+    ),
+    "missing file": (
+        lambda d: json.dumps(
+            {**d, "images": d["images"] + [{"id": 500, "file_name": "gone.png", "width": 5, "height": 5}]}
+        ),
+        "'gone.png' not found",
+    ),
+    "escaping path": (
+        lambda d: json.dumps(
+            {**d, "images": [{**d["images"][0], "file_name": "../../etc/passwd"}] + d["images"][1:]}
+        ),
+        "points outside",
+    ),
+    "duplicate image id": (
+        lambda d: json.dumps({**d, "images": d["images"] + d["images"][:1]}),
+        "duplicate image id",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
-def test_bad_annotation_files_exit_2_with_one_clear_line(run, synthetic_dataset, tiny_checkpoint, tmp_path, case):
+def test_bad_annotation_files_exit_2_with_one_clear_line(
+    run, synthetic_dataset, tiny_checkpoint, tmp_path, case
+):
     data, folder = _good(synthetic_dataset)
     make, message = BAD_FILES[case]
     bad = tmp_path / "bad.json"
     bad.write_text(make(data))
     out = tmp_path / "out.pt"
-    r = run("finetune", bad, "--images", folder, "--weights", tiny_checkpoint, "--out", out, "--iterations", "1")
+    r = run(
+        "finetune", bad, "--images", folder, "--weights", tiny_checkpoint, "--out", out, "--iterations", "1"
+    )
     assert r.exit_code == 2, r.output
     assert message in r.stderr and str(bad) in r.stderr
     assert len(r.stderr.strip().splitlines()) <= 3 and "Traceback" not in r.output  # rich may wrap one line
@@ -101,5 +175,16 @@ def test_debug_shows_the_traceback(run, synthetic_dataset, tiny_checkpoint, tmp_
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
     from istr_core.data.coco import AnnotationError
+
     with pytest.raises(AnnotationError):
-        run("finetune", bad, "--images", folder, "--weights", tiny_checkpoint, "--out", tmp_path / "o.pt", "--debug")
+        run(
+            "finetune",
+            bad,
+            "--images",
+            folder,
+            "--weights",
+            tiny_checkpoint,
+            "--out",
+            tmp_path / "o.pt",
+            "--debug",
+        )

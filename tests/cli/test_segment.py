@@ -1,4 +1,5 @@
 """`istr segment`: every image kind, bad files skipped, atomic output, resume."""
+
 import json
 
 import numpy as np
@@ -30,8 +31,18 @@ def mixed_folder(tmp_path):
 
 def test_segment_writes_valid_coco_and_skips_bad_images(run, mixed_folder, tiny_checkpoint, tmp_path):
     out = tmp_path / "anns.json"
-    result = run("segment", mixed_folder, "--out", out, "--weights", tiny_checkpoint, "--score-threshold", "0.0",
-                 "--device", "cpu")
+    result = run(
+        "segment",
+        mixed_folder,
+        "--out",
+        out,
+        "--weights",
+        tiny_checkpoint,
+        "--score-threshold",
+        "0.0",
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 0, result.output
     data = load_json(out)
     names = sorted(im["file_name"] for im in data["images"])
@@ -42,7 +53,16 @@ def test_segment_writes_valid_coco_and_skips_bad_images(run, mixed_folder, tiny_
     assert data["annotations"], "an untrained model at threshold 0 still predicts something"
     coco = COCO(str(out))
     for ann in data["annotations"]:
-        assert set(ann) >= {"id", "image_id", "segmentation", "bbox", "area", "score", "category_id", "iscrowd"}
+        assert set(ann) >= {
+            "id",
+            "image_id",
+            "segmentation",
+            "bbox",
+            "area",
+            "score",
+            "category_id",
+            "iscrowd",
+        }
         assert ann["iscrowd"] == 0 and 0 <= ann["score"] <= 1
         assert mask_utils.area(ann["segmentation"]) == ann["area"] == coco.annToMask(ann).sum()
     # each bad file named once in a warning, counted in the summary
@@ -54,7 +74,9 @@ def test_segment_writes_valid_coco_and_skips_bad_images(run, mixed_folder, tiny_
 
 def test_recursive_includes_sub_folders_with_relative_names(run, mixed_folder, tiny_checkpoint, tmp_path):
     out = tmp_path / "r.json"
-    assert run("segment", mixed_folder, "--out", out, "--weights", tiny_checkpoint, "--recursive").exit_code == 0
+    assert (
+        run("segment", mixed_folder, "--out", out, "--weights", tiny_checkpoint, "--recursive").exit_code == 0
+    )
     assert "sub dir/nested.webp" in [im["file_name"] for im in load_json(out)["images"]]
 
 
@@ -67,7 +89,9 @@ def test_score_threshold_filters(run, synthetic_dataset, tiny_checkpoint, tmp_pa
     assert all(a["score"] >= 0.9 for a in load_json(high)["annotations"])
 
 
-def test_resume_skips_finished_images_and_survives_a_torn_journal(run, synthetic_dataset, tiny_checkpoint, tmp_path):
+def test_resume_skips_finished_images_and_survives_a_torn_journal(
+    run, synthetic_dataset, tiny_checkpoint, tmp_path
+):
     _, folder = synthetic_dataset
     full = tmp_path / "full.json"
     run("segment", folder, "--out", full, "--weights", tiny_checkpoint, "--score-threshold", "0")
@@ -75,12 +99,23 @@ def test_resume_skips_finished_images_and_survives_a_torn_journal(run, synthetic
     out = tmp_path / "part.json"
     journal = journal_path(out)
     # a run killed after two images: their records, then half a line
-    first_two = [{"file_name": im["file_name"], "width": im["width"], "height": im["height"],
-                  "annotations": [{k: v for k, v in a.items() if k not in ("id", "image_id")}
-                                  for a in reference["annotations"] if a["image_id"] == im["id"]]}
-                 for im in reference["images"][:2]]
+    first_two = [
+        {
+            "file_name": im["file_name"],
+            "width": im["width"],
+            "height": im["height"],
+            "annotations": [
+                {k: v for k, v in a.items() if k not in ("id", "image_id")}
+                for a in reference["annotations"]
+                if a["image_id"] == im["id"]
+            ],
+        }
+        for im in reference["images"][:2]
+    ]
     journal.write_text("".join(json.dumps(r) + "\n" for r in first_two) + '{"file_name": "scene_0')
-    result = run("segment", folder, "--out", out, "--weights", tiny_checkpoint, "--score-threshold", "0", "--resume")
+    result = run(
+        "segment", folder, "--out", out, "--weights", tiny_checkpoint, "--score-threshold", "0", "--resume"
+    )
     assert result.exit_code == 0 and "2 from the interrupted run" in result.stderr
     resumed = load_json(out)
     assert [im["file_name"] for im in resumed["images"]] == [im["file_name"] for im in reference["images"]]
@@ -97,11 +132,14 @@ def test_existing_output_is_replaced_atomically(run, synthetic_dataset, tiny_che
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".anns.json")] == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--weights", "missing.pt"], "checkpoint file not found"),
-    (["--score-threshold", "2"], "between 0 and 1"),
-    (["--device", "tpu"], "unknown device"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--weights", "missing.pt"], "checkpoint file not found"),
+        (["--score-threshold", "2"], "between 0 and 1"),
+        (["--device", "tpu"], "unknown device"),
+    ],
+)
 def test_bad_options_give_one_line_errors(run, synthetic_dataset, tiny_checkpoint, tmp_path, args, message):
     _, folder = synthetic_dataset
     base = ["--weights", tiny_checkpoint] if "--weights" not in args else []

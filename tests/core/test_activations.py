@@ -1,4 +1,5 @@
 """The exp-based ELU must be nn.ELU: same values and gradients, input untouched, in fp32 and bf16."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,7 +24,9 @@ def test_exp_elu_equals_nn_elu_in_values_and_gradients(dtype, tol):
     torch.testing.assert_close(ours_in.grad, ref_in.grad, atol=tol, rtol=tol)
     # small negative inputs keep their value to 1e-4 relative (exp(x) - 1 in bf16 would be off by 20%)
     small = torch.tensor([-1e-3, -1e-2, -0.1], dtype=dtype)
-    torch.testing.assert_close(ELU()(small), torch.nn.functional.elu(small.double()).to(dtype), rtol=max(tol, 1e-4), atol=0.0)
+    torch.testing.assert_close(
+        ELU()(small), torch.nn.functional.elu(small.double()).to(dtype), rtol=max(tol, 1e-4), atol=0.0
+    )
     assert torch.equal(x, before)
 
 

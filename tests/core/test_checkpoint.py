@@ -44,6 +44,7 @@ def test_crafted_pickle_is_refused_without_running_code(tmp_path):
     with pytest.raises(CheckpointError, match="not a loadable"):
         load_checkpoint(path)
     import os
+
     assert not os.path.exists("/tmp/istr_pwned")
 
 

@@ -12,9 +12,11 @@ def _write(tmp_path, data):
 
 
 def _base():
-    return {"images": [{"id": 1, "file_name": "x.png", "width": 10, "height": 8}],
-            "categories": [{"id": 7, "name": "cell"}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "segmentation": [[0, 0, 5, 0, 5, 5]]}]}
+    return {
+        "images": [{"id": 1, "file_name": "x.png", "width": 10, "height": 8}],
+        "categories": [{"id": 7, "name": "cell"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "segmentation": [[0, 0, 5, 0, 5, 5]]}],
+    }
 
 
 def test_degenerate_segmentations_are_dropped_with_warnings(tmp_path):
@@ -30,13 +32,16 @@ def test_degenerate_segmentations_are_dropped_with_warnings(tmp_path):
     assert "fewer than 3 points" in coco.warnings[0] and "differs from the image size" in coco.warnings[1]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["annotations"].append(dict(d["annotations"][0])), "duplicate annotation id 1"),
-    (lambda d: d["categories"].append({"id": 8, "name": "cell"}), "duplicate category name"),
-    (lambda d: d["images"][0].update(width=0), "must be positive"),
-    (lambda d: d["images"][0].update(id="one"), "'id' has the wrong type"),
-    (lambda d: d.update(categories=[]), "defines no categories"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["annotations"].append(dict(d["annotations"][0])), "duplicate annotation id 1"),
+        (lambda d: d["categories"].append({"id": 8, "name": "cell"}), "duplicate category name"),
+        (lambda d: d["images"][0].update(width=0), "must be positive"),
+        (lambda d: d["images"][0].update(id="one"), "'id' has the wrong type"),
+        (lambda d: d.update(categories=[]), "defines no categories"),
+    ],
+)
 def test_schema_errors_name_the_place(tmp_path, mutate, message):
     d = _base()
     mutate(d)

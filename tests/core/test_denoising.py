@@ -1,5 +1,6 @@
 """Contrastive denoising queries: positives near their instance, negatives farther, groups isolated,
 losses that train the model, and nothing of it at inference."""
+
 from __future__ import annotations
 
 import torch
@@ -14,16 +15,22 @@ from tests.conftest import tiny_model_options
 def _target(boxes, labels, w=200, h=100):
     boxes = torch.tensor(boxes, dtype=torch.float32)
     n = len(boxes)
-    return MatchTarget(torch.tensor(labels), boxes, torch.zeros(n, 8, 8), torch.zeros(n, 4),
-                       torch.tensor([w, h, w, h], dtype=torch.float32))
+    return MatchTarget(
+        torch.tensor(labels),
+        boxes,
+        torch.zeros(n, 8, 8),
+        torch.zeros(n, 4),
+        torch.tensor([w, h, w, h], dtype=torch.float32),
+    )
 
 
 def test_positives_stay_near_their_instance_and_negatives_move_farther():
     gen = torch.Generator().manual_seed(0)
     boxes = [[20, 20, 60, 60], [100, 30, 140, 90], [150, 10, 190, 50]] * 20
     target = _target(boxes, [0, 1, 2] * 20)
-    dn = make_denoising_queries([target], torch.randn(3, 16), num_groups=2, box_noise=0.4, label_noise=0.0,
-                                generator=gen)
+    dn = make_denoising_queries(
+        [target], torch.randn(3, 16), num_groups=2, box_noise=0.4, label_noise=0.0, generator=gen
+    )
     p = 60
     assert dn.boxes.shape == (1, 2 * 2 * p, 4) and dn.features.shape == (1, 4 * p, 16)
     assert dn.group.tolist() == [0] * 2 * p + [1] * 2 * p
@@ -33,7 +40,9 @@ def test_positives_stay_near_their_instance_and_negatives_move_farther():
     iou_pos = box_iou(dn.boxes[0, src], target.boxes[tgt]).diagonal()
     neg = torch.cat([torch.arange(p, 2 * p), torch.arange(3 * p, 4 * p)])
     iou_neg = box_iou(dn.boxes[0, neg], target.boxes[neg % p]).diagonal()
-    assert iou_pos.min() > 0.3 and iou_neg.max() < iou_pos.min() + 0.1 and iou_neg.mean() < iou_pos.mean() - 0.3
+    assert (
+        iou_pos.min() > 0.3 and iou_neg.max() < iou_pos.min() + 0.1 and iou_neg.mean() < iou_pos.mean() - 0.3
+    )
     b = dn.boxes[0]
     assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all() and b.min() >= 0 and b[:, 2].max() <= 200
 
@@ -66,8 +75,11 @@ def test_denoising_trains_its_embedding_and_leaves_inference_alone():
     model.codec.fit((torch.rand(64, 28, 28) > 0.5).float())
     masks = torch.zeros(2, 96, 120)
     masks[0, 10:50, 10:40], masks[1, 20:70, 30:60] = 1, 1
-    target = {"boxes": torch.tensor([[10.0, 10, 40, 50], [30, 20, 60, 70]]), "labels": torch.tensor([0, 2]),
-              "masks": masks}
+    target = {
+        "boxes": torch.tensor([[10.0, 10, 40, 50], [30, 20, 60, 70]]),
+        "labels": torch.tensor([0, 2]),
+        "masks": masks,
+    }
     images = [torch.rand(3, 96, 120), torch.rand(3, 96, 120)]
     losses = model.train()(images, [target, {k: v[:0] for k, v in target.items()}])
     sum(losses.values()).backward()

@@ -1,4 +1,5 @@
 """Every inference speed-up must give the outputs of the plain path (issue: speed without changing results)."""
+
 from __future__ import annotations
 
 import pytest
@@ -75,8 +76,10 @@ def test_folding_batch_norms_keeps_outputs(norm):
     images = [torch.rand(3, 96, 120)]
     plain = _run(m.eval(), images, "deferred")
     m.fuse_for_inference()
-    assert not any(isinstance(x, (torch.nn.BatchNorm2d,)) or type(x).__name__ == "FrozenBatchNorm2d"
-                   for x in m.backbone.modules())
+    assert not any(
+        isinstance(x, (torch.nn.BatchNorm2d,)) or type(x).__name__ == "FrozenBatchNorm2d"
+        for x in m.backbone.modules()
+    )
     fused = _run(m, images, "deferred")
     for key in ("boxes", "labels", "scores"):
         torch.testing.assert_close(fused[0][key], plain[0][key], atol=1e-3, rtol=1e-3)
@@ -98,8 +101,9 @@ def _train_step(model, mask_stages: str, images, targets):
     torch.manual_seed(0)  # the denoising queries' noise: the same in both runs
     losses = model(images, targets)
     sum(losses.values()).backward()
-    return {k: v.detach() for k, v in losses.items()}, {n: p.grad.clone() for n, p in model.named_parameters()
-                                                         if p.grad is not None}
+    return {k: v.detach() for k, v in losses.items()}, {
+        n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+    }
 
 
 def test_mask_gradient_for_matched_proposals_only_equals_the_plain_training_step(model):
@@ -115,18 +119,23 @@ def test_mask_gradient_for_matched_proposals_only_equals_the_plain_training_step
     plain_losses, plain_grads = _train_step(copy.deepcopy(model), "all", images, targets)
     calls = []
     model.head.mask_pooler.register_forward_hook(
-        lambda mod, args, out: calls.append((out.shape[0], torch.is_grad_enabled())))
+        lambda mod, args, out: calls.append((out.shape[0], torch.is_grad_enabled()))
+    )
     fast_losses, fast_grads = _train_step(model, "matched", images, targets)
     for k in plain_losses:
         torch.testing.assert_close(fast_losses[k], plain_losses[k], atol=1e-5, rtol=1e-4)
     assert plain_grads.keys() == fast_grads.keys() and plain_grads
-    for name, grad in plain_grads.items():  # equal up to float summation order, relative to each tensor's scale
+    for (
+        name,
+        grad,
+    ) in plain_grads.items():  # equal up to float summation order, relative to each tensor's scale
         scale = grad.abs().max().item()
         torch.testing.assert_close(fast_grads[name], grad, atol=1e-5 * scale + 1e-7, rtol=0, msg=name)
     with_grad = [n for n, enabled in calls if enabled]
     denoising = 2 * max(len(t["labels"]) for t in targets)
-    all_proposals = len(images) * (model.proposal_boxes.num_embeddings + model.aux_proposal_boxes.num_embeddings
-                                   + denoising)
+    all_proposals = len(images) * (
+        model.proposal_boxes.num_embeddings + model.aux_proposal_boxes.num_embeddings + denoising
+    )
     assert with_grad and max(with_grad) < all_proposals  # only matched RoIs pooled with gradient
 
 

@@ -1,4 +1,5 @@
 """read_image: one predictable format from every kind of file real folders hold."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,7 +13,9 @@ def test_grey_rgba_palette_16bit_and_cmyk_become_rgb_uint8(tmp_path):
     Image.fromarray(rng.integers(0, 255, (10, 12, 4), dtype=np.uint8), "RGBA").save(tmp_path / "a.png")
     Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).convert("P").save(tmp_path / "p.png")
     Image.fromarray(np.full((10, 12), 65535, dtype=np.uint16)).save(tmp_path / "d.tif")
-    Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).convert("CMYK").save(tmp_path / "c.jpg")
+    Image.fromarray(rng.integers(0, 255, (10, 12, 3), dtype=np.uint8)).convert("CMYK").save(
+        tmp_path / "c.jpg"
+    )
     for name in ("g.png", "a.png", "p.png", "d.tif", "c.jpg"):
         image = read_image(tmp_path / name)
         assert image.shape == (10, 12, 3) and image.dtype == np.uint8, name
@@ -36,8 +39,14 @@ def test_colour_order_is_rgb(tmp_path):
     assert read_image(tmp_path / "red.png")[0, 0].tolist() == [255, 0, 0]
 
 
-@pytest.mark.parametrize("content, message", [(b"", "empty file"), (b"\x89PNG\r\n\x1a\n garbage", "not a readable image"),
-                                               (b"hello", "not a readable image")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty file"),
+        (b"\x89PNG\r\n\x1a\n garbage", "not a readable image"),
+        (b"hello", "not a readable image"),
+    ],
+)
 def test_bad_files_raise_one_line_errors(tmp_path, content, message):
     path = tmp_path / "bad.png"
     path.write_bytes(content)

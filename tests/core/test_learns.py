@@ -13,6 +13,7 @@ contrastive denoising group (a later session, same day) mask AP 0.395, AP50 0.56
 4.9 min. An untrained
 model scores about 0. The threshold leaves room for run-to-run noise.
 """
+
 import json
 import time
 from pathlib import Path
@@ -59,15 +60,25 @@ def draw_droplet_scene(rng: np.random.Generator, height: int, width: int, max_ob
 
 
 def write_droplet_scenes(folder: Path, num_images: int, size: int, seed: int) -> Path:
-    return write_synthetic_coco(folder, num_images, size, size, seed=seed, max_objects=6,
-                                scene=draw_droplet_scene, categories=["droplet"])
+    return write_synthetic_coco(
+        folder,
+        num_images,
+        size,
+        size,
+        seed=seed,
+        max_objects=6,
+        scene=draw_droplet_scene,
+        categories=["droplet"],
+    )
 
 
 def test_scene_writer_gives_valid_single_class_coco(tmp_path):
     path = write_droplet_scenes(tmp_path, 3, 64, seed=0)
     data = json.loads(path.read_text())
     assert len(data["images"]) == 3 and data["annotations"]
-    assert {a["category_id"] for a in data["annotations"]} == {1} and data["categories"][0]["name"] == "droplet"
+    assert {a["category_id"] for a in data["annotations"]} == {1} and data["categories"][0][
+        "name"
+    ] == "droplet"
     coco = load_coco(path, tmp_path)
     assert len(coco.images) == 3 and coco.num_annotations == len(data["annotations"])
 
@@ -78,14 +89,33 @@ def test_cpu_preset_learns_droplet_scenes(tmp_path):
     val = write_droplet_scenes(tmp_path / "val", 16, 128, seed=11)
     coco = load_coco(train, tmp_path / "train")
     mc = model_config_for(coco, "cpu-small", min_size=128, max_size=128, train_min_sizes=(112, 128, 144))
-    tc = TrainConfig(iterations=300, batch_size=4, lr=2e-4, warmup_iterations=50, lr_steps=(0.8,),
-                     checkpoint_every=0, num_workers=0)
+    tc = TrainConfig(
+        iterations=300,
+        batch_size=4,
+        lr=2e-4,
+        warmup_iterations=50,
+        lr_steps=(0.8,),
+        checkpoint_every=0,
+        num_workers=0,
+    )
     start = time.monotonic()
-    train_on_coco(train, tmp_path / "train", tmp_path / "m.pt", model_config=mc, train_config=tc, device="cpu",
-                  log=lambda s: None)
+    train_on_coco(
+        train,
+        tmp_path / "train",
+        tmp_path / "m.pt",
+        model_config=mc,
+        train_config=tc,
+        device="cpu",
+        log=lambda s: None,
+    )
     minutes = (time.monotonic() - start) / 60
-    metrics = evaluate(Segmenter.from_checkpoint(tmp_path / "m.pt", "cpu"), load_coco(val, tmp_path / "val"),
-                       tmp_path / "val")
-    print(f"droplet scenes: mask AP {metrics['segm']['AP']:.3f} AP50 {metrics['segm']['AP50']:.3f} "
-          f"box AP {metrics['bbox']['AP']:.3f} after {minutes:.1f} min")
+    metrics = evaluate(
+        Segmenter.from_checkpoint(tmp_path / "m.pt", "cpu"),
+        load_coco(val, tmp_path / "val"),
+        tmp_path / "val",
+    )
+    print(
+        f"droplet scenes: mask AP {metrics['segm']['AP']:.3f} AP50 {metrics['segm']['AP50']:.3f} "
+        f"box AP {metrics['bbox']['AP']:.3f} after {minutes:.1f} min"
+    )
     assert metrics["segm"]["AP"] >= MIN_MASK_AP

@@ -1,4 +1,5 @@
 """The torchvision detection contract of build_model, on a tiny model."""
+
 import pytest
 import torch
 
@@ -20,10 +21,16 @@ def _targets():
     masks = torch.zeros(2, 90, 120, dtype=torch.uint8)
     masks[0, 10:40, 20:60] = 1
     masks[1, 50:85, 70:115] = 1
-    with_objects = {"boxes": torch.tensor([[20.0, 10, 60, 40], [70, 50, 115, 85]]), "labels": torch.tensor([0, 2]),
-                    "masks": masks}
-    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long),
-             "masks": torch.zeros(0, 64, 64, dtype=torch.uint8)}
+    with_objects = {
+        "boxes": torch.tensor([[20.0, 10, 60, 40], [70, 50, 115, 85]]),
+        "labels": torch.tensor([0, 2]),
+        "masks": masks,
+    }
+    empty = {
+        "boxes": torch.zeros(0, 4),
+        "labels": torch.zeros(0, dtype=torch.long),
+        "masks": torch.zeros(0, 64, 64, dtype=torch.uint8),
+    }
     return [torch.rand(3, 90, 120), torch.rand(3, 64, 64)], [with_objects, empty]
 
 
@@ -56,8 +63,14 @@ def test_eval_mode_returns_detections_in_original_coordinates(model):
         h, w = image.shape[-2:]
         n = out["boxes"].shape[0]
         assert set(out) == {"boxes", "labels", "scores", "masks"}
-        assert out["masks"].shape == (n, 1, h, w) and out["labels"].shape == (n,) and out["scores"].shape == (n,)
-        assert (out["boxes"][:, 0::2] <= w).all() and (out["boxes"][:, 1::2] <= h).all() and (out["boxes"] >= 0).all()
+        assert (
+            out["masks"].shape == (n, 1, h, w) and out["labels"].shape == (n,) and out["scores"].shape == (n,)
+        )
+        assert (
+            (out["boxes"][:, 0::2] <= w).all()
+            and (out["boxes"][:, 1::2] <= h).all()
+            and (out["boxes"] >= 0).all()
+        )
         assert ((out["masks"] >= 0) & (out["masks"] <= 1)).all()
         assert (out["labels"] < 3).all()
         assert torch.all(out["scores"][:-1] >= out["scores"][1:])
@@ -91,11 +104,23 @@ def test_build_model_options_and_errors():
 def test_paper_preset_has_reference_hyper_parameters():
     cfg = build_model(80, "resnet50").config
     h = cfg.head
-    assert (h.num_proposals, h.num_stages, h.hidden_dim, h.num_heads, h.dim_feedforward, h.dim_dynamic) == \
-        (300, 6, 256, 8, 2048, 64)
+    assert (h.num_proposals, h.num_stages, h.hidden_dim, h.num_heads, h.dim_feedforward, h.dim_dynamic) == (
+        300,
+        6,
+        256,
+        8,
+        2048,
+        64,
+    )
     assert (h.box_pooler_size, h.mask_pooler_size) == (7, 28)
     lo = cfg.loss
-    assert (lo.class_weight, lo.l1_weight, lo.giou_weight, lo.embedding_weight, lo.dice_weight) == (2, 5, 2, 1, 5)
+    assert (lo.class_weight, lo.l1_weight, lo.giou_weight, lo.embedding_weight, lo.dice_weight) == (
+        2,
+        5,
+        2,
+        1,
+        5,
+    )
     assert (cfg.mask_codec.mask_size, cfg.mask_codec.dim) == (112, 256)
     assert (cfg.input.min_size, cfg.input.max_size) == (800, 1333)
 
@@ -123,15 +148,25 @@ def test_hybrid_matching_groups_are_isolated_and_absent_at_inference():
     # in training, the main group's predictions do not depend on the auxiliary group
     n = hybrid.proposal_boxes.num_embeddings
     feats = hybrid.backbone(torch.rand(1, 3, 96, 96))
-    boxes = torch.cat([hybrid._proposals(hybrid.proposal_boxes, [(96, 96)]),
-                       hybrid._proposals(hybrid.aux_proposal_boxes, [(96, 96)])], 1)
+    boxes = torch.cat(
+        [
+            hybrid._proposals(hybrid.proposal_boxes, [(96, 96)]),
+            hybrid._proposals(hybrid.aux_proposal_boxes, [(96, 96)]),
+        ],
+        1,
+    )
     group = torch.arange(n + 6) >= n
     mask = group[:, None] != group[None, :]
     pro = torch.cat([hybrid.proposal_features.weight, hybrid.aux_proposal_features.weight])[None]
     with torch.no_grad():
         out1 = hybrid.head(feats, boxes, pro, [(96, 96)], attn_mask=mask)[-1].proposals(0, n)
-        out2 = hybrid.head(feats, boxes, pro + torch.cat([torch.zeros(n, pro.shape[-1]), torch.randn(6, pro.shape[-1])]),
-                           [(96, 96)], attn_mask=mask)[-1].proposals(0, n)
+        out2 = hybrid.head(
+            feats,
+            boxes,
+            pro + torch.cat([torch.zeros(n, pro.shape[-1]), torch.randn(6, pro.shape[-1])]),
+            [(96, 96)],
+            attn_mask=mask,
+        )[-1].proposals(0, n)
     assert torch.allclose(out1.class_logits, out2.class_logits, atol=1e-5)
     hybrid.train()
     images, targets = _targets()

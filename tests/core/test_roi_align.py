@@ -1,4 +1,5 @@
 """The CPU multi-scale RoIAlign equals torchvision's, values and gradients, on every level and border."""
+
 from collections import OrderedDict
 
 import pytest
@@ -12,9 +13,20 @@ NAMES = ["0", "1", "2", "3"]
 
 def _features(batch=2, channels=4, height=384, width=512, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return OrderedDict((name, torch.randn(batch, channels, height // 2**(i + 2), width // 2**(i + 2), generator=g,
-                                          requires_grad=True))
-                       for i, name in enumerate(NAMES))
+    return OrderedDict(
+        (
+            name,
+            torch.randn(
+                batch,
+                channels,
+                height // 2 ** (i + 2),
+                width // 2 ** (i + 2),
+                generator=g,
+                requires_grad=True,
+            ),
+        )
+        for i, name in enumerate(NAMES)
+    )
 
 
 def _boxes(count, height, width, seed):

@@ -16,8 +16,16 @@ from tests.conftest import tiny_model_options
 def _configs(num_classes: int, iterations: int = 4, **train):
     opts = {k: v for k, v in tiny_model_options().items() if k != "preset"}
     mc = override(cpu_small_config(num_classes), **opts)
-    tc = TrainConfig(iterations=iterations, batch_size=2, lr=1e-4, warmup_iterations=2, checkpoint_every=2,
-                     num_workers=0, log_every=1, **train)
+    tc = TrainConfig(
+        iterations=iterations,
+        batch_size=2,
+        lr=1e-4,
+        warmup_iterations=2,
+        checkpoint_every=2,
+        num_workers=0,
+        log_every=1,
+        **train,
+    )
     return mc, tc
 
 
@@ -88,8 +96,15 @@ def test_non_finite_loss_stops_with_a_clear_message_and_keeps_last_checkpoint(sy
     good.run()
     before = out.read_bytes()
     mc, tc = _configs(4, iterations=4)
-    bad = Trainer(_PoisonedDataset(coco, folder, max_side=96), mc, tc, tmp_path / "nan2.pt", coco.class_names,
-                  torch.device("cpu"), log=lambda s: None)
+    bad = Trainer(
+        _PoisonedDataset(coco, folder, max_side=96),
+        mc,
+        tc,
+        tmp_path / "nan2.pt",
+        coco.class_names,
+        torch.device("cpu"),
+        log=lambda s: None,
+    )
     with pytest.raises(TrainingDiverged, match="iteration 1"):
         bad.run()
     assert not (tmp_path / "nan2.pt").exists()
@@ -116,7 +131,9 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_cpu_amp_trains_in_bf16_only_where_the_cpu_does_bf16(synthetic_dataset, tmp_path, monkeypatch, native):
+def test_cpu_amp_trains_in_bf16_only_where_the_cpu_does_bf16(
+    synthetic_dataset, tmp_path, monkeypatch, native
+):
     from istr_core.train import precision
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
@@ -126,4 +143,7 @@ def test_cpu_amp_trains_in_bf16_only_where_the_cpu_does_bf16(synthetic_dataset, 
     result = trainer.run()
     assert seen == [torch.bfloat16 if native else torch.float32]
     assert np.isfinite(result.final_losses["loss"])
-    assert load_checkpoint(tmp_path / "m.pt").model_state["head.stages.0.class_logits.weight"].dtype == torch.float32
+    assert (
+        load_checkpoint(tmp_path / "m.pt").model_state["head.stages.0.class_logits.weight"].dtype
+        == torch.float32
+    )

@@ -1,6 +1,7 @@
 """COCO files that are wrong: schema errors stop every command with one line; a bad annotation is
 dropped with a warning naming it. The whole-file errors of tests/cli/test_finetune.py (BAD_FILES)
 are replayed here against `train` and `eval` too."""
+
 from __future__ import annotations
 
 import json
@@ -15,18 +16,29 @@ W, H = 64, 48
 
 
 def _base() -> dict:
-    return {"images": [{"id": 1, "file_name": "x.png", "width": W, "height": H}],
-            "categories": [{"id": 1, "name": "ellipse"}, {"id": 2, "name": "polygon"}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 30, 2, 30, 30]]}]}
+    return {
+        "images": [{"id": 1, "file_name": "x.png", "width": W, "height": H}],
+        "categories": [{"id": 1, "name": "ellipse"}, {"id": 2, "name": "polygon"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 30, 2, 30, 30]]}],
+    }
 
 
 # more whole-file errors than BAD_FILES holds: name -> (mutation, message fragment)
 MORE_BAD = {
     "annotation not an object": (lambda d: d.update(annotations=[5]), "annotations[0]: must be an object"),
-    "duplicate annotation id": (lambda d: d["annotations"].append(dict(d["annotations"][0])), "duplicate annotation id 1"),
-    "duplicate category id": (lambda d: d["categories"].append({"id": 1, "name": "x"}), "duplicate category id 1"),
+    "duplicate annotation id": (
+        lambda d: d["annotations"].append(dict(d["annotations"][0])),
+        "duplicate annotation id 1",
+    ),
+    "duplicate category id": (
+        lambda d: d["categories"].append({"id": 1, "name": "x"}),
+        "duplicate category id 1",
+    ),
     "absolute file name": (lambda d: d["images"][0].update(file_name="/etc/passwd"), "points outside"),
-    "escaping file name": (lambda d: d["images"][0].update(file_name="../../../etc/passwd"), "points outside"),
+    "escaping file name": (
+        lambda d: d["images"][0].update(file_name="../../../etc/passwd"),
+        "points outside",
+    ),
     "image id not a number": (lambda d: d["images"][0].update(id="1"), "'id' has the wrong type"),
     "zero width": (lambda d: d["images"][0].update(width=0), "must be positive"),
     "top level a list": (lambda d: (d.clear(), d.update(oops=1)), "missing top-level key"),
@@ -87,7 +99,11 @@ def test_unusable_annotation_is_skipped_with_a_warning(tmp_path, case):
     data["annotations"].append(bad)
     coco = load_coco(_write(tmp_path, data))
     assert [a["id"] for a in coco.images[0].annotations] == [1]
-    assert len(coco.warnings) == 1 and "annotations[1] (id 2)" in coco.warnings[0] and message in coco.warnings[0]
+    assert (
+        len(coco.warnings) == 1
+        and "annotations[1] (id 2)" in coco.warnings[0]
+        and message in coco.warnings[0]
+    )
 
 
 @pytest.mark.parametrize("case", sorted(REPAIRED))
@@ -110,16 +126,29 @@ def test_full_mask_rle_and_compressed_rle_are_accepted(tmp_path):
     data = _base()
     mask = np.zeros((H, W), np.uint8)
     mask[10:20, 5:40] = 1
-    data["annotations"] += [{"id": 2, "image_id": 1, "category_id": 2, "segmentation": RLE_FULL},
-                            {"id": 3, "image_id": 1, "category_id": 2, "segmentation": mask_to_rle(mask)}]
+    data["annotations"] += [
+        {"id": 2, "image_id": 1, "category_id": 2, "segmentation": RLE_FULL},
+        {"id": 3, "image_id": 1, "category_id": 2, "segmentation": mask_to_rle(mask)},
+    ]
     coco = load_coco(_write(tmp_path, data))
     assert not coco.warnings and len(coco.images[0].annotations) == 3
 
 
 @pytest.mark.parametrize("command", ["train", "eval"])
-@pytest.mark.parametrize("case", ["wrong schema", "missing image ref", "missing category", "escaping path",
-                                  "duplicate image id", "not json"])
-def test_train_and_eval_stop_on_whole_file_errors(run, synthetic_dataset, tiny_checkpoint, tmp_path, command, case):
+@pytest.mark.parametrize(
+    "case",
+    [
+        "wrong schema",
+        "missing image ref",
+        "missing category",
+        "escaping path",
+        "duplicate image id",
+        "not json",
+    ],
+)
+def test_train_and_eval_stop_on_whole_file_errors(
+    run, synthetic_dataset, tiny_checkpoint, tmp_path, command, case
+):
     ann, folder = synthetic_dataset
     make, message = BAD_FILES[case]
     bad = tmp_path / "bad file.json"
@@ -136,10 +165,22 @@ def test_eval_warns_about_skipped_annotations_and_finishes(run, synthetic_datase
     data["images"] = data["images"][:1]
     data["annotations"] = [a for a in data["annotations"] if a["image_id"] == data["images"][0]["id"]]
     first = data["annotations"][0]
-    data["annotations"] += [{**first, "id": 900, "segmentation": {"size": [96, 128], "counts": [0, 5]}},
-                            {**first, "id": 901, "segmentation": [[0, 0, 10, 0, 20, 0]]},
-                            {**first, "id": 902, "bbox": [9999, 0, 5, 5]}]
-    r = run("eval", _write(tmp_path, data), "--images", folder, "--weights", tiny_checkpoint, "--device", "cpu", "--json")
+    data["annotations"] += [
+        {**first, "id": 900, "segmentation": {"size": [96, 128], "counts": [0, 5]}},
+        {**first, "id": 901, "segmentation": [[0, 0, 10, 0, 20, 0]]},
+        {**first, "id": 902, "bbox": [9999, 0, 5, 5]},
+    ]
+    r = run(
+        "eval",
+        _write(tmp_path, data),
+        "--images",
+        folder,
+        "--weights",
+        tiny_checkpoint,
+        "--device",
+        "cpu",
+        "--json",
+    )
     assert r.exit_code == 0 and "Traceback" not in r.output, r.output
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 3 and all("(id 90" in w for w in warnings)

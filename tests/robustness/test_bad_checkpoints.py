@@ -1,5 +1,6 @@
 """Checkpoints that are not ours, from another version, for other classes, or booby-trapped: every
 command that reads one refuses it with one line, and a crafted pickle never runs."""
+
 from __future__ import annotations
 
 import json
@@ -45,10 +46,16 @@ def _bad_checkpoint(kind: str, folder, tiny_checkpoint):
     return path
 
 
-KINDS = {"empty": "not a loadable", "text": "not a loadable", "plain pickle": "not a",
-         "state dict": "not an ISTR Studio checkpoint", "truncated": "not a loadable",
-         "future version": "format version 99 is not supported",
-         "evil torch.save": "not a loadable", "evil pickle": "not a loadable"}
+KINDS = {
+    "empty": "not a loadable",
+    "text": "not a loadable",
+    "plain pickle": "not a",
+    "state dict": "not an ISTR Studio checkpoint",
+    "truncated": "not a loadable",
+    "future version": "format version 99 is not supported",
+    "evil torch.save": "not a loadable",
+    "evil pickle": "not a loadable",
+}
 
 
 def _command(command, weights, ann, folder, out):
@@ -58,16 +65,29 @@ def _command(command, weights, ann, folder, out):
         return ["eval", ann, "--images", folder, "--weights", weights]
     if command == "finetune":
         return ["finetune", ann, "--images", folder, "--out", out, "--weights", weights, "--iterations", "1"]
-    return ["train", ann, "--images", folder, "--out", weights, "--resume", "--iterations", "1"]  # resume reads --out
+    return [
+        "train",
+        ann,
+        "--images",
+        folder,
+        "--out",
+        weights,
+        "--resume",
+        "--iterations",
+        "1",
+    ]  # resume reads --out
 
 
 # train reads a checkpoint only on --resume (from --out); three kinds are enough there
-CASES = [(c, k) for c in ("segment", "eval", "finetune") for k in sorted(KINDS)] + \
-    [("train", k) for k in ("text", "evil torch.save", "future version")]
+CASES = [(c, k) for c in ("segment", "eval", "finetune") for k in sorted(KINDS)] + [
+    ("train", k) for k in ("text", "evil torch.save", "future version")
+]
 
 
 @pytest.mark.parametrize("command, kind", CASES)
-def test_every_command_refuses_a_bad_checkpoint(run, synthetic_dataset, tiny_checkpoint, tmp_path, command, kind):
+def test_every_command_refuses_a_bad_checkpoint(
+    run, synthetic_dataset, tiny_checkpoint, tmp_path, command, kind
+):
     ann, folder = synthetic_dataset
     weights = _bad_checkpoint(kind, tmp_path, tiny_checkpoint)
     before = weights.read_bytes()
@@ -82,7 +102,9 @@ def test_eval_with_a_checkpoint_for_other_classes_says_so(run, synthetic_dataset
     ann, folder = synthetic_dataset
     other = make_tiny_checkpoint(tmp_path / "pets.pt", class_names=("cat", "dog"))
     r = run("eval", ann, "--images", folder, "--weights", other, "--device", "cpu")
-    assert_clean_failure(r, str(other), "has classes cat, dog", "ellipse, polygon, ring, blob", "no class name matches")
+    assert_clean_failure(
+        r, str(other), "has classes cat, dog", "ellipse, polygon, ring, blob", "no class name matches"
+    )
 
 
 def test_eval_warns_when_the_checkpoint_lacks_some_classes(run, synthetic_dataset, tmp_path):

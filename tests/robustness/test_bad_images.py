@@ -3,6 +3,7 @@
 Each case is a file in one folder; `segment` either labels it (expected size given) or prints one
 `warning: skipped <file>: <problem>` line and leaves it out. The output is still a complete COCO file.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,10 @@ CASES: dict[str, tuple[bytes, tuple[int, int] | str]] = {
     "rgba.png": (encode(RNG.integers(0, 255, (30, 20, 4), dtype=np.uint8)), (20, 30)),
     "deep16.png": (encode(RNG.integers(0, 65535, (25, 35), dtype=np.uint16)), (35, 25)),
     "deep16.tif": (encode(RNG.integers(0, 65535, (25, 35), dtype=np.uint16), ".tif"), (35, 25)),
-    "palette.png": (palette_png(RNG.integers(0, 4, (24, 32)), [(255, 0, 0), (0, 255, 0), (0, 0, 255), (9, 9, 9)]), (32, 24)),
+    "palette.png": (
+        palette_png(RNG.integers(0, 4, (24, 32)), [(255, 0, 0), (0, 255, 0), (0, 0, 255), (9, 9, 9)]),
+        (32, 24),
+    ),
     "exif rotated.jpg": (exif_rotated_jpeg(_sideways), (20, 40)),  # stored 40x20, shown 20x40
     "UPPER.PNG": (encode(np.zeros((8, 8, 3), np.uint8)), (8, 8)),
     "façade ñ 图像.png": (encode(np.zeros((8, 9, 3), np.uint8)), (9, 8)),
@@ -67,8 +71,21 @@ def segmented(tmp_path_factory, tiny_checkpoint):
     if cmyk:
         (folder / "cmyk.jpg").write_bytes(cmyk)
     out = folder.parent / "out.json"
-    result = CliRunner().invoke(app, ["segment", str(folder), "--out", str(out), "--weights", str(tiny_checkpoint),
-                                      "--score-threshold", "0.5", "--device", "cpu"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "segment",
+            str(folder),
+            "--out",
+            str(out),
+            "--weights",
+            str(tiny_checkpoint),
+            "--score-threshold",
+            "0.5",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output and not journal_path(out).exists()
     return result, json.loads(out.read_text(encoding="utf-8"))
@@ -114,12 +131,32 @@ def test_eval_and_finetune_refuse_an_unusable_image_naming_it(run, tiny_checkpoi
 
     (tmp_path / name).write_bytes(CASES[name][0])
     ann = tmp_path / "a.json"
-    ann.write_text(json.dumps({
-        "images": [{"id": 1, "file_name": name, "width": 64, "height": 48}], "categories": [{"id": 1, "name": "ellipse"}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 30, 2, 30, 30]]}]}))
+    ann.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": name, "width": 64, "height": 48}],
+                "categories": [{"id": 1, "name": "ellipse"}],
+                "annotations": [
+                    {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 30, 2, 30, 30]]}
+                ],
+            }
+        )
+    )
     r = run("eval", ann, "--images", tmp_path, "--weights", tiny_checkpoint, "--device", "cpu")
     assert_clean_failure(r, name, CASES[name][1])
     out = tmp_path / "ft.pt"
-    r = run("finetune", ann, "--images", tmp_path, "--weights", tiny_checkpoint, "--out", out, "--iterations", "1",
-            "--device", "cpu")
+    r = run(
+        "finetune",
+        ann,
+        "--images",
+        tmp_path,
+        "--weights",
+        tiny_checkpoint,
+        "--out",
+        out,
+        "--iterations",
+        "1",
+        "--device",
+        "cpu",
+    )
     assert_clean_failure(r, name, CASES[name][1], out=out)

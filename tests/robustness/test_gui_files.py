@@ -4,6 +4,7 @@ the user did is lost.
 
 The COCO cases are the command line's (tests/cli BAD_FILES, MORE_BAD and SKIPPED here): the GUI
 uses the same validator, so a file `istr finetune` refuses, `istr-app --annotations` refuses too."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ from tests.robustness.test_bad_images import CASES
 pytestmark = pytest.mark.usefixtures("qapp")
 
 # The GUI tolerates what only loses one image rather than the file: a reviewer can still work.
-TOLERATED = {"missing file": "not in", "escaping path": "points outside", "absolute file name": "points outside",
-             "escaping file name": "points outside", "no images": None}
+TOLERATED = {
+    "missing file": "not in",
+    "escaping path": "points outside",
+    "absolute file name": "points outside",
+    "escaping file name": "points outside",
+    "no images": None,
+}
 
 
 def _folder(tmp_path):
@@ -34,17 +40,21 @@ def _folder(tmp_path):
 
 
 def _good() -> dict:
-    return {"images": [{"id": 1, "file_name": "x.png", "width": W, "height": H}],
-            "categories": [{"id": 1, "name": "ellipse"}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 30, 2, 30, 30]]}]}
+    return {
+        "images": [{"id": 1, "file_name": "x.png", "width": W, "height": H}],
+        "categories": [{"id": 1, "name": "ellipse"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 30, 2, 30, 30]]}],
+    }
 
 
 def _whole_file_cases() -> dict:
     cases = {name: (lambda d, make=make: make(d), frag) for name, (make, frag) in BAD_FILES.items()}
     for name, (mutate, frag) in MORE_BAD.items():
+
         def make(d, mutate=mutate):
             mutate(d)
             return json.dumps(d)
+
         cases[name] = (make, frag)
     return cases
 
@@ -58,7 +68,9 @@ def test_bad_coco_is_refused_with_one_line(tmp_path, capsys, case):
     make, fragment = WHOLE[case]
     bad = tmp_path / "bad.json"
     bad.write_text(make(_good()))
-    code = main([str(folder), "--no-model", "--annotations", str(bad), "--screenshot", str(tmp_path / "s.png")])
+    code = main(
+        [str(folder), "--no-model", "--annotations", str(bad), "--screenshot", str(tmp_path / "s.png")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert fragment in err and "bad.json" in err
@@ -73,7 +85,9 @@ def test_coco_naming_missing_or_outside_images_opens_with_a_warning(tmp_path, qt
     assert [r.key for r in project.records] == ["x.png"]  # nothing outside the folder is opened
     if TOLERATED[case]:
         assert any(TOLERATED[case] in line for line in warnings), warnings
-    w = build_window(parse_args([str(folder), "--no-model", "--annotations", str(bad), "--recover", "no"]), folder)
+    w = build_window(
+        parse_args([str(folder), "--no-model", "--annotations", str(bad), "--recover", "no"]), folder
+    )
     qtbot.addWidget(w)
     w.ask_on_close = False
     assert [r.key for r in w.controller.project.records] == ["x.png"]
@@ -92,7 +106,9 @@ def test_bad_annotation_is_dropped_with_a_warning_and_the_rest_opens(tmp_path, q
     path.write_text(json.dumps(data))
     _, warnings = load_project(folder, path)
     assert any(fragment in line for line in warnings), warnings
-    w = build_window(parse_args([str(folder), "--no-model", "--annotations", str(path), "--recover", "no"]), folder)
+    w = build_window(
+        parse_args([str(folder), "--no-model", "--annotations", str(path), "--recover", "no"]), folder
+    )
     qtbot.addWidget(w)
     w.ask_on_close = False
     (inst,) = w.controller.project.records[0].instances  # the good polygon, nothing else
@@ -127,7 +143,9 @@ def test_save_that_cannot_be_written_keeps_everything(tmp_path, qtbot, monkeypat
     good = tmp_path / "anns.json"
     good.write_text(json.dumps(_good()))
     old = good.read_bytes()
-    w = build_window(parse_args([str(folder), "--no-model", "--annotations", str(good), "--recover", "no"]), folder)
+    w = build_window(
+        parse_args([str(folder), "--no-model", "--annotations", str(good), "--recover", "no"]), folder
+    )
     qtbot.addWidget(w)
     w.ask_on_close = False
     c = w.controller
@@ -144,7 +162,10 @@ def test_save_that_cannot_be_written_keeps_everything(tmp_path, qtbot, monkeypat
     assert os.path.getsize(c.autosave_path) > 0  # and the edit is in the autosave
     # closing with "Save" while the save fails keeps the window open rather than quitting
     from PySide6.QtWidgets import QMessageBox
-    monkeypatch.setattr("istr_app.main_window.QMessageBox.question", lambda *a: QMessageBox.StandardButton.Save)
+
+    monkeypatch.setattr(
+        "istr_app.main_window.QMessageBox.question", lambda *a: QMessageBox.StandardButton.Save
+    )
     w.ask_on_close = True
     w.show()
     assert not w.close() and w.isVisible() and len(dialogs) == 2

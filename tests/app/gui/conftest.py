@@ -1,4 +1,5 @@
 """pytest-qt fixtures: a window on a folder of small synthetic images with the tiny checkpoint."""
+
 from pathlib import Path
 
 import pytest

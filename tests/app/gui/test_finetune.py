@@ -1,4 +1,5 @@
 """Close the loop: fine-tune on reviewed images in the worker, reload, re-pre-label the rest."""
+
 import numpy as np
 
 

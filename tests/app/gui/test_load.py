@@ -2,6 +2,7 @@
 
 Frame times are measured by benchmarks/gui_load.py; these tests pin the behaviour that keeps them
 flat: work per action must not grow with the folder or with the untouched instances."""
+
 import json
 import shutil
 
@@ -34,10 +35,23 @@ def circles_coco(width: int, height: int, count: int) -> dict:
         cx, cy = 8 + 16 * (k % cols), 8 + 16 * (k // cols)
         t = np.linspace(0, 2 * np.pi, 12, endpoint=False)
         poly = np.stack([cx + 6 * np.cos(t), cy + 6 * np.sin(t)], 1).ravel().round(1).tolist()
-        anns.append({"id": k + 1, "image_id": 1, "category_id": 1, "segmentation": [poly], "bbox": [cx - 6, cy - 6, 12, 12],
-                     "area": 113.0, "iscrowd": 0, "score": 0.9})
-    return {"images": [{"id": 1, "file_name": "img_00000.png", "width": width, "height": height}],
-            "annotations": anns, "categories": [{"id": 1, "name": "object"}]}
+        anns.append(
+            {
+                "id": k + 1,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": [poly],
+                "bbox": [cx - 6, cy - 6, 12, 12],
+                "area": 113.0,
+                "iscrowd": 0,
+                "score": 0.9,
+            }
+        )
+    return {
+        "images": [{"id": 1, "file_name": "img_00000.png", "width": width, "height": height}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "object"}],
+    }
 
 
 def open_window(qtbot, folder, *extra):
@@ -62,8 +76,11 @@ def test_ten_thousand_images_cost_per_action_does_not_grow(big_folder, qtbot, mo
 
     queried = []
     real_data = panels.ImageListModel.data
-    monkeypatch.setattr(panels.ImageListModel, "data", lambda self, i, role=Qt.ItemDataRole.DisplayRole:
-                        queried.append(i.row()) or real_data(self, i, role))
+    monkeypatch.setattr(
+        panels.ImageListModel,
+        "data",
+        lambda self, i, role=Qt.ItemDataRole.DisplayRole: queried.append(i.row()) or real_data(self, i, role),
+    )
     c.add_mask(np.pad(np.ones((4, 4), bool), ((2, 6), (2, 10))))
     w.slider.setValue(50)
     qtbot.wait(20)
@@ -97,7 +114,7 @@ def test_three_hundred_instances_recompute_only_what_changed(tmp_path, qtbot, mo
     c.flush_autosave()
     qtbot.waitUntil(lambda: len(renders) >= 1)
     qtbot.wait(20)
-    assert len(renders) == 1          # one edit, several change signals, one overlay rebuild
-    assert len(scans) == 1            # only the edited mask is re-measured for the overlay
-    assert len(encodes) == 1          # and re-encoded for the autosave (the file's masks kept their RLE)
+    assert len(renders) == 1  # one edit, several change signals, one overlay rebuild
+    assert len(scans) == 1  # only the edited mask is re-measured for the overlay
+    assert len(encodes) == 1  # and re-encoded for the autosave (the file's masks kept their RLE)
     assert w.canvas.overlay_rgba[8, 20, 3] > 0 and w.instance_list.count() == 300

@@ -1,4 +1,5 @@
 """The entry point: headless self-check, one-line errors, autosave recovery at start-up."""
+
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -7,8 +8,18 @@ from istr_app.main import build_window, main, parse_args
 
 def test_screenshot_self_check(image_dir, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "shot.png"
-    rc = main([str(image_dir), "--weights", str(tiny_checkpoint), "--prelabel", "--screenshot", str(out),
-               "--recover", "no"])
+    rc = main(
+        [
+            str(image_dir),
+            "--weights",
+            str(tiny_checkpoint),
+            "--prelabel",
+            "--screenshot",
+            str(out),
+            "--recover",
+            "no",
+        ]
+    )
     assert rc == 0 and out.stat().st_size > 10000
     assert not (image_dir / ".istr_autosave.json").exists()  # the self-check writes nothing into DIR
     assert "screenshot written" in capsys.readouterr().out
@@ -24,7 +35,19 @@ def test_clear_errors(tmp_path, image_dir, capsys):
     assert err.count("\n") == 1 and "Traceback" not in err and "bad.pt" in err
     junk = tmp_path / "junk.json"
     junk.write_text("{nope")
-    assert main([str(image_dir), "--no-model", "--annotations", str(junk), "--screenshot", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(
+            [
+                str(image_dir),
+                "--no-model",
+                "--annotations",
+                str(junk),
+                "--screenshot",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
     assert "junk.json" in capsys.readouterr().err
 
 
@@ -57,7 +80,9 @@ def test_autosave_after_edit_and_recovery_on_restart(image_dir, qtbot, tmp_path)
 
 
 def test_open_existing_coco_for_review(image_dir, qtbot):
-    args = parse_args([str(image_dir), "--no-model", "--annotations", str(image_dir / "truth.json"), "--recover", "no"])
+    args = parse_args(
+        [str(image_dir), "--no-model", "--annotations", str(image_dir / "truth.json"), "--recover", "no"]
+    )
     w = build_window(args, image_dir)
     w.ask_on_close = False
     qtbot.addWidget(w)
@@ -79,7 +104,9 @@ def test_recovery_question_is_asked(image_dir, qtbot, monkeypatch):
     side = autosave.sidecar_path(image_dir, None)
     autosave.write_autosave(project, side)
     asked = []
-    monkeypatch.setattr("istr_app.widgets.dialogs.ask_recover", lambda parent, path: asked.append(path) or False)
+    monkeypatch.setattr(
+        "istr_app.widgets.dialogs.ask_recover", lambda parent, path: asked.append(path) or False
+    )
     w = build_window(parse_args([str(image_dir), "--no-model"]), image_dir)
     w.ask_on_close = False
     qtbot.addWidget(w)
@@ -109,8 +136,13 @@ def test_kill_minus_9_loses_nothing(image_dir, qtbot):
     import sys
 
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.run([sys.executable, "-c", KILLED_SESSION, str(image_dir)], env=env, timeout=120,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_SESSION, str(image_dir)],
+        env=env,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == -9, proc.stderr
     w = build_window(parse_args([str(image_dir), "--no-model", "--recover", "yes"]), image_dir)
     w.ask_on_close = False

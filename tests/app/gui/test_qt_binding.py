@@ -1,5 +1,6 @@
 """The installed Qt binding must not leak references to None (PySide6 6.12.0 on Python < 3.12 does,
 and the app then aborts mid-session); the app refuses such a binding with one line."""
+
 import sys
 
 import pytest

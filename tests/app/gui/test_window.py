@@ -1,4 +1,5 @@
 """End-to-end GUI tests driving real widgets offscreen: pre-label, edit, undo/redo, save, reload."""
+
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
@@ -11,8 +12,9 @@ from istr_app.widgets.dialogs import HelpDialog
 
 
 def click(canvas, x, y, button=Qt.MouseButton.LeftButton):
-    QTest.mouseClick(canvas.viewport(), button, Qt.KeyboardModifier.NoModifier,
-                     canvas.mapFromScene(QPointF(x, y)))
+    QTest.mouseClick(
+        canvas.viewport(), button, Qt.KeyboardModifier.NoModifier, canvas.mapFromScene(QPointF(x, y))
+    )
 
 
 def test_prelabel_all_and_threshold(make_window, image_dir, qtbot):
@@ -217,7 +219,9 @@ def test_undo_jumps_back_to_the_edited_image(make_window, image_dir):
     assert c.current == 1
     QTest.keyClick(w.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert c.current == 0 and c.record.instances == []
-    QTest.keyClick(w.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    QTest.keyClick(
+        w.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
     assert c.record.instances == [inst]
     assert w.image_list.currentRow() == 0 and "(1)" in w.image_list.row_text(0)
 
