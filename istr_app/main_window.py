@@ -319,8 +319,8 @@ class MainWindow(QMainWindow):
             return True
         except OSError as e:
             text = (
-                f"could not save {target}: {e.strerror or e}. Nothing was lost: your edits are still open and "
-                f"in the autosave {self.controller.autosave_path}; try Save as… another place"
+                f"could not save {target}: {e.strerror or e}. Nothing was lost: your edits are still open "
+                f"and in the autosave {self.controller.autosave_path}; try Save as… another place"
             )
             self.show_message(text)
             QMessageBox.warning(self, "Save failed", text)

@@ -1,4 +1,5 @@
-"""Every inference speed-up must give the outputs of the plain path (issue: speed without changing results)."""
+"""Every inference speed-up must give the outputs of the plain path (issue: speed without changing
+results)."""
 
 from __future__ import annotations
 
