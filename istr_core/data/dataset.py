@@ -63,38 +63,57 @@ class CocoInstanceDataset(Dataset):
         if image.shape[:2] != (h, w):  # file differs from the JSON: trust the pixels, rescale the masks
             masks = _resize_masks(masks, image.shape[0], image.shape[1])
         labels = np.array([self.class_index[a["category_id"]] for a in anns], dtype=np.int64)
-        scale = self.max_side / min(image.shape[:2]) if self.max_side else 1.0
-        if scale < 1.0:
-            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            masks = _resize_masks(masks, size[1], size[0])
+        image, masks = shrink(image, masks, self.max_side)
         return image, masks, labels
 
     def __getitem__(self, index: int):
         image, masks, labels = self.load(index)
         if self.train:
             image, masks = self._augment(image, masks)
-        keep = masks.reshape(len(masks), -1).any(1) if len(masks) else np.zeros(0, bool)
-        masks, labels = masks[keep], labels[keep]
-        target = {
-            "boxes": torch.from_numpy(mask_boxes(masks)),
-            "labels": torch.from_numpy(labels),
-            "masks": torch.from_numpy(np.ascontiguousarray(masks)),
-            "image_id": torch.tensor(self.coco.images[index].id),
-        }
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255), target
+        return training_sample(image, masks, labels, self.coco.images[index].id)
 
     def _augment(self, image: np.ndarray, masks: np.ndarray):
-        if self.hflip and random.random() < 0.5:
-            image, masks = image[:, ::-1], masks[:, :, ::-1]
-        if self.vflip and random.random() < 0.5:
-            image, masks = image[::-1], masks[:, ::-1]
-        if random.random() < self.crop_prob:
-            h, w = image.shape[:2]
-            ch, cw = int(h * random.uniform(0.6, 1.0)), int(w * random.uniform(0.6, 1.0))
-            y, x = random.randint(0, h - ch), random.randint(0, w - cw)
-            image, masks = image[y : y + ch, x : x + cw], masks[:, y : y + ch, x : x + cw]
+        return augment(image, masks, self.hflip, self.vflip, self.crop_prob)
+
+
+def augment(image: np.ndarray, masks: np.ndarray, hflip: bool, vflip: bool, crop_prob: float, rng=random):
+    """Random flips and a random crop of 60-100% per side; ``rng`` a ``random.Random`` (default: the
+    global one, which the batch trainer seeds)."""
+    if hflip and rng.random() < 0.5:
+        image, masks = image[:, ::-1], masks[:, :, ::-1]
+    if vflip and rng.random() < 0.5:
+        image, masks = image[::-1], masks[:, ::-1]
+    if rng.random() < crop_prob:
+        h, w = image.shape[:2]
+        ch, cw = int(h * rng.uniform(0.6, 1.0)), int(w * rng.uniform(0.6, 1.0))
+        y, x = rng.randint(0, h - ch), rng.randint(0, w - cw)
+        image, masks = image[y : y + ch, x : x + cw], masks[:, y : y + ch, x : x + cw]
+    return image, masks
+
+
+def training_sample(image: np.ndarray, masks: np.ndarray, labels: np.ndarray, image_id: int = 0):
+    """(CHW float image in [0, 1], torchvision-style target) from an augmented sample; objects the
+    crop removed entirely are dropped."""
+    keep = masks.reshape(len(masks), -1).any(1) if len(masks) else np.zeros(0, bool)
+    masks, labels = masks[keep], labels[keep]
+    target = {
+        "boxes": torch.from_numpy(mask_boxes(masks)),
+        "labels": torch.from_numpy(labels),
+        "masks": torch.from_numpy(np.ascontiguousarray(masks)),
+        "image_id": torch.tensor(image_id),
+    }
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255), target
+
+
+def shrink(image: np.ndarray, masks: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image and masks with the shorter side at most ``max_side`` (0: unchanged); the model resizes
+    again to its training scale, so anything larger only costs decoding and cropping time."""
+    scale = max_side / min(image.shape[:2]) if max_side else 1.0
+    if scale >= 1.0:
         return image, masks
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return image, _resize_masks(masks, size[1], size[0])
 
 
 def _resize_masks(masks: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -1,0 +1,254 @@
+"""The online trainer: a model that keeps learning from each image the annotator marks reviewed.
+
+One object owns the model, the optimiser, the step counter and the pool of reviewed images, so
+training *continues* across rounds (AdamW's moments and the step count carry over) instead of
+restarting a fine-tune from the base model every time. The GUI's background loop
+(``istr_app/online_loop.py``) and the simulated annotation session
+(``benchmarks/annotation_session.py``) both drive this class; nothing else implements the loop.
+
+A round is one :meth:`OnlineTrainer.train_for` call; :meth:`OnlineTrainer.checkpoint` snapshots the
+weights into a self-describing :class:`Checkpoint` (pre-label with ``Segmenter(checkpoint)``, or save
+it, and ``OnlineTrainer.from_checkpoint`` continues exactly where it stopped).
+
+Replay: each batch slot goes to the newest reviewed image with probability ``newest_share``, else to
+a reviewed image drawn uniformly, so the model adapts to what the annotator just showed it without
+forgetting the earlier images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, TrainConfig
+from .data.dataset import augment, shrink, training_sample
+from .finetune import remap_class_rows
+from .inference import resolve_device
+from .model.build import build_model_from_config
+from .train.checkpoint import Checkpoint
+from .train.loop import TrainingDiverged, build_optimizer
+from .train.precision import use_bf16_autocast
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    lr: float = 1e-4
+    batch_size: int = 2
+    warmup_steps: int = 20  # linear warm-up over the trainer's first steps (not every round's)
+    weight_decay: float = 1e-4
+    clip_grad_norm: float = 1.0
+    newest_share: float = 0.5  # chance that a batch slot replays the newest reviewed image
+    hflip: bool = True
+    vflip: bool = False
+    crop_prob: float = 0.5
+    bf16: bool = True  # bf16 autocast where the CPU does bf16 natively (and on CUDA)
+    denoising_groups: int = 1  # give a base model without contrastive denoising one group
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Example:
+    """A reviewed image at training scale: HxWx3 uint8, (M,H,W) uint8 masks, (M,) int64 labels."""
+
+    key: str
+    image: np.ndarray
+    masks: np.ndarray
+    labels: np.ndarray
+
+
+class OnlineTrainer:
+    def __init__(
+        self,
+        base: Checkpoint,
+        class_names: list[str] | None = None,
+        config: OnlineConfig = OnlineConfig(),
+        device: str = "cpu",
+    ):
+        """Start from ``base`` (the model the annotator pre-labels with), re-headed for
+        ``class_names`` by name (see :func:`istr_core.finetune.remap_class_rows`)."""
+        self.config, self.device = config, resolve_device(device)
+        self.class_names = list(class_names or base.class_names)
+        state = dict(base.model_state)
+        if self.class_names != base.class_names:
+            prior = base.model_config.head.prior_prob
+            state = remap_class_rows(state, base.class_names, self.class_names, prior)
+        self.model_config = _online_model_config(base.model_config, len(self.class_names), config)
+        self.metadata = {k: v for k, v in base.metadata.items() if k != "categories"}
+        self.model = build_model_from_config(self.model_config).to(self.device)
+        _load_state(self.model, state)
+        self.train_config = TrainConfig(
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            clip_grad_norm=config.clip_grad_norm,
+            batch_size=config.batch_size,
+            cpu_amp=config.bf16,
+            amp=config.bf16,
+            hflip=config.hflip,
+            vflip=config.vflip,
+            crop_prob=config.crop_prob,
+            seed=config.seed,
+        )
+        self.optimizer = build_optimizer(self.model, self.train_config)
+        self.bf16 = use_bf16_autocast(self.device.type, self.train_config)
+        self.step, self.round = 0, 0
+        self.examples: list[Example] = []
+        # the trainer's own random streams (batch picks and augmentation; the model's denoising noise),
+        # so two trainers in one process do not share draws, and a resumed trainer draws what it would have
+        self._rng = random.Random(config.seed)
+        self._torch_rng = torch.Generator().manual_seed(config.seed).get_state()
+        self.max_side = max(self.model_config.input.train_min_sizes + (self.model_config.input.min_size,))
+
+    # -- the reviewed-image pool ------------------------------------------------------------------
+    def add_example(self, key: str, image: np.ndarray, masks: np.ndarray, labels: np.ndarray) -> None:
+        """Add a reviewed image (or replace the one under ``key``: re-reviewed). It becomes the newest."""
+        if len(masks) != len(labels):
+            raise ValueError(f"{key}: {len(masks)} masks but {len(labels)} labels")
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise ValueError(f"{key}: labels must lie in [0, {len(self.class_names)})")
+        masks = np.asarray(masks, np.uint8).reshape(-1, *image.shape[:2])
+        image, masks = shrink(np.ascontiguousarray(image), masks, self.max_side)
+        self.examples = [e for e in self.examples if e.key != key]
+        self.examples.append(Example(key, image, masks, np.asarray(labels, np.int64)))
+
+    @property
+    def reviewed_keys(self) -> list[str]:
+        return [e.key for e in self.examples]
+
+    # -- training ---------------------------------------------------------------------------------
+    def train_for(
+        self,
+        steps: int | None = None,
+        cpu_seconds: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> int:
+        """One round: ``steps`` optimiser steps, or as many as fit in ``cpu_seconds`` of this process's
+        CPU time per thread (the wall time it would take on an otherwise idle machine). Returns the
+        number of steps run (0 without reviewed images)."""
+        if steps is None and cpu_seconds is None:
+            raise ValueError("train_for needs steps or cpu_seconds")
+        if not self.examples:
+            return 0
+        threads = max(1, torch.get_num_threads())
+        start, done = time.process_time(), 0
+        self.model.train()
+        while steps is None or done < steps:
+            if cpu_seconds is not None and (time.process_time() - start) / threads >= cpu_seconds:
+                break
+            if should_stop is not None and should_stop():
+                break
+            self._train_step()
+            done += 1
+        self.round += 1 if done else 0
+        return done
+
+    def _batch(self):
+        n = len(self.examples)
+        picks = [
+            n - 1 if self._rng.random() < self.config.newest_share else self._rng.randrange(n)
+            for _ in range(self.config.batch_size)
+        ]
+        samples = []
+        for i in picks:
+            e = self.examples[i]
+            c = self.config
+            image, masks = augment(e.image, e.masks, c.hflip, c.vflip, c.crop_prob, self._rng)
+            samples.append(training_sample(image, masks, e.labels, i))
+        return [s[0].to(self.device) for s in samples], [
+            {k: v.to(self.device) for k, v in s[1].items()} for s in samples
+        ]
+
+    def _train_step(self) -> dict[str, float]:
+        warm = min(1.0, 0.1 + 0.9 * self.step / max(self.config.warmup_steps, 1))
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * warm
+        images, targets = self._batch()
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._torch_rng)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                losses = self.model(images, targets)
+            self._torch_rng = torch.get_rng_state()
+        total = sum(losses.values())
+        if not torch.isfinite(total):
+            raise TrainingDiverged(f"online training: loss became {total.item()} at step {self.step + 1}")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.config.clip_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+        self.optimizer.step()
+        self.step += 1
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    # -- snapshots and resuming -------------------------------------------------------------------
+    def checkpoint(self, with_train_state: bool = True) -> Checkpoint:
+        """The current weights as a self-describing checkpoint (a copy: training may go on)."""
+        state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        train_state = {}
+        if with_train_state:
+            train_state = {
+                "optimizer": _cpu_copy(self.optimizer.state_dict()),
+                "online_step": self.step,
+                "online_round": self.round,
+                "online_config": self.config.to_dict(),
+                "reviewed": self.reviewed_keys,
+                "python_rng": self._rng.getstate(),
+                "torch_rng": self._torch_rng.clone(),
+            }
+        meta = {
+            **self.metadata,
+            "online": {"round": self.round, "step": self.step, "images": len(self.examples)},
+        }
+        return Checkpoint(
+            self.model_config, self.class_names, state, self.train_config, self.step, train_state, meta
+        )
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint, device: str = "cpu") -> OnlineTrainer:
+        """Continue a trainer saved with :meth:`checkpoint` (optimiser state, step and round); a plain
+        model checkpoint starts a new trainer from its weights. Reviewed images are not stored in the
+        checkpoint: add them again with :meth:`add_example`."""
+        ts = ckpt.train_state or {}
+        config = OnlineConfig(**ts["online_config"]) if "online_config" in ts else OnlineConfig()
+        trainer = cls(ckpt, config=config, device=device)
+        if "online_step" in ts:
+            trainer.optimizer.load_state_dict(ts["optimizer"])
+            trainer.step, trainer.round = int(ts["online_step"]), int(ts["online_round"])
+            trainer._rng.setstate(ts["python_rng"])
+            trainer._torch_rng = ts["torch_rng"]
+        return trainer
+
+
+def _online_model_config(base: ModelConfig, num_classes: int, config: OnlineConfig) -> ModelConfig:
+    head = base.head
+    if config.denoising_groups and not head.num_denoising_groups:
+        head = dataclasses.replace(head, num_denoising_groups=config.denoising_groups)
+    return dataclasses.replace(base, num_classes=num_classes, head=head)
+
+
+def _load_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load ``state``; only the denoising class table may be missing (a base trained without it)."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("denoising_labels.")]
+    if missing or unexpected:
+        raise ValueError(
+            f"base weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+
+
+def _cpu_copy(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _cpu_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_cpu_copy(v) for v in value)
+    return value

@@ -1,0 +1,99 @@
+"""The online trainer: rounds continue (optimiser state, step count), snapshots pre-label, and a saved
+trainer resumes exactly (issue: annotator seconds per object)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from istr_core.data.synthetic import make_scene
+from istr_core.inference import Segmenter
+from istr_core.online import OnlineConfig, OnlineTrainer
+from istr_core.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+def scenes(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [make_scene(rng, 96, 128, max_objects=3) for _ in range(n)]
+
+
+def make_trainer(tiny_checkpoint, **config) -> OnlineTrainer:
+    trainer = OnlineTrainer(load_checkpoint(tiny_checkpoint), config=OnlineConfig(**config))
+    for i, (image, masks, labels) in enumerate(scenes(2)):
+        trainer.add_example(f"im{i}.png", image, masks, labels)
+    return trainer
+
+
+def test_a_round_continues_the_previous_one(tiny_checkpoint):
+    trainer = make_trainer(tiny_checkpoint)
+    assert trainer.train_for(steps=2) == 2
+    state = trainer.optimizer.state_dict()["state"]
+    moments = {k: v["exp_avg"].clone() for k, v in state.items()}
+    assert all(int(v["step"]) == 2 for v in state.values())
+    assert trainer.train_for(steps=3) == 3
+    assert (trainer.step, trainer.round) == (5, 2)
+    after = trainer.optimizer.state_dict()["state"]
+    assert all(int(v["step"]) == 5 for v in after.values())  # AdamW went on counting: not restarted
+    assert any(not torch.equal(moments[k], after[k]["exp_avg"]) for k in moments)
+
+
+def test_no_reviewed_images_means_no_round(tiny_checkpoint):
+    trainer = OnlineTrainer(load_checkpoint(tiny_checkpoint))
+    assert trainer.train_for(steps=3) == 0 and trainer.round == 0
+    with pytest.raises(ValueError, match="steps or cpu_seconds"):
+        trainer.train_for()
+
+
+def test_cpu_seconds_budget_and_stop_request(tiny_checkpoint):
+    trainer = make_trainer(tiny_checkpoint)
+    assert trainer.train_for(cpu_seconds=0.0) == 0
+    assert trainer.train_for(steps=50, should_stop=lambda: trainer.step >= 1) == 1
+
+
+def test_a_snapshot_prelabels_and_a_saved_trainer_resumes_exactly(tiny_checkpoint, tmp_path):
+    trainer = make_trainer(tiny_checkpoint)
+    trainer.train_for(steps=2)
+    path = save_checkpoint(tmp_path / "online.pt", trainer.checkpoint())
+    image = scenes(1, seed=5)[0][0]
+    assert isinstance(Segmenter(load_checkpoint(path), "cpu").predict(image), list)
+
+    resumed = OnlineTrainer.from_checkpoint(load_checkpoint(path))
+    assert (resumed.step, resumed.round) == (2, 1)
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    a, b = trainer.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert all(torch.equal(a[k]["exp_avg_sq"], b[k]["exp_avg_sq"]) for k in a)
+    for e in trainer.examples:  # reviewed images are the user's files, not the checkpoint's
+        resumed.add_example(e.key, e.image, e.masks, e.labels)
+    trainer.train_for(steps=1)
+    resumed.train_for(steps=1)  # same batch picks, augmentation and denoising noise as the original
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_same_seed_same_weights(tiny_checkpoint):
+    one, two = make_trainer(tiny_checkpoint), make_trainer(tiny_checkpoint)
+    one.train_for(steps=2)
+    two.train_for(steps=2)
+    for key, value in one.model.state_dict().items():
+        assert torch.equal(value, two.model.state_dict()[key]), key
+
+
+def test_new_class_names_and_a_base_without_denoising(tiny_checkpoint):
+    base = load_checkpoint(tiny_checkpoint)
+    trainer = OnlineTrainer(base, class_names=["ring", "cell"], config=OnlineConfig(denoising_groups=1))
+    assert trainer.model_config.num_classes == 2
+    assert trainer.model_config.head.num_denoising_groups >= 1
+    image, masks, labels = scenes(1)[0]
+    trainer.add_example("a.png", image, masks, np.zeros(len(labels), np.int64))
+    assert trainer.train_for(steps=1) == 1
+    with pytest.raises(ValueError, match="labels"):
+        trainer.add_example("b.png", image, masks, np.full(len(labels), 7))
+
+
+def test_re_reviewing_an_image_replaces_it_and_makes_it_newest(tiny_checkpoint):
+    trainer = make_trainer(tiny_checkpoint)
+    image, masks, labels = scenes(1, seed=3)[0]
+    trainer.add_example("im0.png", image, masks, labels)
+    assert trainer.reviewed_keys == ["im1.png", "im0.png"]
