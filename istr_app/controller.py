@@ -47,6 +47,7 @@ class Controller(QObject):
     classes_changed = Signal()
     selection_changed = Signal()
     model_changed = Signal()
+    reviewed = Signal(str)  # an image was marked reviewed: the online loop learns from it
     message = Signal(str)
 
     def __init__(
@@ -256,6 +257,7 @@ class Controller(QObject):
             cmds.append(SetAttribute(rec.key, shown, "accepted", True))
         cmds.append(SetStatus(rec.key, REVIEWED))
         self.execute(Composite(rec.key, cmds, "accept all"))
+        self.reviewed.emit(rec.key)
 
     def add_class(self, name: str) -> int:
         name = name.strip()
@@ -353,6 +355,19 @@ class Controller(QObject):
 
     def unreviewed_keys(self) -> list[str]:
         return [r.key for r in self.project.records if r.status != REVIEWED]
+
+    def upcoming_keys(self, count: int) -> list[str]:
+        """The next ``count`` unreviewed images after the current one: what to pre-label ahead."""
+        records = self.project.records[self.current + 1 :]
+        return [r.key for r in records if r.status != REVIEWED][:count]
+
+    def reviewed_masks(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """((M, H, W) bool masks, (M,) labels) of an image's visible instances: its ground truth."""
+        rec = self.project.record(key)
+        shown = [i for i in rec.visible(self.threshold) if rec.size is None or i.mask.shape == rec.size]
+        if not shown:
+            return np.zeros((0, *(rec.size or (1, 1))), bool), np.zeros(0, np.int64)
+        return np.stack([i.mask for i in shown]), np.array([i.label for i in shown], np.int64)
 
     def counts(self, rec: ImageRecord) -> int:
         return len(rec.visible(self.threshold))

@@ -30,6 +30,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--threshold", type=float, default=0.3, help="initial confidence slider position (0.05-1)")
     p.add_argument("--prelabel", action="store_true", help="pre-label the first image at start")
+    p.add_argument(
+        "--no-online",
+        action="store_true",
+        help="do not learn in the background from images marked reviewed",
+    )
+    p.add_argument(
+        "--online-steps", type=int, default=20, help="training steps per online learning round (default 20)"
+    )
     p.add_argument("--screenshot", type=Path, help="headless self-check: save a window screenshot and exit")
     return p.parse_args(argv)
 
@@ -73,6 +81,8 @@ def build_window(args: argparse.Namespace, folder: Path):
     if args.screenshot is not None:  # read-only self-check: show any unsaved work, write nothing
         controller.autosave_enabled, args.recover = False, "yes" if args.recover == "ask" else args.recover
     handle_recovery(controller, window, args.recover)
+    if not args.no_online and args.screenshot is None:
+        window.enable_online_learning(args.online_steps)
     controller.set_current(0)
     for w in warnings:
         controller.message.emit(w)

@@ -6,9 +6,10 @@ from the same table, so the shortcut list cannot drift from the real bindings.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -27,6 +28,7 @@ from istr_core.inference import Segmenter
 from . import autosave
 from .controller import Controller
 from .jobs import Jobs
+from .online_loop import OnlineLoop, Reviewed, RoundInfo
 from .widgets.canvas import Canvas
 from .widgets.dialogs import HelpDialog
 from .widgets.panels import ClassPanel, ImageList, InstanceList
@@ -59,6 +61,7 @@ ACTIONS = [
     ("prelabel_all", "Pre-label all unreviewed images", ["Ctrl+Shift+L"]),
     ("finetune", "Fine-tune on reviewed images…", ["Ctrl+T"]),
     ("cancel", "Cancel background job", ["Ctrl+."]),
+    ("pause_learning", "Pause online learning", ["Ctrl+P"]),
     ("help", "Keyboard shortcuts", ["F1"]),
 ] + [(f"class_{k}", f"Class {k} for selection / new instances", [str(k)]) for k in range(1, 10)]
 
@@ -88,7 +91,7 @@ MENUS = {
         "brush_smaller",
         "brush_larger",
     ],
-    "&Model": ["prelabel", "prelabel_all", "finetune", "cancel"],
+    "&Model": ["prelabel", "prelabel_all", "finetune", "cancel", "pause_learning"],
     "&Help": ["help"],
 }
 
@@ -101,6 +104,8 @@ class MainWindow(QMainWindow):
     def __init__(self, controller: Controller):
         super().__init__()
         self.controller, self.jobs = controller, Jobs(controller)
+        self.online: OnlineLoop | None = None
+        self.online_round: RoundInfo | None = None
         self.ask_on_close = True
         self.setWindowTitle(f"ISTR Studio — {controller.project.folder}")
         self.canvas = Canvas(controller)
@@ -176,13 +181,21 @@ class MainWindow(QMainWindow):
             QLabel(),
             QLabel(),
         )
+        self.online_label = QLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.jobs.cancel)
         sb = self.statusBar()
         sb.addWidget(self.status_label, 1)
-        for w in (self.pos_label, self.count_label, self.brush_label, self.progress, self.cancel_button):
+        for w in (
+            self.online_label,
+            self.pos_label,
+            self.count_label,
+            self.brush_label,
+            self.progress,
+            self.cancel_button,
+        ):
             sb.addPermanentWidget(w)
         self.progress.hide()
         self.cancel_button.hide()
@@ -202,6 +215,66 @@ class MainWindow(QMainWindow):
         self.jobs.ended.connect(self._job_ended)
         self.jobs.failed.connect(self._job_failed)
         self.jobs.log.connect(self.show_message)
+        c.reviewed.connect(self._on_reviewed)
+
+    # ----- online learning ----------------------------------------------------------------------
+    def enable_online_learning(self, steps_per_round: int = 20, save_path: Path | None = None) -> bool:
+        """Learn from every image marked reviewed, in the background (needs a model)."""
+        c = self.controller
+        if c.segmenter is None or self.online is not None:
+            return False
+        save_path = save_path or c.project.folder / ".istr_models" / "online.pt"
+        self.online = OnlineLoop(c.segmenter.checkpoint, steps_per_round, save_path, device="cpu")
+        self.online.model_ready.connect(self._on_online_model)
+        self.online.state_changed.connect(lambda _: self._show_online())
+        self.online.failed.connect(self.show_message)
+        action = self.actions_by_name["pause_learning"]
+        action.setCheckable(True)
+        action.setEnabled(True)
+        self._online_timer = QTimer(self)
+        self._online_timer.timeout.connect(self._show_online)
+        self._online_timer.start(1000)
+        self._show_online()
+        return True
+
+    def _on_reviewed(self, key: str) -> None:
+        c = self.controller
+        if self.online is not None:
+            masks, labels = c.reviewed_masks(key)
+            rec = c.project.record(key)
+            self.online.add_reviewed(Reviewed(key, rec.path, masks, labels, tuple(c.project.class_names)))
+            self._prelabel_ahead()
+
+    def _on_online_model(self, segmenter, info: RoundInfo) -> None:
+        self.online_round = info
+        self.controller.set_segmenter(segmenter, self.controller.weights)
+        self._show_online()
+        self._prelabel_ahead()
+
+    def _prelabel_ahead(self) -> None:
+        """Pre-label the next unreviewed images with the newest model, so the annotator never waits."""
+        if self.controller.segmenter is not None and not self.jobs.busy:
+            self.jobs.prelabel(self.controller.upcoming_keys(2))
+
+    def _show_online(self) -> None:
+        loop, info = self.online, self.online_round
+        if loop is None:
+            self.online_label.setText("")
+            return
+        if loop.paused:
+            text = "learning paused"
+        elif info is None:
+            text = "learning: mark an image reviewed (Ctrl+Enter) to start"
+        else:
+            age = int(time.time() - info.finished_at)
+            text = f"model round {info.round} · learned from {info.images} images · {age} s old"
+            text += " · training…" if loop.state == "training" else ""
+        self.online_label.setText(text)
+
+    def on_pause_learning(self) -> None:
+        if self.online is not None:
+            self.online.set_paused(self.actions_by_name["pause_learning"].isChecked())
+            self._show_online()
 
     # ----- slots ------------------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -385,7 +458,9 @@ class MainWindow(QMainWindow):
 
     def on_finetune(self) -> None:
         iterations, ok = QInputDialog.getInt(self, "Fine-tune", "Iterations:", 300, 10, 100000, 50)
-        if ok:
+        if ok and self.jobs.busy:
+            self.show_message("a background job is running (see the status bar): try again when it ends")
+        elif ok:
             self.jobs.finetune(iterations)
 
     def on_cancel(self) -> None:
@@ -415,5 +490,8 @@ class MainWindow(QMainWindow):
                 autosave.discard(self.controller.autosave_path)
         self.jobs.cancel()
         self.jobs.wait()
+        if self.online is not None:
+            self.online.stop()
+            self.online.model_ready.disconnect(self._on_online_model)  # nothing may reach a closed window
         self.controller.flush_autosave()
         event.accept()

@@ -211,19 +211,27 @@ class OnlineTrainer:
         )
 
     @classmethod
-    def from_checkpoint(cls, ckpt: Checkpoint, device: str = "cpu") -> OnlineTrainer:
-        """Continue a trainer saved with :meth:`checkpoint` (optimiser state, step and round); a plain
-        model checkpoint starts a new trainer from its weights. Reviewed images are not stored in the
-        checkpoint: add them again with :meth:`add_example`."""
+    def from_checkpoint(
+        cls,
+        ckpt: Checkpoint,
+        device: str = "cpu",
+        class_names: list[str] | None = None,
+        config: OnlineConfig | None = None,
+    ) -> OnlineTrainer:
+        """Continue a trainer saved with :meth:`checkpoint` (optimiser state, step, round and random
+        streams; its own config wins); a plain model checkpoint, or other ``class_names``, starts a
+        new trainer from the weights. Reviewed images are not stored in the checkpoint: add them
+        again with :meth:`add_example`."""
         ts = ckpt.train_state or {}
-        config = OnlineConfig(**ts["online_config"]) if "online_config" in ts else OnlineConfig()
-        trainer = cls(ckpt, config=config, device=device)
-        if "online_step" in ts:
+        same_classes = class_names is None or list(class_names) == list(ckpt.class_names)
+        if "online_step" in ts and same_classes:
+            trainer = cls(ckpt, config=OnlineConfig(**ts["online_config"]), device=device)
             trainer.optimizer.load_state_dict(ts["optimizer"])
             trainer.step, trainer.round = int(ts["online_step"]), int(ts["online_round"])
             trainer._rng.setstate(ts["python_rng"])
             trainer._torch_rng = ts["torch_rng"]
-        return trainer
+            return trainer
+        return cls(ckpt, class_names, config or OnlineConfig(), device)
 
 
 def _online_model_config(base: ModelConfig, num_classes: int, config: OnlineConfig) -> ModelConfig:

@@ -4,7 +4,7 @@ import numpy as np
 
 
 def test_finetune_on_reviewed_then_reload_and_prelabel(make_window, image_dir, qtbot, tmp_path):
-    w = make_window(image_dir)
+    w = make_window(image_dir, "--no-online")  # the batch button alone (online learning: test_online.py)
     c = w.controller
     assert not w.jobs.finetune(2)  # nothing reviewed yet: refused with a message
     mask = np.zeros((96, 128), bool)
@@ -25,7 +25,7 @@ def test_finetune_on_reviewed_then_reload_and_prelabel(make_window, image_dir, q
 
 
 def test_finetune_cancel(make_window, image_dir, qtbot, tmp_path):
-    w = make_window(image_dir)
+    w = make_window(image_dir, "--no-online")
     mask = np.zeros((96, 128), bool)
     mask[10:40, 10:50] = True
     w.controller.add_mask(mask)

@@ -1,0 +1,203 @@
+"""Simulated annotation session: annotator seconds per object with a frozen model, batch fine-tunes
+and online learning (issue "Annotator seconds per object").
+
+    python benchmarks/annotation_session.py ../shared/data/droplets/train.json \
+        --images ../shared/data/droplets/images --first 30 --train-seconds-per-image 60 \
+        --val ../shared/data/droplets/val.json --plot bench_out/session.png
+
+    python benchmarks/annotation_session.py --synthetic 30 ...   # multi-class procedural scenes
+
+Prints the cost model, then one JSON line per mode (seconds per object over the session and per
+image, accepted share, final val mask AP, wall time) and writes a PNG plot (needs matplotlib: the
+``bench`` extra). ``--train-seconds-per-image`` is turned into optimiser steps once, by timing a few
+steps' CPU time per thread on this machine (the wall time they take on an idle one); pass
+``--steps-per-image`` to reproduce a run exactly on any machine. Bad input: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from istr_core.annotation_cost import CostModel
+from istr_core.data.coco import AnnotationError, load_coco
+from istr_core.data.images import ImageReadError
+from istr_core.online import OnlineConfig, OnlineTrainer
+from istr_core.resources import DEFAULT_MODEL
+from istr_core.session_sim import MODES, load_truths, run_session
+from istr_core.train.checkpoint import CheckpointError, load_checkpoint
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("annotations", type=Path, nargs="?", help="COCO JSON with the true masks")
+    ap.add_argument("--images", type=Path, help="images folder (default: the JSON's folder)")
+    ap.add_argument("--first", type=int, default=30, help="images of the session, in file order")
+    ap.add_argument("--train-seconds-per-image", type=float, default=60.0)
+    ap.add_argument(
+        "--steps-per-image", type=int, help="training steps per reviewed image (overrides seconds)"
+    )
+    ap.add_argument("--mode", action="append", choices=MODES, help="repeatable; default: all three")
+    ap.add_argument("--weights", type=Path, default=DEFAULT_MODEL, help="starting model")
+    ap.add_argument("--score-threshold", type=float, default=0.5, help="chosen once for the session")
+    ap.add_argument("--val", type=Path, help="COCO JSON to score each mode's final model on")
+    ap.add_argument("--val-images", type=Path)
+    ap.add_argument("--plot", type=Path, default=Path("bench_out/annotation_session.png"))
+    ap.add_argument("--synthetic", type=int, default=0, help="use N procedural multi-class scenes instead")
+    ap.add_argument("--online-option", action="append", default=[], metavar="KEY=VALUE")
+    return ap.parse_args(argv)
+
+
+def calibrate_steps(base, truths, class_names, config: OnlineConfig, seconds: float) -> tuple[int, float]:
+    """Optimiser steps that fit in ``seconds`` of CPU time per thread, timed on the first image."""
+    trainer = OnlineTrainer(load_checkpoint(base), class_names, config)
+    t = truths[0]
+    trainer.add_example(t.key, t.image, t.masks, t.labels)
+    trainer.train_for(steps=1)  # warm-up: first-call allocations and kernel selection
+    start = time.process_time()
+    trainer.train_for(steps=3)
+    per_step = (time.process_time() - start) / 3 / max(1, torch.get_num_threads())
+    return max(1, round(seconds / per_step)), per_step
+
+
+def synthetic_files(folder: Path, n: int) -> tuple[Path, Path, Path]:
+    from istr_core.data.synthetic import write_synthetic_coco
+
+    train = write_synthetic_coco(folder / "train", n, 256, 256, seed=11, json_name="train.json")
+    val = write_synthetic_coco(folder / "val", 20, 256, 256, seed=12, json_name="val.json")
+    return train, folder / "train", val
+
+
+def plot(results: dict, path: Path, title: str) -> str:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install -e '.[bench]'): no plot"
+    fig, axes = plt.subplots(
+        1,
+        2 if any("clicks_seconds_per_object" in r for r in results.values()) else 1,
+        figsize=(11, 4),
+        squeeze=False,
+    )
+    for ax, prefix, label in zip(
+        axes[0], ("", "clicks_"), ("fixes drawn as 79 s polygons", "fixes priced by clicks"), strict=False
+    ):
+        for mode, r in results.items():
+            ys = r[f"{prefix}seconds_per_object_per_image"]
+            ax.plot(
+                range(1, len(ys) + 1),
+                ys,
+                marker="o",
+                ms=3,
+                label=f"{mode} ({r[f'{prefix}seconds_per_object']} s/obj)",
+            )
+        ax.set(xlabel="image (file order)", ylabel="annotator seconds per object", title=label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return f"plot written to {path}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    tmp = tempfile.TemporaryDirectory()
+    if args.synthetic:
+        args.annotations, args.images, args.val = synthetic_files(Path(tmp.name), args.synthetic)
+        args.val_images = args.val.parent
+    if args.annotations is None:
+        raise AnnotationError("give a COCO JSON (or --synthetic N)")
+    images = args.images or args.annotations.parent
+    coco = load_coco(args.annotations, images)
+    if not coco.categories:
+        raise AnnotationError(f"{args.annotations}: the file has no categories")
+    truths = load_truths(coco, images, args.first)
+    if not truths:
+        raise AnnotationError(f"{args.annotations}: no images to annotate")
+    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.online_option)}
+    config = OnlineConfig(**options)
+    if args.steps_per_image:
+        steps, per_step = args.steps_per_image, None
+    else:
+        steps, per_step = calibrate_steps(
+            args.weights, truths, coco.class_names, config, args.train_seconds_per_image
+        )
+    cost = CostModel()
+    print(
+        json.dumps(
+            {
+                "benchmark": "annotation_session",
+                "annotations": str(args.annotations),
+                "images": len(truths),
+                "cost_model_s": {
+                    "accept": cost.accept_s,
+                    "delete": cost.delete_s,
+                    "relabel": cost.relabel_s,
+                    "fix_or_missed_polygon": cost.polygon_s,
+                    "click": cost.click_s,
+                    "max_clicks": cost.max_clicks,
+                    "accept_iou": cost.accept_iou,
+                    "fix_iou": cost.fix_iou,
+                },
+                "train_seconds_per_image": None if args.steps_per_image else args.train_seconds_per_image,
+                "seconds_per_step": per_step,
+                "steps_per_image": steps,
+                "score_threshold": args.score_threshold,
+                "online_config": config.to_dict(),
+                "threads": torch.get_num_threads(),
+                "date": time.strftime("%Y-%m-%d"),
+            }
+        ),
+        flush=True,
+    )
+    results = {}
+    for mode in args.mode or MODES:
+        r = run_session(
+            mode,
+            args.weights,
+            args.annotations,
+            images,
+            truths,
+            steps,
+            args.score_threshold,
+            config,
+            cost=cost,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+        summary = r.summary()
+        if args.val:
+            from istr_core.eval.coco_eval import evaluate
+            from istr_core.inference import Segmenter
+
+            val_images = args.val_images or args.val.parent
+            m = evaluate(Segmenter(r.final, "cpu"), load_coco(args.val, val_images), val_images)
+            summary["val_mask_AP"], summary["val_mask_AP50"] = (
+                round(m["segm"]["AP"], 3),
+                round(m["segm"]["AP50"], 3),
+            )
+        results[mode] = summary
+        print(json.dumps(summary), flush=True)
+    print(
+        plot(results, args.plot, f"{args.annotations.name}: {len(truths)} images, {steps} steps per image"),
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (AnnotationError, CheckpointError, ImageReadError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,192 @@
+"""A simulated annotation session: what a person would spend per object with each way of learning.
+
+The annotator takes the images in order; on each, the tool pre-labels with its current model and
+the annotator's work is priced by :mod:`istr_core.annotation_cost`; the image is then marked reviewed
+and its true masks join the training set. Three modes:
+
+* ``fixed``: the starting model, never trained (what tools with a frozen model give);
+* ``batch``: every ``batch_every`` reviewed images, a fresh ``istr finetune`` of the starting model on
+  all of them (the GUI's "Fine-tune on reviewed images" button): it trains while the annotator does
+  the next ``batch_every`` images and is swapped in when that compute has been spent;
+* ``online``: :class:`istr_core.online.OnlineTrainer` continues from its current weights after every
+  reviewed image (what ``istr-app`` does when online learning is on).
+
+The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
+session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``
+turns a per-image time budget into steps on the machine it runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .annotation_cost import ClickCounter, CostModel, ImageReview, review_image
+from .data.coco import CocoData, annotation_mask, load_coco, resolve_image_path
+from .data.images import read_image
+from .finetune import finetune
+from .inference import Segmenter
+from .online import OnlineConfig, OnlineTrainer
+from .train.checkpoint import Checkpoint, load_checkpoint
+
+MODES = ("fixed", "batch", "online")
+
+
+@dataclass
+class Truth:
+    key: str
+    image: np.ndarray
+    masks: np.ndarray  # (M, H, W) uint8
+    labels: np.ndarray  # (M,) int64, indices into the session's class names
+
+
+@dataclass
+class SessionResult:
+    mode: str
+    reviews: list[ImageReview] = field(default_factory=list)
+    click_reviews: list[ImageReview] = field(default_factory=list)  # empty without a click tool
+    steps: int = 0
+    wall_s: float = 0.0
+    final: Checkpoint | None = None
+
+    def summary(self, last: int = 10) -> dict:
+        out = {"mode": self.mode, "images": len(self.reviews), "train_steps": self.steps}
+        out["wall_s"] = round(self.wall_s, 1)
+        out.update(_totals(self.reviews, last, ""))
+        if self.click_reviews:
+            out.update(_totals(self.click_reviews, last, "clicks_"))
+        return out
+
+
+def _totals(reviews: list[ImageReview], last: int, prefix: str) -> dict:
+    objects = sum(r.objects for r in reviews)
+    tail = reviews[-last:]
+    tail_objects = sum(r.objects for r in tail)
+    out = {
+        f"{prefix}seconds_per_object": round(sum(r.seconds for r in reviews) / max(objects, 1), 2),
+        f"{prefix}seconds_per_object_per_image": [round(r.seconds / max(r.objects, 1), 2) for r in reviews],
+    }
+    if not prefix:
+        out["objects"] = objects
+        out["accepted_share"] = round(sum(r.accepted for r in reviews) / max(objects, 1), 3)
+        out[f"accepted_share_last{last}"] = round(sum(r.accepted for r in tail) / max(tail_objects, 1), 3)
+        out["per_image"] = [{k: v for k, v in asdict(r).items() if k != "matched_iou"} for r in reviews]
+    return out
+
+
+def load_truths(coco: CocoData, images_dir: Path, first: int | None = None) -> list[Truth]:
+    """The first ``first`` images of ``coco`` in file order with their true masks (crowds dropped)."""
+    index = coco.class_index()
+    truths = []
+    for info in coco.images[:first]:
+        image = read_image(resolve_image_path(images_dir, info.file_name))
+        anns = [a for a in info.annotations if not a.get("iscrowd", 0)]
+        h, w = image.shape[:2]
+        masks = np.stack([annotation_mask(a, h, w) for a in anns]) if anns else np.zeros((0, h, w), np.uint8)
+        labels = np.array([index[a["category_id"]] for a in anns], np.int64)
+        truths.append(Truth(info.file_name, image, masks, labels))
+    return truths
+
+
+class _Pricer:
+    """Prices one image's review with the model's predictions (both pricings when clicks are given)."""
+
+    def __init__(self, class_names, threshold, cost, clicks_to_reach):
+        self.class_names, self.threshold = class_names, threshold
+        self.cost, self.clicks_to_reach = cost, clicks_to_reach
+
+    def __call__(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
+        preds = segmenter.predict(truth.image, self.threshold)
+        masks, scores = [p.mask for p in preds], [p.score for p in preds]
+        labels = None
+        if len(self.class_names) > 1:  # one class: nothing to choose, so nothing to price
+            names = segmenter.class_names
+            labels = [
+                self.class_names.index(names[p.label]) if names[p.label] in self.class_names else -1
+                for p in preds
+            ]
+        true_labels = truth.labels.tolist()
+        result.reviews.append(
+            review_image(masks, scores, list(truth.masks), self.cost, None, labels, true_labels)
+        )
+        if self.clicks_to_reach is not None:
+            result.click_reviews.append(
+                review_image(
+                    masks, scores, list(truth.masks), self.cost, self.clicks_to_reach, labels, true_labels
+                )
+            )
+
+
+def run_session(
+    mode: str,
+    base: Path,
+    annotations: Path,
+    images_dir: Path,
+    truths: list[Truth],
+    steps_per_image: int,
+    score_threshold: float = 0.5,
+    online_config: OnlineConfig | None = None,
+    batch_every: int = 10,
+    cost: CostModel | None = None,
+    clicks_to_reach: ClickCounter | None = None,
+    log: Callable[[str], None] = lambda m: None,
+) -> SessionResult:
+    """Simulate one session in ``mode`` starting from checkpoint ``base``; see the module docstring."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    start, cost, online_config = time.monotonic(), cost or CostModel(), online_config or OnlineConfig()
+    class_names = load_coco(annotations, require_images=False).class_names
+    price = _Pricer(class_names, score_threshold, cost, clicks_to_reach)
+    result = SessionResult(mode)
+    base_ckpt = load_checkpoint(base)
+    segmenter = Segmenter(base_ckpt, "cpu")
+    trainer = OnlineTrainer(base_ckpt, class_names, online_config) if mode == "online" else None
+    pending: list[tuple[int, Checkpoint]] = []  # batch mode: (swap in after this many reviews, model)
+    for i, truth in enumerate(truths):
+        if pending and i >= pending[0][0]:
+            segmenter = Segmenter(pending.pop(0)[1], "cpu")
+        price(segmenter, truth, result)
+        per_object = result.reviews[-1].seconds / max(len(truth.masks), 1)
+        log(f"{mode} image {i + 1}/{len(truths)}: {per_object:.1f} s/object")
+        if trainer is not None:
+            trainer.add_example(truth.key, truth.image, truth.masks, truth.labels)
+            result.steps += trainer.train_for(steps=steps_per_image)
+            segmenter = Segmenter(trainer.checkpoint(with_train_state=False), "cpu")
+        elif mode == "batch" and (i + 1) % batch_every == 0 and i + 1 + batch_every <= len(truths):
+            iterations = steps_per_image * batch_every
+            pending.append(
+                (
+                    i + 1 + batch_every,
+                    _batch_finetune(base, annotations, images_dir, truths[: i + 1], iterations),
+                )
+            )
+            result.steps += iterations
+    result.final = trainer.checkpoint(with_train_state=False) if trainer is not None else segmenter.checkpoint
+    result.wall_s = time.monotonic() - start
+    return result
+
+
+def _batch_finetune(base: Path, annotations: Path, images_dir: Path, reviewed: list[Truth], iterations: int):
+    """``istr finetune`` of ``base`` on the reviewed images (a subset of ``annotations``), as the GUI's
+    button runs it."""
+    data = json.loads(Path(annotations).read_text(encoding="utf-8"))
+    keep = {t.key for t in reviewed}
+    images = [im for im in data["images"] if im["file_name"] in keep]
+    ids = {im["id"] for im in images}
+    subset = {
+        **data,
+        "images": images,
+        "annotations": [a for a in data["annotations"] if a["image_id"] in ids],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "reviewed.json"
+        path.write_text(json.dumps(subset), encoding="utf-8")
+        out = Path(tmp) / "batch.pt"
+        finetune(path, images_dir, out, weights=base, iterations=iterations, device="cpu", log=lambda m: None)
+        return load_checkpoint(out)
