@@ -17,6 +17,7 @@ from pycocotools import mask as mask_utils
 
 from istr_core.data.coco import AnnotationError, annotation_rle, load_coco, resolve_image_path
 from istr_core.data.export import mask_to_rle, write_json_atomic
+from istr_core.data.locations import images_dir_info
 
 from .document import HUMAN, MODEL, PRELABELLED, STATUSES, ImageRecord, Instance, Project
 
@@ -83,7 +84,10 @@ def _annotation(inst: Instance, ann_id: int, image_id: int) -> dict:
     return ann
 
 
-def save_coco(path: str | os.PathLike, coco: dict) -> Path:
+def save_coco(path: str | os.PathLike, coco: dict, images_dir: str | os.PathLike | None = None) -> Path:
+    """Write atomically; with ``images_dir``, record it so `istr finetune PATH` finds the images."""
+    if images_dir is not None:
+        coco = {**coco, "info": {**coco.get("info", {}), **images_dir_info(path, images_dir)}}
     return write_json_atomic(path, coco)
 
 

@@ -309,7 +309,7 @@ class Controller(QObject):
             lambda r: r.status != UNLABELLED or bool(r.instances),
             lambda i: i.visible(self.threshold),
         )
-        save_coco(path, coco)
+        save_coco(path, coco, self.project.folder)
         self.annotations, self.dirty = path, False
         self.flush_autosave()
         autosave.discard(self.autosave_path)
@@ -325,7 +325,7 @@ class Controller(QObject):
         coco = project_to_coco(
             self.project, lambda r: r.status == REVIEWED, lambda i: i.visible(self.threshold)
         )
-        save_coco(path, coco)
+        save_coco(path, coco, self.project.folder)
         return len(coco["images"])
 
     def write_autosave(self) -> None:

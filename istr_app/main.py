@@ -48,6 +48,7 @@ class UsageError(Exception):
 
 def load_segmenter(args: argparse.Namespace):
     """The model to pre-label with, or None (no --weights and no embedded default model)."""
+    from istr_core.data.locations import resolve_weights
     from istr_core.inference import Segmenter
     from istr_core.resources import DEFAULT_MODEL
 
@@ -55,6 +56,7 @@ def load_segmenter(args: argparse.Namespace):
         return None
     if args.weights is None and not DEFAULT_MODEL.is_file():
         return None
+    args.weights = resolve_weights(args.weights, args.dir)  # a name: anns -> anns.pt, DIR/.istr_models/
     if args.weights is not None and not args.weights.is_file():
         raise UsageError(f"checkpoint {args.weights} does not exist")
     try:

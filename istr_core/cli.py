@@ -19,16 +19,21 @@ app = typer.Typer(
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+IMAGES_HELP = (
+    "Folder the JSON's file_name entries are relative to (default: the folder the file records, "
+    "as `istr segment` and istr-app write it, else the JSON's own folder)."
+)
 
 
 @app.command()
 @friendly_errors()
 def train(
     annotations: Annotated[Path, typer.Argument(help="COCO instances JSON to train on.")],
-    images: Annotated[Path, typer.Option(help="Folder the JSON's file_name entries are relative to.")],
+    images: Annotated[Path | None, typer.Option(help=IMAGES_HELP)] = None,
     out: Annotated[
-        Path, typer.Option(help="Checkpoint to write (atomically, every --checkpoint-every steps).")
-    ],
+        Path | None,
+        typer.Option(help="Checkpoint to write, atomically (default: the JSON's name with .pt, beside it)."),
+    ] = None,
     preset: Annotated[
         str | None, typer.Option(help="cpu-small or paper; default: paper on GPU, cpu-small on CPU.")
     ] = None,
@@ -73,7 +78,7 @@ def train(
 @friendly_errors()
 def eval_(
     annotations: Annotated[Path, typer.Argument(help="COCO instances JSON with the ground truth.")],
-    images: Annotated[Path, typer.Option(help="Images folder.")],
+    images: Annotated[Path | None, typer.Option(help=IMAGES_HELP)] = None,
     weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: the embedded model).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 1,
@@ -119,8 +124,10 @@ def segment(
 @friendly_errors()
 def finetune(
     annotations: Annotated[Path, typer.Argument(help="COCO JSON with corrected annotations.")],
-    images: Annotated[Path, typer.Option(help="Folder the JSON's file_name entries are relative to.")],
-    out: Annotated[Path, typer.Option(help="Checkpoint to write.")],
+    images: Annotated[Path | None, typer.Option(help=IMAGES_HELP)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Checkpoint to write (default: the JSON's name with .pt, beside it).")
+    ] = None,
     weights: Annotated[
         Path | None, typer.Option(help="Model to start from (default: the embedded model).")
     ] = None,

@@ -20,6 +20,7 @@ import numpy as np
 
 from .data.export import masks_to_annotations, write_json_atomic
 from .data.images import ImageReadError, list_images, read_image
+from .data.locations import images_dir_info
 
 
 @dataclass
@@ -203,6 +204,7 @@ def segment_folder(
         progress(total, total)
     records = _read_journal(journal)
     coco = _assemble(paths, names, records, categories)
+    coco["info"].update(images_dir_info(out, folder))  # `istr finetune OUT` finds the images by itself
     write_json_atomic(out, coco)
     journal.unlink(missing_ok=True)
     summary.images, summary.instances = len(coco["images"]), len(coco["annotations"])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..cli_support import UserError, err_console, progress_bar
 from ..data.coco import CocoData, load_coco
+from ..data.locations import resolve_images_dir, resolve_weights
 from ..eval.coco_eval import category_mapping, evaluate
 from ..inference import Segmenter
 
@@ -20,6 +21,8 @@ def run_eval(
 ) -> dict:
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
+    images = resolve_images_dir(annotations, images)
+    weights = resolve_weights(weights, images)
     coco = load_coco(annotations, images)
     for w in coco.warnings[:20]:
         err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)

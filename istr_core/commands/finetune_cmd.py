@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cli_support import check_output_path, err_console, progress_bar
+from ..data.locations import default_checkpoint_for, resolve_images_dir, resolve_weights
 from ..finetune import finetune
 
 
 def run_finetune(
     annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device
 ):
-    check_output_path(Path(out))
+    images = resolve_images_dir(annotations, images)
+    out = Path(out) if out is not None else default_checkpoint_for(annotations)
+    check_output_path(out)
     if iterations < 1:
         raise ValueError("--iterations must be at least 1")
+    weights = resolve_weights(weights, images)
     with progress_bar("fine-tuning", iterations) as (bar, task):
         result = finetune(
             annotations,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..cli_support import check_output_path, err_console, progress_bar
 from ..data.images import list_images
+from ..data.locations import resolve_weights
 from ..inference import Segmenter
 from ..segment import segment_folder
 
@@ -24,7 +25,7 @@ def run_segment(
             f"{folder}: no images found (looked for jpg, jpeg, png, bmp, tif, tiff, webp"
             f"{'' if recursive else '; use --recursive for sub-folders'})"
         )
-    segmenter = Segmenter.from_checkpoint(weights, device)
+    segmenter = Segmenter.from_checkpoint(resolve_weights(weights, folder), device)
     with progress_bar("segmenting", total) as (bar, task):
         state = {"last": 0, "t0": None}
 

@@ -10,6 +10,7 @@ import torch
 from ..cli_support import UserError, check_output_path, err_console, progress_bar
 from ..config import PRESETS
 from ..data.coco import load_coco
+from ..data.locations import default_checkpoint_for, resolve_images_dir
 from ..model.build import _depth
 from ..training import default_train_config, model_config_for, train_on_coco
 
@@ -36,7 +37,9 @@ def run_train(
     debug,
     bf16: bool = True,
 ) -> None:
-    check_output_path(Path(out))
+    images = resolve_images_dir(annotations, images)
+    out = Path(out) if out is not None else default_checkpoint_for(annotations)
+    check_output_path(out)
     if preset is None:
         preset = "paper" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
     if preset not in PRESETS:
