@@ -1,0 +1,58 @@
+"""The simulated annotation session end to end on a tiny model, and the benchmark's bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from istr_core.annotation_cost import CostModel
+from istr_core.data.coco import load_coco
+from istr_core.session_sim import load_truths, run_session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("mode", ["fixed", "online", "batch"])
+def test_a_session_prices_every_object_of_every_image(mode, synthetic_dataset, tiny_checkpoint):
+    ann, folder = synthetic_dataset
+    truths = load_truths(load_coco(ann, folder), folder, first=4)
+    r = run_session(
+        mode, tiny_checkpoint, ann, folder, truths, steps_per_image=1, score_threshold=0.3, batch_every=2
+    )
+    assert len(r.reviews) == 4 and [x.objects for x in r.reviews] == [len(t.masks) for t in truths]
+    for x in r.reviews:
+        assert x.accepted + x.fixed + x.missed == x.objects
+        drawn = x.fixed + x.missed
+        assert x.seconds == pytest.approx(
+            x.accepted * 1 + x.deleted * 2 + x.relabelled * 2 + drawn * CostModel().polygon_s
+        )
+    assert r.steps == {"fixed": 0, "online": 4, "batch": 2}[mode]  # batch: one job, swapped in at image 4
+    summary = r.summary(last=2)
+    assert summary["mode"] == mode and len(summary["seconds_per_object_per_image"]) == 4
+    assert r.final is not None
+
+
+def bench(*args):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "annotation_session.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+def test_benchmark_bad_input_is_one_line_and_exit_2(synthetic_dataset, tmp_path):
+    ann, folder = synthetic_dataset
+    data = json.loads(ann.read_text())
+    no_images = tmp_path / "no_images.json"
+    no_images.write_text(json.dumps({**data, "images": [], "annotations": []}))
+    no_categories = tmp_path / "no_categories.json"
+    no_categories.write_text(json.dumps({**data, "categories": [], "annotations": []}))
+    for path, fragment in ((no_images, "no images"), (no_categories, "no categories")):
+        r = bench(path, "--images", folder, "--steps-per-image", "1")
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in r.stderr
