@@ -30,7 +30,7 @@ from istr_core.data.coco import AnnotationError, load_coco
 from istr_core.data.images import ImageReadError
 from istr_core.online import OnlineConfig, OnlineTrainer
 from istr_core.resources import DEFAULT_MODEL
-from istr_core.session_sim import MODES, load_truths, run_session
+from istr_core.session_sim import MODES, ORDERS, load_truths, run_session
 from istr_core.train.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -44,8 +44,11 @@ def parse_args(argv=None):
         "--steps-per-image", type=int, help="training steps per reviewed image (overrides seconds)"
     )
     ap.add_argument("--mode", action="append", choices=MODES, help="repeatable; default: all three")
+    ap.add_argument("--order", choices=ORDERS, default="file", help="next image: file order or least sure")
     ap.add_argument("--weights", type=Path, default=DEFAULT_MODEL, help="starting model")
-    ap.add_argument("--score-threshold", type=float, default=0.5, help="chosen once for the session")
+    ap.add_argument(
+        "--score-threshold", type=float, default=0.3, help="chosen once for the session (istr-app default)"
+    )
     ap.add_argument("--val", type=Path, help="COCO JSON to score each mode's final model on")
     ap.add_argument("--val-images", type=Path)
     ap.add_argument("--plot", type=Path, default=Path("bench_out/annotation_session.png"))
@@ -174,8 +177,11 @@ def main(argv=None) -> int:
             config,
             cost=cost,
             log=lambda m: print(m, file=sys.stderr, flush=True),
+            order=args.order,
         )
-        summary = r.summary()
+        summary = {**r.summary(), "order": args.order}
+        if args.order != "file":
+            summary["reviewed_order"] = r.order
         if args.val:
             from istr_core.eval.coco_eval import evaluate
             from istr_core.inference import Segmenter

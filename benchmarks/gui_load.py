@@ -8,6 +8,11 @@ action to the updated pixels; the offscreen backend paints into memory, so this 
 frame (what blocks the event loop), without the compositor. Prints one JSON line (milliseconds).
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_load.py [--images 10000] [--instances 300]
+        [--training resources/default_model.pt]
+
+``--training CKPT`` loads that model and starts the online learning loop on the big image (its
+instances as the reviewed masks) before timing, so every frame is measured while the model trains in
+the background (rounds finish and swap models during the run).
 """
 
 from __future__ import annotations
@@ -72,6 +77,24 @@ def make_folder(folder: Path, count: int, width: int, height: int, instances: in
     return path
 
 
+def start_training(window, app, big: int) -> None:
+    """Feed the big image to the online loop as reviewed and wait until its first step has run."""
+    from istr_app.online_loop import Reviewed
+
+    c = window.controller
+    c.set_current(big)
+    masks, labels = c.reviewed_masks(c.record.key)
+    window.online.add_reviewed(
+        Reviewed(c.record.key, c.record.path, masks, labels, tuple(c.project.class_names))
+    )
+    deadline = time.monotonic() + 600
+    while window.online.trainer is None or window.online.trainer.step < 1:
+        app.processEvents()
+        time.sleep(0.05)
+        if time.monotonic() > deadline:
+            raise TimeoutError("the online loop did not start training within 10 minutes")
+
+
 def summary(times: list[float]) -> dict:
     ms = sorted(1000 * t for t in times)
     return {"n": len(ms), "median_ms": round(statistics.median(ms), 1), "max_ms": round(ms[-1], 1)}
@@ -84,6 +107,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--training", type=Path, metavar="CKPT", help="time frames while online learning runs")
     args = ap.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -111,7 +135,7 @@ def main() -> None:
             parse_args(
                 [
                     str(folder),
-                    "--no-model",
+                    *(["--weights", str(args.training)] if args.training else ["--no-model"]),
                     "--recover",
                     "no",
                     "--annotations",
@@ -132,6 +156,8 @@ def main() -> None:
         records = len(c.project.records)
         big = c.project.index_of("big.png")
         results: dict[str, dict] = {}
+        if args.training:
+            start_training(window, app, big)
 
         # navigation through the 10,000-row list
         results["next_image"] = summary([frame(lambda: c.step(1)) for _ in range(args.repeats)])
@@ -190,6 +216,9 @@ def main() -> None:
                     "save_s": round(save_s, 2),
                     "frames": results,
                     "qt_platform": os.environ.get("QT_QPA_PLATFORM"),
+                    "training": str(args.training) if args.training else None,
+                    "training_steps_during_run": window.online.trainer.step if args.training else 0,
+                    "model_swaps": window.online_round.round if window.online_round else 0,
                 }
             )
         )

@@ -11,6 +11,10 @@ and its true masks join the training set. Three modes:
 * ``online``: :class:`istr_core.online.OnlineTrainer` continues from its current weights after every
   reviewed image (what ``istr-app`` does when online learning is on).
 
+``order="uncertainty"`` takes, instead of the next image in file order, the remaining image the
+current model is least sure about (the sum over its predictions of 4 s (1 - s), s the score: many
+predictions near 0.5 weigh most), the "next most useful image" of active learning.
+
 The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
 session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``
 turns a per-image time budget into steps on the machine it runs on.
@@ -36,6 +40,7 @@ from .online import OnlineConfig, OnlineTrainer
 from .train.checkpoint import Checkpoint, load_checkpoint
 
 MODES = ("fixed", "batch", "online")
+ORDERS = ("file", "uncertainty")
 
 
 @dataclass
@@ -54,6 +59,7 @@ class SessionResult:
     steps: int = 0
     wall_s: float = 0.0
     final: Checkpoint | None = None
+    order: list[str] = field(default_factory=list)  # image keys in the order they were reviewed
 
     def summary(self, last: int = 10) -> dict:
         out = {"mode": self.mode, "images": len(self.reviews), "train_steps": self.steps}
@@ -136,10 +142,13 @@ def run_session(
     cost: CostModel | None = None,
     clicks_to_reach: ClickCounter | None = None,
     log: Callable[[str], None] = lambda m: None,
+    order: str = "file",
 ) -> SessionResult:
     """Simulate one session in ``mode`` starting from checkpoint ``base``; see the module docstring."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
     start, cost, online_config = time.monotonic(), cost or CostModel(), online_config or OnlineConfig()
     class_names = load_coco(annotations, require_images=False).class_names
     price = _Pricer(class_names, score_threshold, cost, clicks_to_reach)
@@ -148,9 +157,13 @@ def run_session(
     segmenter = Segmenter(base_ckpt, "cpu")
     trainer = OnlineTrainer(base_ckpt, class_names, online_config) if mode == "online" else None
     pending: list[tuple[int, Checkpoint]] = []  # batch mode: (swap in after this many reviews, model)
-    for i, truth in enumerate(truths):
+    remaining, reviewed = list(truths), []
+    for i in range(len(truths)):
         if pending and i >= pending[0][0]:
             segmenter = Segmenter(pending.pop(0)[1], "cpu")
+        truth = remaining.pop(_most_uncertain(segmenter, remaining) if order == "uncertainty" else 0)
+        reviewed.append(truth)
+        result.order.append(truth.key)
         price(segmenter, truth, result)
         per_object = result.reviews[-1].seconds / max(len(truth.masks), 1)
         log(f"{mode} image {i + 1}/{len(truths)}: {per_object:.1f} s/object")
@@ -163,13 +176,19 @@ def run_session(
             pending.append(
                 (
                     i + 1 + batch_every,
-                    _batch_finetune(base, annotations, images_dir, truths[: i + 1], iterations),
+                    _batch_finetune(base, annotations, images_dir, reviewed, iterations),
                 )
             )
             result.steps += iterations
     result.final = trainer.checkpoint(with_train_state=False) if trainer is not None else segmenter.checkpoint
     result.wall_s = time.monotonic() - start
     return result
+
+
+def _most_uncertain(segmenter: Segmenter, candidates: list[Truth]) -> int:
+    """Index of the candidate whose predictions are least sure (sum of 4 s (1 - s))."""
+    scores = [sum(4 * p.score * (1 - p.score) for p in segmenter.predict(t.image, 0.05)) for t in candidates]
+    return int(np.argmax(scores))
 
 
 def _batch_finetune(base: Path, annotations: Path, images_dir: Path, reviewed: list[Truth], iterations: int):

@@ -34,6 +34,15 @@ def test_a_session_prices_every_object_of_every_image(mode, synthetic_dataset, t
     assert r.final is not None
 
 
+def test_uncertainty_order_reviews_every_image_once(synthetic_dataset, tiny_checkpoint):
+    ann, folder = synthetic_dataset
+    truths = load_truths(load_coco(ann, folder), folder, first=3)
+    r = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, order="uncertainty")
+    assert sorted(r.order) == sorted(t.key for t in truths) and len(r.reviews) == 3
+    with pytest.raises(ValueError, match="unknown order"):
+        run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, order="random")
+
+
 def bench(*args):
     return subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "annotation_session.py"), *map(str, args)],
