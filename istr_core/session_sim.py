@@ -171,7 +171,8 @@ def run_session(
             trainer.add_example(truth.key, truth.image, truth.masks, truth.labels)
             result.steps += trainer.train_for(steps=steps_per_image)
             segmenter = Segmenter(trainer.checkpoint(with_train_state=False), "cpu")
-        elif mode == "batch" and (i + 1) % batch_every == 0 and i + 1 + batch_every <= len(truths):
+        elif mode == "batch" and (i + 1) % batch_every == 0 and i + 1 + batch_every < len(truths):
+            # a job is only worth its compute when its model will pre-label some image
             iterations = steps_per_image * batch_every
             pending.append(
                 (
