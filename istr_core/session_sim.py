@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -41,6 +42,13 @@ from .train.checkpoint import Checkpoint, load_checkpoint
 
 MODES = ("fixed", "batch", "online")
 ORDERS = ("file", "uncertainty")
+
+
+class ClickTool(Protocol):
+    """The click tool of the session's pricing: ``for_image(segmenter, image)`` returns how many clicks
+    it needs, on that image with that model, to bring a mask (or nothing) to the true mask."""
+
+    def for_image(self, segmenter: Segmenter, image: np.ndarray) -> ClickCounter: ...
 
 
 @dataclass
@@ -103,9 +111,9 @@ def load_truths(coco: CocoData, images_dir: Path, first: int | None = None) -> l
 class _Pricer:
     """Prices one image's review with the model's predictions (both pricings when clicks are given)."""
 
-    def __init__(self, class_names, threshold, cost, clicks_to_reach):
+    def __init__(self, class_names, threshold, cost, click_tool: ClickTool | None):
         self.class_names, self.threshold = class_names, threshold
-        self.cost, self.clicks_to_reach = cost, clicks_to_reach
+        self.cost, self.click_tool = cost, click_tool
 
     def __call__(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
         preds = segmenter.predict(truth.image, self.threshold)
@@ -121,11 +129,10 @@ class _Pricer:
         result.reviews.append(
             review_image(masks, scores, list(truth.masks), self.cost, None, labels, true_labels)
         )
-        if self.clicks_to_reach is not None:
+        if self.click_tool is not None:
+            counter = self.click_tool.for_image(segmenter, truth.image)
             result.click_reviews.append(
-                review_image(
-                    masks, scores, list(truth.masks), self.cost, self.clicks_to_reach, labels, true_labels
-                )
+                review_image(masks, scores, list(truth.masks), self.cost, counter, labels, true_labels)
             )
 
 
@@ -140,7 +147,7 @@ def run_session(
     online_config: OnlineConfig | None = None,
     batch_every: int = 10,
     cost: CostModel | None = None,
-    clicks_to_reach: ClickCounter | None = None,
+    click_tool: ClickTool | None = None,
     log: Callable[[str], None] = lambda m: None,
     order: str = "file",
 ) -> SessionResult:
@@ -151,7 +158,7 @@ def run_session(
         raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
     start, cost, online_config = time.monotonic(), cost or CostModel(), online_config or OnlineConfig()
     class_names = load_coco(annotations, require_images=False).class_names
-    price = _Pricer(class_names, score_threshold, cost, clicks_to_reach)
+    price = _Pricer(class_names, score_threshold, cost, click_tool)
     result = SessionResult(mode)
     base_ckpt = load_checkpoint(base)
     segmenter = Segmenter(base_ckpt, "cpu")
