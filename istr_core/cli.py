@@ -143,6 +143,27 @@ def finetune(
     )
 
 
+@app.command()
+@friendly_errors()
+def convert(
+    source: Annotated[Path, typer.Argument(help="Annotations: a file or a dataset folder.")],
+    to: Annotated[str, typer.Option(help="Output format: coco, cvat, labelme, voc or yolo.")],
+    out: Annotated[Path, typer.Option(help="File (coco, cvat .xml) or folder to write.")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Input format (default: detected from SOURCE).")
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(help="Images folder to copy into the output layout (yolo, voc, labelme, cvat)."),
+    ] = None,
+    debug: Debug = False,
+):
+    """Convert annotations between COCO, CVAT XML, labelme, VOC masks and YOLO-seg."""
+    from .commands.convert_cmd import run_convert
+
+    run_convert(source, to, out, from_, images)
+
+
 def main() -> None:
     app()
 
