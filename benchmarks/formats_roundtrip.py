@@ -23,6 +23,8 @@ def round_trip(src: Path, images: Path, fmt: str, work: Path) -> dict:
     out = work / fmt / ("annotations.json" if fmt == "coco" else "")
     warnings = formats.save(before, out, fmt, images_dir=images)
     after = formats.load(out)
+    order = {im.file_name: k for k, im in enumerate(before.images)}  # folder formats list by name
+    after.images.sort(key=lambda im: order[im.file_name])
     assert [i.file_name for i in after.images] == [i.file_name for i in before.images]
     assert after.class_names == before.class_names
     ious, lost = [], 0

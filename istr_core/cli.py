@@ -107,12 +107,17 @@ def segment(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same --out.")] = False,
     workers: Annotated[int, typer.Option(help="Threads decoding images and encoding masks.")] = 2,
     device: Device = "auto",
+    format_: Annotated[
+        str, typer.Option("--format", help="coco (one JSON), or cvat, labelme, voc, yolo (a dataset folder).")
+    ] = "coco",
     debug: Debug = False,
 ):
-    """Pre-label every image in FOLDER and write one COCO JSON file."""
+    """Pre-label every image in FOLDER and write one COCO JSON file (or another format)."""
     from .commands.segment_cmd import run_segment
 
-    run_segment(folder, out, weights, score_threshold, batch_size, recursive, resume, workers, device)
+    run_segment(
+        folder, out, weights, score_threshold, batch_size, recursive, resume, workers, device, format_
+    )
 
 
 @app.command()

@@ -1,12 +1,13 @@
 """labelme JSON: one file beside each image (labelme >= 5.5).
 
 Read: ``polygon``, ``rectangle``, ``circle`` and ``mask`` shapes (``mask``: ``points`` are the two
-inclusive corners of the box, ``mask`` a base64 PNG of that box); shapes with the same ``label`` and
-``group_id`` are one object (labelme's own ``shapes_to_label`` rule). Coordinates are COCO's
-(pixel (i, j) covers [i, i+1)), as labelme's ``labelme2coco`` passes them to pycocotools.
-Written: an object read as polygons stays polygons (one shape per part, joined by ``group_id``),
-any other object becomes one ``mask`` shape (exact). labelme has no class list: ``labels.txt`` in
-the root folder (one name per line, labelme's ``--labels`` file) keeps the classes and their order.
+inclusive corners of the box, ``mask`` a base64 PNG of that box), rasterised exactly as labelme's
+own ``shapes_to_label`` does (Pillow, outline included); shapes with the same ``label`` and
+``group_id`` are one object. Written: an object whose outline labelme redraws exactly becomes
+polygons (traced through the boundary pixels' centres, one per part, joined by ``group_id``); an
+object with holes or one-pixel slivers becomes one ``mask`` shape. Either way labelme reads back the
+same pixels. labelme has no class list: ``labels.txt`` in the root folder (one name per line,
+labelme's ``--labels`` file) keeps the classes and their order.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import io
 import json
 from pathlib import Path, PurePosixPath
 
+import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ..data.coco import AnnotationError
 from .dataset import (
@@ -27,7 +29,6 @@ from .dataset import (
     Instance,
     check_points,
     instance_from_mask,
-    instance_from_polygons,
     merge_instances,
     ordered_classes,
     safe_relative,
@@ -130,29 +131,33 @@ def _shape(s: dict, label: int, im: ImageEntry, where: str) -> Instance | None:
     if not all(isinstance(p, list) and len(p) == 2 for p in pts):
         raise AnnotationError(f"{where}: points must be [x, y] pairs")
     flat = check_points([v for p in pts for v in p], where)
-    if kind == "polygon":
-        if len(pts) < 3:
-            raise AnnotationError(f"{where}: polygon with fewer than 3 points")
-        return instance_from_polygons([flat], label, im.height, im.width)
+    if kind == "polygon" and len(pts) < 3:
+        raise AnnotationError(f"{where}: polygon with fewer than 3 points")
     if kind in ("rectangle", "circle", "mask") and len(pts) != 2:
         raise AnnotationError(f"{where}: {kind} needs exactly 2 points")
-    if kind == "rectangle":
-        x0, y0, x1, y1 = (
-            min(flat[0], flat[2]),
-            min(flat[1], flat[3]),
-            max(flat[0], flat[2]),
-            max(flat[1], flat[3]),
-        )
-        return instance_from_polygons([[x0, y0, x1, y0, x1, y1, x0, y1]], label, im.height, im.width)
-    if kind == "circle":
-        (cx, cy), (px, py) = pts
-        r = float(np.hypot(px - cx, py - cy))
-        ang = np.linspace(0, 2 * np.pi, 64, endpoint=False)
-        poly = np.stack([cx + r * np.cos(ang), cy + r * np.sin(ang)], 1).ravel().tolist()
-        return instance_from_polygons([poly], label, im.height, im.width)
+    if kind in ("polygon", "rectangle", "circle"):
+        return instance_from_mask(draw_shape(kind, np.reshape(flat, (-1, 2)), im.width, im.height), label)
     if kind == "mask":
         return instance_from_mask(_mask_shape(s, flat, im, where), label)
     raise AnnotationError(f"{where}: shape type {kind!r} has no area (only polygon, rectangle, circle, mask)")
+
+
+def draw_shape(kind: str, points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """labelme's ``shape_to_mask`` for areas: Pillow draws the shape filled, outline included."""
+    image = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(image)
+    xy = [tuple(p) for p in points.tolist()]
+    if kind == "circle":
+        (cx, cy), (px, py) = xy
+        r = float(np.hypot(cx - px, cy - py))
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=1, fill=1)
+    elif kind == "rectangle":
+        draw.rectangle(
+            [min(xy)[0], min(p[1] for p in xy), max(xy)[0], max(p[1] for p in xy)], outline=1, fill=1
+        )
+    else:
+        draw.polygon(xy, outline=1, fill=1)
+    return np.asarray(image, dtype=bool)
 
 
 def _mask_shape(s: dict, flat: list[float], im: ImageEntry, where: str) -> np.ndarray:
@@ -180,7 +185,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
             raise AnnotationError(f"{im.file_name}: two images share the labelme file {rel}; rename one")
         shapes = []
         for inst in im.instances:
-            shapes += _shapes(inst, dataset.class_names[inst.label], len(shapes))
+            shapes += _shapes(inst, dataset.class_names[inst.label], len(shapes), im)
         doc = {
             "version": VERSION,
             "flags": {},
@@ -197,18 +202,28 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
     return warnings
 
 
-def _shapes(inst: Instance, label: str, group: int) -> list[dict]:
+def _shapes(inst: Instance, label: str, group: int, im: ImageEntry) -> list[dict]:
     base = {"label": label, "description": "", "flags": {}, "mask": None}
-    if inst.polygons:
-        gid = group if len(inst.polygons) > 1 else None
-        return [
-            {**base, "points": np.reshape(p, (-1, 2)).tolist(), "group_id": gid, "shape_type": "polygon"}
-            for p in inst.polygons
-        ]
+    mask = inst.mask()
+    polygons = _polygons(mask, im)
+    if polygons is not None:
+        gid = group if len(polygons) > 1 else None
+        return [{**base, "points": p, "group_id": gid, "shape_type": "polygon"} for p in polygons]
     x, y, w, h = (int(v) for v in inst.bbox())
-    crop = inst.mask()[y : y + h, x : x + w]
     buf = io.BytesIO()
-    Image.fromarray(crop.astype(np.uint8)).save(buf, format="PNG")
+    Image.fromarray(mask[y : y + h, x : x + w].astype(np.uint8)).save(buf, format="PNG")
     points = [[float(x), float(y)], [float(x + w - 1), float(y + h - 1)]]
     mask_b64 = base64.b64encode(buf.getvalue()).decode("ascii")
     return [{**base, "points": points, "group_id": None, "shape_type": "mask", "mask": mask_b64}]
+
+
+def _polygons(mask: np.ndarray, im: ImageEntry) -> list[list[list[float]]] | None:
+    """One outline per part when labelme redraws exactly ``mask`` from them, else None."""
+    contours, hierarchy = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None or (hierarchy[0][:, 3] >= 0).any() or any(len(c) < 3 for c in contours):
+        return None  # holes, or a part too thin for a polygon
+    polys = [c[:, 0, :].astype(float) for c in contours]
+    redrawn = np.zeros_like(mask)
+    for p in polys:
+        redrawn |= draw_shape("polygon", p, im.width, im.height)
+    return [p.tolist() for p in polys] if np.array_equal(redrawn, mask) else None
