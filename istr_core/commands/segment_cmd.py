@@ -33,7 +33,11 @@ def run_segment(
         for w in result.warnings[:20]:
             err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
         coco_out.unlink()
-        err_console.print(f"wrote {out} ({format_})", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"converted to {format_}: wrote {out} ({result.images} images, {result.instances} instances)",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     check_output_path(Path(out))
     if batch_size < 1:

@@ -99,6 +99,8 @@ def _shape(el: ET.Element, names: list[str], im: ImageEntry, where: str) -> Inst
             polys = [[x0, y0, x1, y0, x1, y1, x0, y1]]
         else:
             return instance_from_mask(_mask(el, im, where), label)
+    except AnnotationError:
+        raise
     except ValueError:
         raise AnnotationError(f"{where}: coordinates are not numbers") from None
     inst = instance_from_polygons(polys, label, im.height, im.width)

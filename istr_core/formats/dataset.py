@@ -123,7 +123,7 @@ def image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             w, h = im.size
             rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise AnnotationError(f"{path}: not a readable image ({exc})") from None
     return (h, w) if rotated else (w, h)
 

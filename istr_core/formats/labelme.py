@@ -16,6 +16,7 @@ import base64
 import binascii
 import io
 import json
+import posixpath
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -94,9 +95,9 @@ def _image_entry(path: Path, raw: dict, root: Path) -> tuple[ImageEntry, list[di
     h, w = raw["imageHeight"], raw["imageWidth"]
     if h <= 0 or w <= 0:
         raise AnnotationError(f"{path}: imageWidth and imageHeight must be positive, got {w}x{h}")
-    folder = path.parent.relative_to(root).as_posix()
-    image_rel = safe_relative(raw["imagePath"], str(path))
-    name = safe_relative(str(PurePosixPath(folder) / image_rel) if folder != "." else image_rel, str(path))
+    folder = path.parent.relative_to(root).as_posix()  # imagePath is relative to the JSON's folder
+    image_path = raw["imagePath"].replace("\\", "/")
+    name = safe_relative(posixpath.normpath(posixpath.join(folder, image_path)), str(path))
     shapes = []
     for i, s in enumerate(raw["shapes"]):
         if not (
@@ -163,7 +164,7 @@ def draw_shape(kind: str, points: np.ndarray, width: int, height: int) -> np.nda
 def _mask_shape(s: dict, flat: list[float], im: ImageEntry, where: str) -> np.ndarray:
     try:
         crop = np.asarray(Image.open(io.BytesIO(base64.b64decode(s.get("mask") or "", validate=True)))) > 0
-    except (OSError, ValueError, binascii.Error):
+    except (OSError, ValueError, binascii.Error, Image.DecompressionBombError):
         raise AnnotationError(f"{where}: 'mask' is not a base64 PNG") from None
     x0, y0 = int(flat[0]), int(flat[1])
     if crop.ndim != 2 or crop.shape != (int(flat[3]) - y0 + 1, int(flat[2]) - x0 + 1):

@@ -116,8 +116,8 @@ def _read_png(path: Path) -> np.ndarray:
             if im.mode not in ("P", "L"):
                 raise AnnotationError(f"{path}: must be a palette or grey PNG of indices, got mode {im.mode}")
             return np.asarray(im)
-    except (OSError, ValueError):
-        raise AnnotationError(f"{path}: not a readable PNG (truncated or corrupt)") from None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise AnnotationError(f"{path}: not a readable PNG (truncated, corrupt or too large)") from None
 
 
 def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[str]:
@@ -133,10 +133,9 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
         if stem in stems:
             raise AnnotationError(f"{im.file_name}: two images share the name {stem}; rename one")
         stems.append(stem)
-        objects, classes = _render(im, warnings)
-        if im.instances:
-            files[f"SegmentationObject/{stem}.png"] = _png(objects, cmap)
-            files[f"SegmentationClass/{stem}.png"] = _png(classes, cmap)
+        objects, classes = _render(im, warnings)  # written for empty images too: saving over an old
+        files[f"SegmentationObject/{stem}.png"] = _png(objects, cmap)  # export must not leave stale masks
+        files[f"SegmentationClass/{stem}.png"] = _png(classes, cmap)
     files["ImageSets/Segmentation/default.txt"] = "".join(f"{s}\n" for s in stems).encode("utf-8")
     copies = image_copies([im.file_name for im in dataset.images], images_dir, prefix="JPEGImages/")
     if images_dir is None:

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 import yaml
+from scipy.spatial import cKDTree
 
 from ..data.coco import AnnotationError
 from ..data.images import IMAGE_EXTENSIONS
@@ -176,10 +177,12 @@ def outline(mask: np.ndarray) -> np.ndarray | None:
     if not parts:
         return None
     joined, rest = parts[0], parts[1:]
-    while rest:
-        dists = [np.min(((joined[:, None] - p[None]) ** 2).sum(-1)) for p in rest]
-        part = rest.pop(int(np.argmin(dists)))
-        d = ((joined[:, None] - part[None]) ** 2).sum(-1)
-        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    while rest:  # attach the part nearest to what is joined so far, at its nearest point
+        tree = cKDTree(joined)
+        nearest = [tree.query(p) for p in rest]  # (distances, indices into joined) per point of p
+        k = int(np.argmin([d.min() for d, _ in nearest]))
+        part, (d, idx) = rest.pop(k), nearest[k]
+        j = int(np.argmin(d))
+        i = int(idx[j])
         joined = np.concatenate([joined[: i + 1], part[j:], part[: j + 1], joined[i:]])
     return joined + 0.5  # pixel centres in the normalised (continuous) frame: truncation gives the pixel back

@@ -164,6 +164,17 @@ def test_labelme_sample_written_by_labelme_reads_as_labelme_draws_it():
     assert len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
 
 
+def test_labelme_image_in_a_sibling_folder(tmp_path):
+    """labelme writes imagePath relative to the JSON: ../images/x.png is fine while it stays inside
+    the folder given; the file name becomes relative to that folder."""
+    (tmp_path / "ann").mkdir()
+    doc = json.loads((DATA / "labelme" / "sample.json").read_text())
+    doc["imagePath"] = "..\\images\\sample.png"  # as labelme on Windows writes it
+    (tmp_path / "ann" / "sample.json").write_text(json.dumps(doc))
+    dataset = formats.load(tmp_path)
+    assert dataset.images[0].file_name == "images/sample.png" and len(dataset.images[0].instances) == 4
+
+
 def test_yolo_sample():
     dataset = formats.load(DATA / "yolo" / "data.yaml")
     assert dataset.class_names == ["droplet", "dust"]
