@@ -115,9 +115,12 @@ def segment(
     """Pre-label every image in FOLDER and write one COCO JSON file (or another format)."""
     from .commands.segment_cmd import run_segment
 
-    run_segment(
-        folder, out, weights, score_threshold, batch_size, recursive, resume, workers, device, format_
-    )
+    args = (weights, score_threshold, batch_size, recursive, resume, workers, device)
+    if format_ != "coco":
+        from .commands.convert_cmd import run_segment_as
+
+        return run_segment_as(format_, folder, out, *args)
+    run_segment(folder, out, *args)
 
 
 @app.command()

@@ -6,39 +6,13 @@ from pathlib import Path
 
 from ..cli_support import check_output_path, err_console, progress_bar
 from ..data.images import list_images
-from ..formats import check_format, convert
 from ..inference import Segmenter
 from ..segment import segment_folder
 
 
 def run_segment(
-    folder: Path,
-    out: Path,
-    weights,
-    score_threshold,
-    batch_size,
-    recursive,
-    resume,
-    workers,
-    device,
-    format_: str = "coco",
+    folder: Path, out: Path, weights, score_threshold, batch_size, recursive, resume, workers, device
 ):
-    if format_ != "coco":  # segment to a hidden COCO file beside --out (resumable), then convert it
-        check_format(format_)
-        coco_out = Path(out).parent / f".{Path(out).name}.coco.json"
-        run_segment(
-            folder, coco_out, weights, score_threshold, batch_size, recursive, resume, workers, device
-        )
-        result = convert(coco_out, out, format_, "coco", folder)
-        for w in result.warnings[:20]:
-            err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
-        coco_out.unlink()
-        err_console.print(
-            f"converted to {format_}: wrote {out} ({result.images} images, {result.instances} instances)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        return
     check_output_path(Path(out))
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
