@@ -16,6 +16,8 @@ def detect(path: Path) -> bool:
     if not (path.is_file() and path.suffix.lower() == ".json"):
         return False
     head = path.read_bytes()[:4096].decode("utf-8", "replace")
+    if '"shapes"' in head and '"imagePath"' in head:
+        return False  # a labelme file (whatever its labels are called)
     return '"images"' in head or '"annotations"' in head or '"categories"' in head
 
 

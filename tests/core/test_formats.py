@@ -232,6 +232,13 @@ def test_detect_says_what_it_looked_for(tmp_path):
         formats.detect(tmp_path / "x.txt")
 
 
+def test_labelme_file_with_a_label_called_annotations_is_not_coco(tmp_path):
+    doc = json.loads((DATA / "labelme" / "sample.json").read_text())
+    doc["shapes"][0]["label"] = "annotations"
+    (tmp_path / "sample.json").write_text(json.dumps(doc))
+    assert formats.detect(tmp_path / "sample.json") == "labelme"
+
+
 def test_training_reads_any_format(tmp_path):
     """load_annotations gives training the same CocoData from a YOLO folder as from the COCO file."""
     src = tmp_path / "src"
