@@ -15,9 +15,12 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from istr_core.data.coco import AnnotationError, annotation_rle, load_coco, resolve_image_path
+from istr_core import formats
+from istr_core.data.coco import AnnotationError, annotation_rle, parse_coco, resolve_image_path
 from istr_core.data.export import mask_to_rle, write_json_atomic
 from istr_core.data.locations import images_dir_info
+from istr_core.formats import load_annotations
+from istr_core.formats.coco import from_coco_data
 
 from .document import HUMAN, MODEL, PRELABELLED, STATUSES, ImageRecord, Instance, Project
 
@@ -91,6 +94,23 @@ def save_coco(path: str | os.PathLike, coco: dict, images_dir: str | os.PathLike
     return write_json_atomic(path, coco)
 
 
+def save_as(path: str | os.PathLike, coco: dict, fmt: str, images_dir: Path) -> list[str]:
+    """Write the app's COCO dict as ``fmt`` (any registry format; images copied from ``images_dir``
+    where the layout wants them); returns what the format could not hold."""
+    if fmt == "coco":
+        save_coco(path, coco, images_dir)
+        return []
+    dataset = from_coco_data(parse_coco(coco, Path(path), require_images=False))
+    return formats.save(dataset, path, fmt, images_dir)
+
+
+def format_of(path: Path) -> str:
+    """The format of an existing annotations path; a new path is COCO (.json) or CVAT (.xml)."""
+    if path.exists():
+        return formats.detect(path)
+    return "cvat" if path.suffix.lower() == ".xml" else "coco"
+
+
 def read_coco(path: str | os.PathLike) -> tuple[dict, list[str]]:
     """A COCO file checked by the same validator as training (istr_core.data.coco.load_coco):
     schema errors raise :class:`AnnotationError` with one line naming the file and the entry; a bad
@@ -98,7 +118,7 @@ def read_coco(path: str | os.PathLike) -> tuple[dict, list[str]]:
     pycocotools) is dropped with a warning. Returns (the cleaned COCO dict, warnings); the app's own
     fields (``istr_status``, ``istr_source``, ``istr_accepted``) are kept."""
     try:
-        checked = load_coco(path, require_images=False)
+        checked = load_annotations(path, require_images=False)  # any format, checked as COCO
     except OSError as e:
         raise AnnotationError(f"cannot read {path}: {e}") from None
     data = {

@@ -15,7 +15,7 @@ from istr_core.data.coco import AnnotationError
 from istr_core.data.images import ImageReadError, list_images, read_image
 
 from . import autosave
-from .coco_io import load_coco_into, project_to_coco, read_coco, save_coco
+from .coco_io import format_of, load_coco_into, project_to_coco, read_coco, save_as, save_coco
 from .commands import (
     AddInstances,
     Command,
@@ -34,7 +34,7 @@ def load_project(folder: Path, annotations: Path | None) -> tuple[Project, list[
     """Folder listing plus, when the file exists, the masks of ``annotations`` for review."""
     project = Project(folder, list_images(folder))
     warnings = []
-    if annotations is not None and annotations.is_file():
+    if annotations is not None and annotations.exists():  # a COCO file or any other format's path
         data, warnings = read_coco(annotations)
         warnings += load_coco_into(project, data)
     return project, warnings
@@ -56,6 +56,7 @@ class Controller(QObject):
         super().__init__()
         self.project = project
         self.annotations = annotations
+        self.annotations_format = format_of(annotations) if annotations else "coco"  # what Save writes
         self.undo_stack = UndoStack(project)
         self.autosave_path = autosave.sidecar_path(project.folder, annotations)
         self.segmenter, self.weights = None, weights
@@ -302,15 +303,14 @@ class Controller(QObject):
         return self.annotations or self.project.folder / "annotations.json"
 
     def save(self, path: Path | None = None) -> Path:
-        """Write the visible instances of every touched image as COCO; clears the autosave."""
+        """Write the visible instances of every touched image (COCO, or the format the annotations
+        were opened from); clears the autosave."""
         path = Path(path) if path else self.default_save_path()
-        coco = project_to_coco(
-            self.project,
-            lambda r: r.status != UNLABELLED or bool(r.instances),
-            lambda i: i.visible(self.threshold),
-        )
-        save_coco(path, coco, self.project.folder)
-        self.annotations, self.dirty = path, False
+        fmt = self.annotations_format if path == self.annotations else format_of(path)
+        coco = self._visible_coco()
+        for w in save_as(path, coco, fmt, self.project.folder)[:5]:
+            self.message.emit(f"warning: {w}")
+        self.annotations, self.annotations_format, self.dirty = path, fmt, False
         self.flush_autosave()
         autosave.discard(self.autosave_path)
         self.autosave_path = autosave.sidecar_path(self.project.folder, path)
@@ -319,6 +319,35 @@ class Controller(QObject):
             f"saved {len(coco['annotations'])} instances on {len(coco['images'])} images to {path}"
         )
         return path
+
+    def _visible_coco(self) -> dict:
+        return project_to_coco(
+            self.project,
+            lambda r: r.status != UNLABELLED or bool(r.instances),
+            lambda i: i.visible(self.threshold),
+        )
+
+    def export(self, path: Path, fmt: str) -> list[str]:
+        """Write the visible instances as ``fmt`` (images copied where the layout needs them); the
+        open file, the autosave and the unsaved state stay as they are. Returns the format's warnings."""
+        warnings = save_as(path, self._visible_coco(), fmt, self.project.folder)
+        self.message.emit(f"exported {fmt} to {path}" + (f" ({len(warnings)} warnings)" if warnings else ""))
+        return warnings
+
+    def open_annotations(self, path: Path) -> list[str]:
+        """Load annotations of any format onto the open folder (replacing its masks); Save then writes
+        back to ``path`` in its format. Returns the per-item warnings."""
+        data, warnings = read_coco(path)
+        warnings += load_coco_into(self.project, data)
+        self.undo_stack = UndoStack(self.project)
+        self.annotations, self.annotations_format, self.dirty = path, format_of(path), False
+        self.autosave_path = autosave.sidecar_path(self.project.folder, path)
+        self.selection = []
+        self.classes_changed.emit()
+        self.records_changed.emit()
+        self.instances_changed.emit()
+        self.selection_changed.emit()
+        return warnings
 
     def write_reviewed(self, path: Path) -> int:
         """COCO of the reviewed images only (the fine-tuning set); returns the number of images."""

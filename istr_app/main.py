@@ -20,7 +20,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("dir", nargs="?", type=Path, help="folder of images (asked for when omitted)")
     p.add_argument("--weights", type=Path, help="ISTR checkpoint (default: the embedded model if present)")
     p.add_argument("--no-model", action="store_true", help="start without a model (box tool uses GrabCut)")
-    p.add_argument("--annotations", type=Path, help="COCO JSON to open for review and to save to")
+    p.add_argument(
+        "--annotations",
+        type=Path,
+        help="annotations to review and save to: COCO JSON, CVAT XML, or a labelme / VOC / YOLO folder",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument(
         "--recover",

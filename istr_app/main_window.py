@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QSlider,
 )
 
+from istr_core.data.coco import AnnotationError
+from istr_core.formats import FORMATS
 from istr_core.inference import Segmenter
 
 from . import autosave
@@ -35,8 +37,10 @@ from .widgets.panels import ClassPanel, ImageList, InstanceList
 
 # (action name, menu text, shortcuts)
 ACTIONS = [
+    ("open_annotations", "&Open annotations…", ["Ctrl+O"]),
     ("save", "&Save", ["Ctrl+S"]),
     ("save_as", "Save &as…", ["Ctrl+Shift+S"]),
+    ("export_as", "&Export as…", ["Ctrl+E"]),
     ("load_model", "Load &model…", ["Ctrl+M"]),
     ("quit", "&Quit", ["Ctrl+Q"]),
     ("undo", "&Undo", ["Ctrl+Z"]),
@@ -78,7 +82,7 @@ MOUSE_HELP = [
 ]
 
 MENUS = {
-    "&File": ["save", "save_as", "load_model", "quit"],
+    "&File": ["open_annotations", "save", "save_as", "export_as", "load_model", "quit"],
     "&Edit": ["undo", "redo", "delete", "accept", "accept_all"],
     "&View": ["next", "prev", "fit", "zoom_in", "zoom_out"],
     "&Tools": [
@@ -398,6 +402,40 @@ class MainWindow(QMainWindow):
             self.show_message(text)
             QMessageBox.warning(self, "Save failed", text)
             return False
+
+    def on_open_annotations(self) -> None:
+        path = self._ask_annotations_path("Open annotations", save=False)
+        if path is None:
+            return
+        try:
+            warnings = self.controller.open_annotations(path)
+        except (AnnotationError, OSError) as e:
+            QMessageBox.warning(self, "Cannot open annotations", str(e))
+            return
+        first = f"; {len(warnings)} warnings, first: {warnings[0]}" if warnings else ""
+        self.show_message(f"opened {path} ({self.controller.annotations_format}){first}")
+
+    def on_export_as(self) -> None:
+        path = self._ask_annotations_path("Export as", save=True)
+        if path is None:
+            return
+        try:
+            self.controller.export(path, self._chosen_format)
+        except (AnnotationError, OSError) as e:
+            QMessageBox.warning(self, "Export failed", str(e))
+
+    def _ask_annotations_path(self, title: str, save: bool) -> Path | None:
+        """Format first (from the core registry), then a file (coco, cvat) or a folder (the others)."""
+        fmt, ok = QInputDialog.getItem(self, title, "Format:", list(FORMATS), 0, False)
+        if not ok:
+            return None
+        self._chosen_format, start = fmt, str(self.controller.project.folder)
+        if fmt in ("coco", "cvat"):
+            pick = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+            path, _ = pick(self, title, start, "COCO JSON (*.json)" if fmt == "coco" else "CVAT XML (*.xml)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, f"{title}: {fmt} folder", start)
+        return Path(path) if path else None
 
     def on_load_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load ISTR checkpoint", "", "Checkpoints (*.pt *.pth)")

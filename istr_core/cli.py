@@ -112,12 +112,20 @@ def segment(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same --out.")] = False,
     workers: Annotated[int, typer.Option(help="Threads decoding images and encoding masks.")] = 2,
     device: Device = "auto",
+    format_: Annotated[
+        str, typer.Option("--format", help="coco (one JSON), or cvat, labelme, voc, yolo (a dataset folder).")
+    ] = "coco",
     debug: Debug = False,
 ):
-    """Pre-label every image in FOLDER and write one COCO JSON file."""
+    """Pre-label every image in FOLDER and write one COCO JSON file (or another format)."""
     from .commands.segment_cmd import run_segment
 
-    run_segment(folder, out, weights, score_threshold, batch_size, recursive, resume, workers, device)
+    args = (weights, score_threshold, batch_size, recursive, resume, workers, device)
+    if format_ != "coco":
+        from .commands.convert_cmd import run_segment_as
+
+        return run_segment_as(format_, folder, out, *args)
+    run_segment(folder, out, *args)
 
 
 @app.command()
@@ -148,6 +156,27 @@ def finetune(
     run_finetune(
         annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device
     )
+
+
+@app.command()
+@friendly_errors()
+def convert(
+    source: Annotated[Path, typer.Argument(help="Annotations: a file or a dataset folder.")],
+    to: Annotated[str, typer.Option(help="Output format: coco, cvat, labelme, voc or yolo.")],
+    out: Annotated[Path, typer.Option(help="File (coco, cvat .xml) or folder to write.")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Input format (default: detected from SOURCE).")
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(help="Images folder to copy into the output layout (yolo, voc, labelme, cvat)."),
+    ] = None,
+    debug: Debug = False,
+):
+    """Convert annotations between COCO, CVAT XML, labelme, VOC masks and YOLO-seg."""
+    from .commands.convert_cmd import run_convert
+
+    run_convert(source, to, out, from_, images)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from .config import TrainConfig
-from .data.coco import load_coco
+from .formats import load_annotations
 from .inference import Segmenter
 from .resources import DEFAULT_MODEL
 from .train.checkpoint import load_checkpoint
@@ -94,9 +94,9 @@ def finetune(
     every step (a True stops early and still writes a usable, resumable checkpoint).
     """
     base = load_checkpoint(weights if weights is not None else DEFAULT_MODEL)
-    coco = load_coco(annotations, images_dir)
+    coco = load_annotations(annotations, images_dir)
     if val is not None:
-        load_coco(val, val_images or images_dir)  # fail now, not after training
+        load_annotations(val, val_images or images_dir)  # fail now, not after training
     names = coco.class_names
     new = [n for n in names if n not in base.class_names]
     cfg = base.model_config
@@ -145,7 +145,7 @@ def finetune(
 
         metrics = evaluate(
             Segmenter.from_checkpoint(out, device),
-            load_coco(val, val_images or images_dir),
+            load_annotations(val, val_images or images_dir),
             val_images or images_dir,
         )
     return FinetuneResult(Path(out), result.iterations, result.elapsed_s, names, new, metrics)

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import PRESETS, ModelConfig, TrainConfig, cpu_small_train_config
-from .data.coco import CocoData, load_coco
+from .data.coco import CocoData
 from .data.dataset import CocoInstanceDataset
+from .formats import load_annotations
 from .inference import resolve_device
 from .model.build import override
 from .train.loop import Trainer, TrainProgress, TrainResult
@@ -72,7 +73,7 @@ def train_on_coco(
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train (or continue training) an ISTR model on a COCO file and write the checkpoint ``out``."""
-    coco = load_coco(annotations, images_dir)
+    coco = load_annotations(annotations, images_dir)  # any format, checked as COCO
     for w in coco.warnings[:20]:
         log(f"warning: {w}")
     if coco.num_annotations == 0:

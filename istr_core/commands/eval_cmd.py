@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cli_support import UserError, err_console, progress_bar
-from ..data.coco import CocoData, load_coco
+from ..data.coco import CocoData
 from ..data.locations import resolve_images_dir, resolve_weights
 from ..eval.coco_eval import category_mapping, evaluate
+from ..formats import load_annotations
 from ..inference import Segmenter
 
 
@@ -23,7 +24,7 @@ def run_eval(
         raise ValueError("--batch-size must be at least 1")
     images = resolve_images_dir(annotations, images)
     weights = resolve_weights(weights, images)
-    coco = load_coco(annotations, images)
+    coco = load_annotations(annotations, images)
     for w in coco.warnings[:20]:
         err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
     segmenter = Segmenter.from_checkpoint(weights, device)

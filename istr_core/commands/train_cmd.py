@@ -9,8 +9,8 @@ import torch
 
 from ..cli_support import UserError, check_output_path, err_console, progress_bar
 from ..config import PRESETS
-from ..data.coco import load_coco
 from ..data.locations import default_checkpoint_for, resolve_images_dir
+from ..formats import load_annotations
 from ..model.build import _depth
 from ..training import default_train_config, model_config_for, train_on_coco
 
@@ -45,8 +45,8 @@ def run_train(
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     if val is not None:
-        load_coco(val, val_images or images)  # fail now, not after hours of training
-    coco = load_coco(annotations, images)
+        load_annotations(val, val_images or images)  # fail now, not after hours of training
+    coco = load_annotations(annotations, images)
     options = {"pretrained": pretrained}
     if proposals:
         options["num_proposals"] = proposals

@@ -61,7 +61,13 @@ def load_coco(
     (degenerate polygons, zero-area masks) become ``warnings`` and that annotation is dropped.
     """
     path = Path(path)
-    data = _read_json(path)
+    return parse_coco(_read_json(path), path, images_dir, require_images)
+
+
+def parse_coco(
+    data: dict, path: Path, images_dir: str | os.PathLike | None = None, require_images: bool = True
+) -> CocoData:
+    """Validate a COCO dict read from ``path`` (named in the messages); see :func:`load_coco`."""
     where = str(path)
     for key in ("images", "annotations", "categories"):
         if key not in data:

@@ -33,6 +33,8 @@ def resolve_images_dir(annotations: str | os.PathLike, images: str | os.PathLike
     if images is not None:
         return Path(images)
     annotations = Path(annotations)
+    if annotations.is_dir() or annotations.suffix.lower() != ".json":
+        return _layout_images_dir(annotations)
     data = _read(annotations)
     candidates = _candidates(annotations, data.get("info"))
     first = _first_file_name(data)
@@ -70,6 +72,16 @@ def resolve_weights(
             if candidate.is_file():
                 return candidate
     return weights
+
+
+def _layout_images_dir(path: Path) -> Path:
+    """A dataset folder's (or its yaml/xml file's) image folder: ``images/`` for YOLO and CVAT exports,
+    ``JPEGImages/`` for VOC, else the folder itself (labelme keeps each JSON beside its image)."""
+    root = path if path.is_dir() else path.parent
+    for sub in ("images", "JPEGImages"):
+        if (root / sub).is_dir():
+            return root / sub
+    return root
 
 
 def _read(path: Path) -> dict:
