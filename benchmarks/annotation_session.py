@@ -50,7 +50,7 @@ def parse_args(argv=None):
         "--score-threshold", type=float, default=0.3, help="chosen once for the session (istr-app default)"
     )
     ap.add_argument("--val", type=Path, help="COCO JSON to score each mode's final model on")
-    ap.add_argument("--val-images", type=Path)
+    ap.add_argument("--val-images", type=Path, help="default: --images")
     ap.add_argument("--plot", type=Path, default=Path("bench_out/annotation_session.png"))
     ap.add_argument("--synthetic", type=int, default=0, help="use N procedural multi-class scenes instead")
     ap.add_argument("--online-option", action="append", default=[], metavar="KEY=VALUE")
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
             from istr_core.eval.coco_eval import evaluate
             from istr_core.inference import Segmenter
 
-            val_images = args.val_images or args.val.parent
+            val_images = args.val_images or images
             m = evaluate(Segmenter(r.final, "cpu"), load_coco(args.val, val_images), val_images)
             summary["val_mask_AP"], summary["val_mask_AP50"] = (
                 round(m["segm"]["AP"], 3),
