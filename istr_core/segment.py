@@ -294,29 +294,35 @@ def segment_images(
             for (path, image), p in zip(batch, preds, strict=True):
                 writes.append(pool.submit(_record, names[path], image.shape, p, category_ids))
             batch.clear()
-            while writes and (writes[0].done() or len(writes) > 2 * batch_size + 2):
-                log.write(json.dumps(writes.popleft().result()) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
+            _write_records(log, writes, keep=2 * batch_size + 2)
 
-        for path, future in _decoded(pool, todo, window=max(4, 2 * batch_size + workers)):
-            try:
-                batch.append((path, future.result()))
-            except ImageReadError as exc:
-                summary.skipped.append(str(exc))
-                warn(f"warning: skipped {exc}")
-                finished += 1
-            if len(batch) >= batch_size:
-                n = len(batch)
-                flush()
-                finished += n
-            if progress:
-                progress(finished)
-        flush()
-        while writes:
-            log.write(json.dumps(writes.popleft().result()) + "\n")
-        log.flush()
-        os.fsync(log.fileno())
+        try:
+            for path, future in _decoded(pool, todo, window=max(4, 2 * batch_size + workers)):
+                try:
+                    batch.append((path, future.result()))
+                except ImageReadError as exc:
+                    summary.skipped.append(str(exc))
+                    warn(f"warning: skipped {exc}")
+                    finished += 1
+                if len(batch) >= batch_size:
+                    n = len(batch)
+                    flush()
+                    finished += n
+                if progress:
+                    progress(finished)
+            flush()
+        except BaseException:  # failing (or stopped): keep every finished record for --resume
+            _write_records(log, deque(f for f in writes if f.exception() is None), keep=0)
+            raise
+        _write_records(log, writes, keep=0)
+
+
+def _write_records(log, writes: deque[Future], keep: int) -> None:
+    """Append the finished records in order (all but the last ``keep`` unless done), then fsync."""
+    while writes and (writes[0].done() or len(writes) > keep):
+        log.write(json.dumps(writes.popleft().result()) + "\n")
+    log.flush()
+    os.fsync(log.fileno())
 
 
 def merge_journals(plan: SegmentPlan, out: Path, categories: list[dict]) -> dict:
