@@ -1,9 +1,10 @@
 """One writer per output file: a lock file beside it, so two runs never race to replace it.
 
 ``OUT.lock`` is created with ``O_CREAT | O_EXCL`` (atomic, also on NFS) and holds the owner's pid and
-host. A lock whose pid is dead on this host is stale (the run was killed) and is taken over, so a
-killed run never blocks ``--resume``; a lock held by a live process, or by another host (whose pids we
-cannot check), refuses the run with one line that says how to clear it if that run is really gone.
+host; while held, a thread touches it every ``REFRESH_S``. A lock is stale, and taken over, when its
+pid is dead on this host (the run was killed) or when nobody touched it for ``STALE_AFTER_S`` (its
+host died or was lost: a torchrun job requeued on other nodes must not wait for a human). So a killed
+run never blocks ``--resume``; a live lock refuses the run with one line that says how to clear it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
-# a lock file that is empty or unreadable (its writer died between create and write) is stale after this
-_TORN_LOCK_AGE_S = 60.0
+REFRESH_S = 30.0  # the owner touches the lock this often
+STALE_AFTER_S = 300.0  # a lock nobody touched for this long is stale, whatever its host
 
 
 class OutputLocked(FileExistsError):
@@ -50,14 +52,23 @@ class OutputLock:
                 f.flush()
                 os.fsync(f.fileno())
             self.held = True
+            self._stop = threading.Event()
+            threading.Thread(target=self._refresh, args=(self._stop,), daemon=True).start()
             return
         raise OutputLocked(self._refusal(_read_owner(self.path)))
 
     def release(self) -> None:
         """Remove the lock if it is still ours (never someone else's that replaced a stale one)."""
-        if self.held and _read_owner(self.path) == self.owner:
-            self.path.unlink(missing_ok=True)
+        if self.held:
+            self._stop.set()
+            if _read_owner(self.path) == self.owner:
+                self.path.unlink(missing_ok=True)
         self.held = False
+
+    def _refresh(self, stop: threading.Event) -> None:
+        while not stop.wait(REFRESH_S):
+            with contextlib.suppress(OSError):  # gone or replaced: release() sorts it out
+                os.utime(self.path)
 
     def __enter__(self) -> OutputLock:
         self.acquire()
@@ -67,13 +78,16 @@ class OutputLock:
         self.release()
 
     def _take_over_if_stale(self, holder: dict | None) -> bool:
-        if holder is None:
-            try:
-                stale = time.time() - self.path.stat().st_mtime > _TORN_LOCK_AGE_S
-            except FileNotFoundError:
-                return True  # released meanwhile
-        else:
-            stale = holder.get("host") == self.owner["host"] and not _pid_alive(holder.get("pid"))
+        try:
+            untouched = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return True  # released meanwhile
+        dead = (
+            holder is not None
+            and holder.get("host") == self.owner["host"]
+            and not _pid_alive(holder.get("pid"))
+        )
+        stale = dead or untouched > STALE_AFTER_S  # (an unreadable lock: its writer died mid-write)
         if not stale:
             return False
         # rename first: of two runs taking over the same stale lock only one moves it; check it is

@@ -16,11 +16,14 @@ objects travel, never tensors) carries the decisions:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import heapq
 import json
 import os
+import signal
 import statistics
+import threading
 import time
 import uuid
 import warnings
@@ -119,25 +122,51 @@ def segment_folder_distributed(
 ) -> SegmentSummary:
     """This rank's part of a torchrun run; on rank 0 the returned summary describes the whole output."""
     folder, out = Path(folder), Path(out)
-    summary = SegmentSummary(out)
+    options = Options(score_threshold, batch_size, workers)
     lock = OutputLock(out) if info.is_main else None
-    try:
-        plan, token = _agree_on_plan(folder, out, recursive, resume, summary, warn, info, lock)
-        store = dist.PrefixStore(f"istr_segment/{token}/", _default_store())
-        share = _my_share(plan, info, warn)
-        categories = categories_for(segmenter)
-        options = Options(score_threshold, batch_size, workers)
-        _run_share(share, plan, out, segmenter, categories, options, summary, warn, progress, store, info)
-        if not info.is_main:
-            return summary
-        for result in _wait_for_ranks(store, info, stall_timeout_s()):
-            summary.skipped.extend(result["skipped"])
-        coco = merge_journals(plan, out, categories)
-        summary.images, summary.instances = len(coco["images"]), len(coco["annotations"])
+    with _exit_on_sigterm():
+        try:
+            return _segment_share(
+                folder, out, segmenter, options, recursive, resume, progress, warn, info, lock
+            )
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+def _segment_share(folder, out, segmenter, options, recursive, resume, progress, warn, info, lock):
+    summary = SegmentSummary(out)
+    plan, token = _agree_on_plan(folder, out, recursive, resume, summary, warn, info, lock)
+    store = dist.PrefixStore(f"istr_segment/{token}/", _default_store())
+    share = _my_share(plan, info, warn)
+    categories = categories_for(segmenter)
+    _run_share(share, plan, out, segmenter, categories, options, summary, warn, progress, store, info)
+    if not info.is_main:
         return summary
+    for result in _wait_for_ranks(store, info, stall_timeout_s()):
+        summary.skipped.extend(result["skipped"])
+    coco = merge_journals(plan, out, categories)
+    summary.images, summary.instances = len(coco["images"]), len(coco["annotations"])
+    return summary
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm():
+    """torchrun (when another rank fails) and SLURM (time limit, preemption) stop processes with
+    SIGTERM: leave through Python, so the lock is released and finished records are written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
     finally:
-        if lock is not None:
-            lock.release()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _default_store():

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from istr_core import output_lock
 from istr_core.output_lock import OutputLock, OutputLocked, lock_path
 
 
@@ -49,11 +50,26 @@ def test_a_dead_process_lock_is_taken_over(tmp_path):
     assert not lock_path(out).exists() and not list(tmp_path.glob("*.stale.*"))
 
 
-def test_a_lock_from_another_host_refuses(tmp_path):
+def test_a_lock_from_another_host_refuses_until_nobody_touched_it_for_minutes(tmp_path):
+    """Its pid cannot be checked from here; a host that died stops touching it (a requeued job)."""
     out = tmp_path / "anns.json"
     lock_path(out).write_text(json.dumps({"pid": _dead_pid(), "host": "some-other-node", "since": 0}))
     with pytest.raises(OutputLocked, match="on some-other-node"):
         OutputLock(out).acquire()
+    old = time.time() - output_lock.STALE_AFTER_S - 10
+    os.utime(lock_path(out), (old, old))
+    with OutputLock(out):
+        assert json.loads(lock_path(out).read_text())["host"] == socket.gethostname()
+
+
+def test_a_held_lock_is_touched_so_it_never_looks_stale(tmp_path, monkeypatch):
+    monkeypatch.setattr(output_lock, "REFRESH_S", 0.05)
+    out = tmp_path / "anns.json"
+    with OutputLock(out):
+        old = time.time() - 3600
+        os.utime(lock_path(out), (old, old))
+        time.sleep(0.5)
+        assert time.time() - lock_path(out).stat().st_mtime < 60
 
 
 def test_a_torn_lock_refuses_while_young_and_is_taken_over_when_old(tmp_path):
