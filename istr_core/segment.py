@@ -4,6 +4,9 @@ Decoding runs in a thread pool ahead of the model and RLE encoding runs behind i
 of thousands of images the pipeline moves at the model's speed. Finished images are appended to a
 journal (``OUT.partial.jsonl``, fsynced per batch) so a killed run loses at most one batch and
 ``resume=True`` skips what is done; the COCO file itself is written atomically at the end.
+``OUT.lock`` (:mod:`istr_core.output_lock`) keeps a second run off the same output. Under torchrun
+(:mod:`istr_core.segment_dist`) each rank keeps its own journal ``OUT.partial.rank{R}.jsonl``; a
+resume reads every journal of ``OUT``, whatever number of processes wrote it.
 """
 
 from __future__ import annotations
