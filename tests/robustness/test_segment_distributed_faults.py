@@ -15,9 +15,21 @@ from istr_core.output_lock import lock_path
 from istr_core.segment import all_journals, journal_path, rank_journal_path
 from istr_core.segment_dist import image_pixels, split_by_pixels
 from tests.cli.torchrun import segment_args, torchrun, write_uneven_folder
-from tests.robustness.test_faults import SLOW_SEGMENT, _lines, _start
+from tests.robustness.test_faults import _lines, _start
 
 OLD = '{"old": "complete"}'
+GATED_SEGMENT = """
+import os, sys, time
+import istr_core.inference as inference
+predict = inference.Segmenter.predict_batch
+def gated(self, *a, **k):
+    while not os.path.exists(os.environ["ISTR_TEST_GATE"]):
+        time.sleep(0.05)
+    return predict(self, *a, **k)
+inference.Segmenter.predict_batch = gated
+from istr_core.cli import app
+app(sys.argv[1:])
+"""
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +52,16 @@ def _share_of_rank_1(folder) -> list[str]:
     return [paths[i].name for i in shares[1]]
 
 
-def test_a_second_run_on_the_same_out_is_refused(run, synthetic_dataset, tiny_checkpoint, tmp_path):
+def test_a_second_run_on_the_same_out_is_refused(
+    run, monkeypatch, synthetic_dataset, tiny_checkpoint, tmp_path
+):
     _, folder = synthetic_dataset
-    out = tmp_path / "anns.json"
+    out, gate = tmp_path / "anns.json", tmp_path / "gate"
     out.write_text(OLD)
-    first = _start(SLOW_SEGMENT, *segment_args(folder, out, tiny_checkpoint))
+    monkeypatch.setenv("ISTR_TEST_GATE", str(gate))  # read by the wrapper in the subprocess
+    first = _start(GATED_SEGMENT, *segment_args(folder, out, tiny_checkpoint))
     deadline = time.monotonic() + 120
-    while _lines(journal_path(out)) < 1:  # the first run holds the lock and is working
+    while not lock_path(out).exists():  # the first run holds the lock; its model waits for the gate
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read().decode()[-500:]
         time.sleep(0.05)
     second = run(*segment_args(folder, out, tiny_checkpoint, "--resume"))
@@ -54,6 +69,7 @@ def test_a_second_run_on_the_same_out_is_refused(run, synthetic_dataset, tiny_ch
     assert second.stderr.strip().splitlines() == [second.stderr.strip()]  # one line
     assert f"pid {first.pid} on" in second.stderr and "is writing this file" in second.stderr
     assert out.read_text() == OLD  # the refused run touched nothing
+    gate.touch()
     assert first.wait(timeout=120) == 0, first.stderr.read().decode()[-500:]
     assert len(json.loads(out.read_text())["images"]) == 6  # the first run finished normally
     assert not lock_path(out).exists()
