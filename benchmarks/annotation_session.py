@@ -69,6 +69,23 @@ def calibrate_steps(base, truths, class_names, config: OnlineConfig, seconds: fl
     return max(1, round(seconds / per_step)), per_step
 
 
+def val_metrics(final, class_names: list[str], val: Path, val_images: Path) -> dict:
+    """Mask AP of a session's final model on ``val``; a one-class model (the default model's 'object')
+    answers for a one-class file's class."""
+    import dataclasses
+
+    from istr_core.eval.coco_eval import evaluate
+    from istr_core.inference import Segmenter
+
+    if final.class_names != class_names and len(final.class_names) == 1 == len(class_names):
+        final = dataclasses.replace(final, class_names=list(class_names))
+    try:
+        m = evaluate(Segmenter(final, "cpu"), load_coco(val, val_images), val_images)
+    except ValueError as e:  # no class in common: nothing to score
+        return {"val_mask_AP": None, "val_note": str(e)}
+    return {"val_mask_AP": round(m["segm"]["AP"], 3), "val_mask_AP50": round(m["segm"]["AP50"], 3)}
+
+
 def synthetic_files(folder: Path, n: int) -> tuple[Path, Path, Path]:
     from istr_core.data.synthetic import write_synthetic_coco
 
@@ -183,15 +200,7 @@ def main(argv=None) -> int:
         if args.order != "file":
             summary["reviewed_order"] = r.order
         if args.val:
-            from istr_core.eval.coco_eval import evaluate
-            from istr_core.inference import Segmenter
-
-            val_images = args.val_images or images
-            m = evaluate(Segmenter(r.final, "cpu"), load_coco(args.val, val_images), val_images)
-            summary["val_mask_AP"], summary["val_mask_AP50"] = (
-                round(m["segm"]["AP"], 3),
-                round(m["segm"]["AP50"], 3),
-            )
+            summary.update(val_metrics(r.final, coco.class_names, args.val, args.val_images or images))
         results[mode] = summary
         print(json.dumps(summary), flush=True)
     print(

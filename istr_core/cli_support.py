@@ -100,7 +100,16 @@ class _LineProgress:
         self.start = self.last = time.monotonic()
         self.completed, self.info = 0, ""
 
-    def update(self, task=None, completed: int | None = None, advance: int = 0, info: str | None = None, **_):
+    def update(
+        self,
+        task=None,
+        completed: int | None = None,
+        advance: int = 0,
+        info: str | None = None,
+        total=None,
+        **_,
+    ):
+        self.total = total if total is not None else self.total
         self.completed = completed if completed is not None else self.completed + advance
         self.info = info if info is not None else self.info
         if time.monotonic() - self.last >= self.interval:

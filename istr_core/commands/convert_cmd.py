@@ -31,7 +31,8 @@ def run_segment_as(format_: str, folder: Path, out: Path, *segment_args) -> None
 
     check_format(format_)
     coco_out = out.parent / f".{out.name}.coco.json"
-    run_segment(folder, coco_out, *segment_args)
+    if not run_segment(folder, coco_out, *segment_args):
+        return  # another torchrun rank: rank 0 converts
     result = convert(coco_out, out, format_, "coco", folder)
     for w in result.warnings[:20]:
         err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)

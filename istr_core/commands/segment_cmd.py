@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..cli_support import check_output_path, err_console, progress_bar
@@ -9,11 +10,13 @@ from ..data.images import list_images
 from ..data.locations import resolve_weights
 from ..inference import Segmenter
 from ..segment import segment_folder
+from ..segment_dist import device_for_rank, join_segment_group
 
 
 def run_segment(
     folder: Path, out: Path, weights, score_threshold, batch_size, recursive, resume, workers, device
-):
+) -> bool:
+    """Segment ``folder`` into ``out``; False on a torchrun rank other than 0 (rank 0 wrote it)."""
     check_output_path(Path(out))
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
@@ -25,8 +28,9 @@ def run_segment(
             f"{folder}: no images found (looked for jpg, jpeg, png, bmp, tif, tiff, webp"
             f"{'' if recursive else '; use --recursive for sub-folders'})"
         )
-    segmenter = Segmenter.from_checkpoint(resolve_weights(weights, folder), device)
-    with progress_bar("segmenting", total) as (bar, task):
+    info = join_segment_group()  # under torchrun: this process's rank; else a single process
+    segmenter = Segmenter.from_checkpoint(resolve_weights(weights, folder), device_for_rank(device, info))
+    with progress_bar("segmenting", total) if info.is_main else nullcontext((None, None)) as (bar, task):
         state = {"last": 0, "t0": None}
 
         def on_progress(done, total):
@@ -36,7 +40,7 @@ def run_segment(
             state["t0"] = state["t0"] or (now, done)
             t0, d0 = state["t0"]
             rate = (done - d0) / (now - t0) if now > t0 else 0.0
-            bar.update(task, completed=done, info=f"{rate:.2f} img/s")
+            bar.update(task, completed=done, total=total, info=f"{rate:.2f} img/s")
 
         summary = segment_folder(
             folder,
@@ -47,9 +51,12 @@ def run_segment(
             recursive,
             resume,
             workers,
-            progress=on_progress,
+            progress=on_progress if info.is_main else None,
             warn=lambda m: err_console.print(m, highlight=False, soft_wrap=True),
+            dist=info,
         )
+    if not info.is_main:
+        return False
     resumed = f", {summary.resumed} from the interrupted run" if summary.resumed else ""
     err_console.print(
         f"wrote {out}: {summary.images} images{resumed}, {summary.instances} instances, "
@@ -57,3 +64,4 @@ def run_segment(
         highlight=False,
         soft_wrap=True,
     )
+    return True
