@@ -18,7 +18,8 @@ from tests.cli.torchrun import segment_args, torchrun, write_uneven_folder
 def uneven(tmp_path_factory, tiny_checkpoint):
     """(folder, the single-process output for it)."""
     folder = write_uneven_folder(tmp_path_factory.mktemp("uneven") / "imgs")
-    reference = folder.parent / "reference.json"
+    reference = folder.parent / "reference" / "anns.json"  # a sibling of the images, as every out_beside()
+    reference.parent.mkdir()
     result = CliRunner().invoke(app, segment_args(folder, reference, tiny_checkpoint), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return folder, reference
@@ -43,7 +44,7 @@ def records_of(coco: dict) -> list[dict]:
 
 def test_torchrun_two_processes_write_the_single_process_file(uneven, tiny_checkpoint, tmp_path):
     folder, reference = uneven
-    out = tmp_path / "anns.json"
+    out = out_beside(folder, tmp_path)
     proc = torchrun(segment_args(folder, out, tiny_checkpoint))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "segmenting on 2 processes: 10 images to do, split by pixel count (5, 5 per rank)" in proc.stderr
@@ -59,7 +60,7 @@ def test_resume_reads_the_journals_of_any_world_size(run, uneven, tiny_checkpoin
     """A run killed with 4 processes left the journals of ranks 0 and 3 (one torn); one process resumes."""
     folder, reference = uneven
     records = records_of(load_json(reference))
-    out = tmp_path / "anns.json"
+    out = out_beside(folder, tmp_path)
     rank_journal_path(out, 0).write_text("".join(json.dumps(r) + "\n" for r in records[:2]))
     rank_journal_path(out, 3).write_text(
         "".join(json.dumps(r) + "\n" for r in records[5:7]) + '{"file_name": "img_'
@@ -72,10 +73,18 @@ def test_resume_reads_the_journals_of_any_world_size(run, uneven, tiny_checkpoin
 
 def test_a_fresh_run_ignores_journals_of_earlier_runs(run, uneven, tiny_checkpoint, tmp_path):
     folder, reference = uneven
-    out = tmp_path / "anns.json"
+    out = out_beside(folder, tmp_path)
     bogus = {"file_name": "img_0.png", "width": 1, "height": 1, "annotations": []}
     for journal in (journal_path(out), rank_journal_path(out, 1), rank_journal_path(out, 12)):
         journal.write_text(json.dumps(bogus) + "\n")
     assert run(*segment_args(folder, out, tiny_checkpoint)).exit_code == 0
     assert out.read_bytes() == reference.read_bytes()
     assert not all_journals(out)
+
+
+def out_beside(folder, tmp_path):
+    """An output at the reference's place relative to the images, so the two files (which record the
+    image folder relative to themselves) can be equal byte for byte."""
+    out = folder.parent / tmp_path.name / "anns.json"
+    out.parent.mkdir(exist_ok=True)
+    return out

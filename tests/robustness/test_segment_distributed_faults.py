@@ -39,7 +39,8 @@ def uneven(tmp_path_factory, tiny_checkpoint):
     from istr_core.cli import app
 
     folder = write_uneven_folder(tmp_path_factory.mktemp("uneven") / "imgs")
-    reference = folder.parent / "reference.json"
+    reference = folder.parent / "reference" / "anns.json"  # a sibling of the images, as every out_beside()
+    reference.parent.mkdir()
     result = CliRunner().invoke(app, segment_args(folder, reference, tiny_checkpoint), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return folder, reference
@@ -124,7 +125,7 @@ def test_a_hung_rank_is_reported_by_rank_0_not_waited_for(uneven, tiny_checkpoin
 @pytest.mark.slow  # ~25-40 s: two torchrun runs
 def test_a_killed_rank_and_torchrun_resume_give_the_uninterrupted_file(uneven, tiny_checkpoint, tmp_path):
     folder, reference = uneven
-    out = tmp_path / "anns.json"
+    out = out_beside(folder, tmp_path)
     out.write_text(OLD)
     pids = tmp_path / "pids"
     pids.mkdir()
@@ -175,3 +176,11 @@ def test_an_exception_names_the_image_and_keeps_finished_work(
     r = run(*segment_args(folder, out, tiny_checkpoint, "--resume"))
     assert r.exit_code == 0 and "2 from the interrupted run" in r.stderr
     assert out.read_bytes() == reference.read_bytes()
+
+
+def out_beside(folder, tmp_path):
+    """An output at the reference's place relative to the images, so the two files (which record the
+    image folder relative to themselves) can be equal byte for byte."""
+    out = folder.parent / tmp_path.name / "anns.json"
+    out.parent.mkdir(exist_ok=True)
+    return out
