@@ -1,0 +1,185 @@
+"""``ClickPredictor``: a mask from clicks (and an optional box or starting mask), SAM-style.
+
+``set_image`` runs the backbone once and caches its features together with the model's own
+whole-image candidates (every learned proposal through the refinement stages); ``predict`` then
+costs only the light part: prompted proposal boxes around the clicks go through the refinement
+stages on the cached features, every candidate is scored by how well its mask agrees with the
+clicks, and the best one is pasted. Clicks the best mask still disagrees with are fixed by the
+weight-free path (grow / carve with the magic wand), and all clicks are finally enforced as hard
+constraints. Without a model (or on a model whose candidates all miss the clicks) the weight-free
+path alone answers.
+
+Coordinates: clicks and boxes in original image pixels (x, y); the head works in the resized image
+the model's batcher makes, boxes absolute xyxy there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..inference import image_to_tensor
+from ..model.dynamic_head import FEATURE_NAMES
+from ..ops.masks import paste_masks
+from ..ops.roi_align import flatten_features
+from .clicker import Click
+from .weightfree import WeightFreeSegmenter, enforce_clicks
+
+PROMPT_SIZES = (0.06, 0.1, 0.16, 0.25, 0.4)  # prompt box sides, as fractions of the resized short side
+PROMPT_ASPECTS = (0.6, 1.0, 1.6)
+MIN_AGREEMENT = 0.5  # a candidate must give a positive click at least this mask probability
+
+
+class ClickPredictor:
+    """One image at a time: ``set_image`` (slow, once; fine in a background thread), then
+    ``predict`` per click (fast). ``segmenter`` None = the weight-free path only."""
+
+    def __init__(self, segmenter=None):
+        self.segmenter = segmenter
+        self.image: np.ndarray | None = None
+        self.weightfree: WeightFreeSegmenter | None = None
+        self._features = None
+
+    @property
+    def model(self):
+        return None if self.segmenter is None else self.segmenter.model
+
+    @torch.inference_mode()
+    def set_image(self, image: np.ndarray) -> None:
+        """Cache what every click reuses: the weight-free path's grey image and, with a model, the
+        backbone features and the whole-image candidates (boxes, scores, box masks)."""
+        self.image = np.ascontiguousarray(image)
+        self.weightfree = WeightFreeSegmenter(self.image)
+        self._features = None
+        if self.model is None:
+            return
+        model = self.model
+        tensor = image_to_tensor(self.image).to(self.segmenter.device)
+        batch, sizes = model.batcher([tensor])
+        batch = batch.contiguous(memory_format=model.input_memory_format)
+        self._features = flatten_features(model.backbone(batch), FEATURE_NAMES)
+        self._sizes = sizes
+        boxes = model._proposals(model.proposal_boxes, sizes)
+        feats = model._expand(model.proposal_features, 1)
+        self._learned = self._run_head(boxes, feats)
+
+    @torch.inference_mode()
+    def _run_head(self, boxes: Tensor, feats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Proposals (1, K, 4) xyxy resized pixels and features (1, K, C) through every stage ->
+        (boxes (K, 4) resized xyxy, scores (K,), box masks (K, S, S) in [0, 1])."""
+        last = self.model.head(self._features, boxes, feats, self._sizes, mask_stages="last")[-1]
+        scores = last.class_logits[0].sigmoid().max(-1).values
+        return last.boxes[0].float(), scores.float(), self.model.codec.decode(last.mask_codes[0]).float()
+
+    def predict(
+        self,
+        clicks: list[Click],
+        box: tuple[float, float, float, float] | None = None,
+        prev_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(H, W) bool mask for ``clicks`` (in order), an optional box prompt (xyxy) and an optional
+        starting mask (an instance being refined). Clicks outside the image are ignored."""
+        if self.image is None:
+            raise RuntimeError("call set_image(image) before predict")
+        h, w = self.image.shape[:2]
+        clicks = [c for c in clicks if 0 <= c.x < w and 0 <= c.y < h]
+        if self._features is None or (not any(c.is_positive for c in clicks) and box is None):
+            return self.weightfree.predict(clicks, box, prev_mask)
+        mask = self._model_mask(clicks, box, prev_mask)
+        if mask is None:
+            return self.weightfree.predict(clicks, box, prev_mask)
+        wrong = [c for c in clicks if bool(mask[int(c.y), int(c.x)]) != c.is_positive]
+        if wrong:
+            mask = self.weightfree.predict(wrong, None, mask)
+        return enforce_clicks(mask, clicks)
+
+    @torch.inference_mode()
+    def _model_mask(self, clicks, box, prev_mask) -> np.ndarray | None:
+        """The best-agreeing candidate's full-image mask, or None when every candidate misses a
+        positive click (then the model has not seen this kind of object: the weight-free path)."""
+        (rh, rw), (h, w) = self._sizes[0], self.image.shape[:2]
+        scale = torch.tensor([rw / w, rh / h, rw / w, rh / h])
+        prompts = prompt_boxes(clicks, box, prev_mask, rh / h, rw / w, min(rh, rw))
+        boxes, scores, masks = self._learned
+        if len(prompts):
+            feats = self.prompt_features(prompts)
+            pb, ps, pm = self._run_head(prompts[None], feats[None])
+            boxes, scores, masks = torch.cat([boxes, pb]), torch.cat([scores, ps]), torch.cat([masks, pm])
+        pts = torch.tensor([[(c.x + 0.5) * rw / w, (c.y + 0.5) * rh / h] for c in clicks])
+        sign = torch.tensor([c.is_positive for c in clicks])
+        p = sample_box_masks(masks, boxes, pts).clamp(0.01, 0.99)
+        agree = torch.where(sign[None], p, 1 - p).log().sum(1) + SCORE_WEIGHT * scores.clamp_min(1e-3).log()
+        best = int(agree.argmax())
+        if prev_mask is not None:
+            inside = torch.tensor([bool(prev_mask[int(c.y), int(c.x)]) == c.is_positive for c in clicks])
+            prev_agree = torch.where(inside, 0.99, 0.01).log().sum() + PREV_BONUS
+            if prev_agree >= agree[best]:
+                return prev_mask.astype(bool)
+        if float(p[best][sign].min(initial=1.0)) < MIN_AGREEMENT:
+            return None
+        full = paste_masks(masks[best : best + 1], boxes[best : best + 1] / scale, h, w)[0]
+        return (full > 0.5).numpy()
+
+    def prompt_features(self, prompts: Tensor) -> Tensor:
+        """Proposal features (K, C) for prompt boxes (K, 4): each takes the learned feature of the
+        learned proposal whose refined box overlaps it most (features and boxes were learned
+        together, so a feature "expects" objects like the one its box converged to)."""
+        learned_boxes = self._learned[0]
+        feats = self.model.proposal_features.weight
+        if FEATURE_MODE == "mean":
+            return feats.mean(0, keepdim=True).expand(len(prompts), -1)
+        iou = box_iou(prompts, learned_boxes)
+        return feats[iou.argmax(1)]
+
+
+SCORE_WEIGHT = 0.5
+PREV_BONUS = 1.0
+FEATURE_MODE = "nearest"
+
+
+def box_iou(a: Tensor, b: Tensor) -> Tensor:
+    """(N, 4) x (M, 4) xyxy -> (N, M) IoU."""
+    lt, rb = torch.max(a[:, None, :2], b[None, :, :2]), torch.min(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp_min(0).prod(-1)
+    area = lambda x: (x[:, 2:] - x[:, :2]).clamp_min(0).prod(-1)  # noqa: E731 - a one-line helper
+    return inter / (area(a)[:, None] + area(b)[None] - inter).clamp_min(1e-6)
+
+
+def sample_box_masks(masks: Tensor, boxes: Tensor, points: Tensor) -> Tensor:
+    """Box masks (K, S, S) over boxes (K, 4) xyxy, sampled (nearest) at points (P, 2) (x, y) in the
+    same frame -> (K, P); 0 outside a box."""
+    s = masks.shape[-1]
+    x0, y0, x1, y1 = boxes.unbind(1)
+    u = (points[None, :, 0] - x0[:, None]) / (x1 - x0).clamp_min(1e-3)[:, None]
+    v = (points[None, :, 1] - y0[:, None]) / (y1 - y0).clamp_min(1e-3)[:, None]
+    inside = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
+    iu, iv = (u.clamp(0, 1 - 1e-6) * s).long(), (v.clamp(0, 1 - 1e-6) * s).long()
+    k = torch.arange(len(masks))[:, None].expand_as(iu)
+    return torch.where(inside, masks[k, iv, iu], torch.zeros(()))
+
+
+def prompt_boxes(clicks, box, prev_mask, sy: float, sx: float, short: int) -> Tensor:
+    """Prompt proposals (K, 4) xyxy in the resized image: boxes of several sizes and shapes centred
+    on the first positive click, the padded box around all positive clicks, the drag box and the
+    starting mask's box."""
+    out = []
+    pos = [(c.x * sx, c.y * sy) for c in clicks if c.is_positive]
+    if pos:
+        cx, cy = pos[0]
+        for frac in PROMPT_SIZES:
+            for aspect in PROMPT_ASPECTS:
+                bw, bh = frac * short * aspect**0.5, frac * short / aspect**0.5
+                out.append([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
+    if len(pos) > 1:
+        xs, ys = [p[0] for p in pos], [p[1] for p in pos]
+        pad = 0.15 * max(max(xs) - min(xs), max(ys) - min(ys), 8)
+        out.append([min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad])
+    if box is not None:
+        x0, x1 = sorted((box[0] * sx, box[2] * sx))
+        y0, y1 = sorted((box[1] * sy, box[3] * sy))
+        out.append([x0, y0, x1, y1])
+    if prev_mask is not None and prev_mask.any():
+        yy, xx = np.nonzero(prev_mask)
+        out.append([xx.min() * sx, yy.min() * sy, (xx.max() + 1) * sx, (yy.max() + 1) * sy])
+    return torch.tensor(out, dtype=torch.float32).reshape(-1, 4)
