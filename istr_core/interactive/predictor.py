@@ -23,7 +23,7 @@ from ..inference import image_to_tensor
 from ..model.dynamic_head import FEATURE_NAMES
 from ..ops.masks import paste_masks
 from ..ops.roi_align import flatten_features
-from .clicker import Click
+from .clicker import Click, mask_iou
 from .weightfree import WeightFreeSegmenter, enforce_clicks
 
 PROMPT_SIZES = (0.06, 0.1, 0.16, 0.25, 0.4)  # prompt box sides, as fractions of the resized short side
@@ -87,8 +87,9 @@ class ClickPredictor:
         if self._features is None or (not any(c.is_positive for c in clicks) and box is None):
             return self.weightfree.predict(clicks, box, prev_mask)
         mask = self._model_mask(clicks, box, prev_mask)
-        if mask is None:
-            return self.weightfree.predict(clicks, box, prev_mask)
+        fallback = self.weightfree.predict(clicks, box, prev_mask)
+        if mask is None or mask_iou(mask, fallback) >= WAND_AGREEMENT:
+            return fallback
         wrong = [c for c in clicks if bool(mask[int(c.y), int(c.x)]) != c.is_positive]
         if wrong:
             mask = self.weightfree.predict(wrong, None, mask)
@@ -116,7 +117,7 @@ class ClickPredictor:
             prev_agree = torch.where(inside, 0.99, 0.01).log().sum() + PREV_BONUS
             if prev_agree >= agree[best]:
                 return prev_mask.astype(bool)
-        if float(p[best][sign].min(initial=1.0)) < MIN_AGREEMENT:
+        if sign.any() and float(p[best][sign].min()) < MIN_AGREEMENT:
             return None
         full = paste_masks(masks[best : best + 1], boxes[best : best + 1] / scale, h, w)[0]
         return (full > 0.5).numpy()
@@ -135,7 +136,8 @@ class ClickPredictor:
 
 SCORE_WEIGHT = 0.5
 PREV_BONUS = 1.0
-FEATURE_MODE = "nearest"
+FEATURE_MODE = "mean"
+WAND_AGREEMENT = 0.5
 
 
 def box_iou(a: Tensor, b: Tensor) -> Tensor:
