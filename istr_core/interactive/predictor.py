@@ -107,10 +107,15 @@ class ClickPredictor:
             feats = self.prompt_features(prompts)
             pb, ps, pm = self._run_head(prompts[None], feats[None])
             boxes, scores, masks = torch.cat([boxes, pb]), torch.cat([scores, ps]), torch.cat([masks, pm])
-        pts = torch.tensor([[(c.x + 0.5) * rw / w, (c.y + 0.5) * rh / h] for c in clicks])
-        sign = torch.tensor([c.is_positive for c in clicks])
+        pts = torch.tensor([[(c.x + 0.5) * rw / w, (c.y + 0.5) * rh / h] for c in clicks]).reshape(-1, 2)
+        sign = torch.tensor([c.is_positive for c in clicks], dtype=torch.bool)
         p = sample_box_masks(masks, boxes, pts).clamp(0.01, 0.99)
         agree = torch.where(sign[None], p, 1 - p).log().sum(1) + SCORE_WEIGHT * scores.clamp_min(1e-3).log()
+        if box is not None:  # a drag box: the candidate should fill it
+            drag = (
+                torch.tensor([sorted((box[0], box[2])) + sorted((box[1], box[3]))])[:, [0, 2, 1, 3]] * scale
+            )
+            agree = agree + 4.0 * box_iou(boxes, drag.float())[:, 0].clamp_min(1e-3).log()
         best = int(agree.argmax())
         if prev_mask is not None:
             inside = torch.tensor([bool(prev_mask[int(c.y), int(c.x)]) == c.is_positive for c in clicks])
