@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..inference import image_to_tensor
 from ..model.dynamic_head import FEATURE_NAMES
+from ..ops.boxes import box_iou
 from ..ops.masks import paste_masks
 from ..ops.roi_align import flatten_features
 from .clicker import Click, mask_iou
@@ -29,6 +30,13 @@ from .weightfree import WeightFreeSegmenter, enforce_clicks
 PROMPT_SIZES = (0.06, 0.1, 0.16, 0.25, 0.4)  # prompt box sides, as fractions of the resized short side
 PROMPT_ASPECTS = (0.6, 1.0, 1.6)
 MIN_AGREEMENT = 0.5  # a candidate must give a positive click at least this mask probability
+SCORE_WEIGHT = 0.5  # weight of the model's confidence (log) beside the clicks' agreement (log)
+PREV_BONUS = 1.0  # log-odds head start of the mask being refined over the model's candidates
+WAND_AGREEMENT = 0.5  # IoU with the model's mask above which the weight-free mask (sharper) wins
+# prompt boxes' proposal features: "mean" of the learned ones, or those of the "nearest" learned box.
+# Measured on 25 droplets train.json objects (fine-tuned model): NoC@85 3.0 (mean) vs 3.8 (nearest)
+# vs 3.1 (no prompts, learned proposals only), before the weight-free mask joined in
+FEATURE_MODE = "mean"
 
 
 class ClickPredictor:
@@ -128,29 +136,15 @@ class ClickPredictor:
         return (full > 0.5).numpy()
 
     def prompt_features(self, prompts: Tensor) -> Tensor:
-        """Proposal features (K, C) for prompt boxes (K, 4): each takes the learned feature of the
-        learned proposal whose refined box overlaps it most (features and boxes were learned
-        together, so a feature "expects" objects like the one its box converged to)."""
+        """Proposal features (K, C) for prompt boxes (K, 4): the mean learned feature (a generic
+        "object" query), or with ``FEATURE_MODE = "nearest"`` the feature of the learned proposal
+        whose refined box overlaps the prompt most."""
         learned_boxes = self._learned[0]
         feats = self.model.proposal_features.weight
         if FEATURE_MODE == "mean":
             return feats.mean(0, keepdim=True).expand(len(prompts), -1)
         iou = box_iou(prompts, learned_boxes)
         return feats[iou.argmax(1)]
-
-
-SCORE_WEIGHT = 0.5
-PREV_BONUS = 1.0
-FEATURE_MODE = "mean"
-WAND_AGREEMENT = 0.5
-
-
-def box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """(N, 4) x (M, 4) xyxy -> (N, M) IoU."""
-    lt, rb = torch.max(a[:, None, :2], b[None, :, :2]), torch.min(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp_min(0).prod(-1)
-    area = lambda x: (x[:, 2:] - x[:, :2]).clamp_min(0).prod(-1)  # noqa: E731 - a one-line helper
-    return inter / (area(a)[:, None] + area(b)[None] - inter).clamp_min(1e-6)
 
 
 def sample_box_masks(masks: Tensor, boxes: Tensor, points: Tensor) -> Tensor:
