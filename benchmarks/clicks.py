@@ -25,6 +25,7 @@ import time
 
 import cv2
 import numpy as np
+import torch
 
 from istr_core.data.coco import annotation_mask, load_coco, resolve_image_path
 from istr_core.data.images import read_image
@@ -124,14 +125,18 @@ def main() -> None:
     p.add_argument("--weights", default=None, help="checkpoint; 'none' = no model; default: embedded model")
     p.add_argument("--max-objects", type=int, default=10**9)
     p.add_argument("--methods", default=None, help="comma list of model,no-model,polygon")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     methods = (
         a.methods.split(",")
         if a.methods
         else (["no-model", "polygon"] if a.weights == "none" else ["model", "no-model", "polygon"])
     )
     for row in run(a.annotations, a.images, a.weights, a.max_objects, methods):
-        row.update(weights=a.weights or "default", threads=os.cpu_count())
+        load = os.getloadavg()[0]
+        row.update(weights=a.weights or "default", threads=torch.get_num_threads(), load=round(load, 1))
         print(json.dumps(row), flush=True)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .clicker import Click
 
+GRABCUT_SIDE = 160  # px: the longest side GrabCut works at
 SEED_RADIUS = 3  # px: hard seeds are small disks, so a click near an edge does not cross it
 TOLERANCES = (2, 3, 4, 6, 8, 11, 15, 20, 28, 38, 50)
 
@@ -91,30 +92,34 @@ def grabcut_clicks(
     start: np.ndarray,
     crop: tuple[int, int, int, int],
     iterations: int = 3,
+    max_side: int = GRABCUT_SIDE,
 ) -> np.ndarray:
-    """GrabCut on ``crop`` (x0, y0, x1, y1): ``start`` is "probably foreground", the rest of the
-    crop "probably background", disks on the clicks hard seeds; the crop's border is background."""
+    """GrabCut on ``crop`` (x0, y0, x1, y1) of an RGB image: ``start`` is "probably foreground",
+    the rest of the crop "probably background", disks on the clicks hard seeds. The crop is
+    shrunk to ``max_side`` pixels first (GrabCut's cost grows with the pixels, its answer mostly
+    does not) and the answer scaled back."""
     x0, y0, x1, y1 = crop
-    out = np.zeros(image.shape[:2], bool)
     if x1 - x0 < 8 or y1 - y0 < 8:
         return start.copy()
-    labels = np.where(start[y0:y1, x0:x1], cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    scale = min(1.0, max_side / max(x1 - x0, y1 - y0))
+    size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+    small_start = cv2.resize(start[y0:y1, x0:x1].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    labels = np.where(small_start > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     for c in clicks:
         seed = cv2.GC_FGD if c.is_positive else cv2.GC_BGD
-        cv2.circle(labels, (int(c.x) - x0, int(c.y) - y0), SEED_RADIUS, int(seed), -1)
-    if not (labels == cv2.GC_FGD).any() and not (labels == cv2.GC_PR_FGD).any():
+        centre = (int((c.x - x0) * scale), int((c.y - y0) * scale))
+        cv2.circle(labels, centre, max(1, round(SEED_RADIUS * scale)), int(seed), -1)
+    out = np.zeros(image.shape[:2], bool)
+    if not np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
         return out
+    bgr = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1, ::-1]), size, interpolation=cv2.INTER_AREA)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    bgr = (
-        np.ascontiguousarray(image[y0:y1, x0:x1, ::-1])
-        if image.ndim == 3
-        else cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_GRAY2BGR)
-    )
     try:
         cv2.grabCut(bgr, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # one colour only (a flat crop): the starting mask is all we know
         return start.copy()
-    out[y0:y1, x0:x1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    fg = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    out[y0:y1, x0:x1] = cv2.resize(fg, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > 0.5
     return out
 
 
