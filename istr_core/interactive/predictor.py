@@ -4,10 +4,11 @@
 whole-image candidates (every learned proposal through the refinement stages); ``predict`` then
 costs only the light part: prompted proposal boxes around the clicks go through the refinement
 stages on the cached features, every candidate is scored by how well its mask agrees with the
-clicks, and the best one is pasted. Clicks the best mask still disagrees with are fixed by the
-weight-free path (grow / carve with the magic wand), and all clicks are finally enforced as hard
-constraints. Without a model (or on a model whose candidates all miss the clicks) the weight-free
-path alone answers.
+clicks, and the best one is pasted. The weight-free path runs beside it: where its mask and the
+model's agree (IoU >= WAND_AGREEMENT) its sharper edges are returned; otherwise the model's mask,
+with the clicks it still disagrees with fixed by the weight-free path (grow / carve with the magic
+wand). All clicks are finally enforced as hard constraints. Without a model (or on a model whose
+candidates all miss a positive click) the weight-free path alone answers.
 
 Coordinates: clicks and boxes in original image pixels (x, y); the head works in the resized image
 the model's batcher makes, boxes absolute xyxy there.
