@@ -31,7 +31,7 @@ from . import autosave
 from .controller import Controller
 from .jobs import Jobs
 from .online_loop import OnlineLoop, Reviewed, RoundInfo
-from .widgets.canvas import Canvas
+from .widgets.canvas import TOOLS, Canvas
 from .widgets.dialogs import HelpDialog
 from .widgets.panels import ClassPanel, ImageList, InstanceList
 
@@ -56,6 +56,7 @@ ACTIONS = [
     ("tool_eraser", "Eraser tool", ["E"]),
     ("tool_box", "Box → mask tool", ["R"]),
     ("tool_vertex", "Vertex edit tool", ["M"]),
+    ("tool_click", "Click-to-segment tool", ["C"]),
     ("brush_smaller", "Brush smaller", ["["]),
     ("brush_larger", "Brush larger", ["]"]),
     ("delete", "Delete / reject selected (vertex tool: hovered vertex)", ["Delete", "Backspace"]),
@@ -79,6 +80,12 @@ MOUSE_HELP = [
     ("Drag (brush/eraser)", "Paint into selected instance (or a new one) / erase"),
     ("Drag (box)", "Box → mask (model, or GrabCut without a model)"),
     ("Drag vertex / double-click edge / right-click vertex", "Vertex tool: move / insert / delete"),
+    ("Click / right-click or Shift+click (click tool)", "Positive / negative point; the mask updates"),
+    ("Drag (click tool)", "Box prompt for the click tool"),
+    (
+        "Enter / Esc / Ctrl+Z (click tool)",
+        "Accept the mask (new, or the selected instance's) / cancel / undo click",
+    ),
 ]
 
 MENUS = {
@@ -92,6 +99,7 @@ MENUS = {
         "tool_eraser",
         "tool_box",
         "tool_vertex",
+        "tool_click",
         "brush_smaller",
         "brush_larger",
     ],
@@ -160,7 +168,7 @@ class MainWindow(QMainWindow):
             self.actions_by_name[name].setIconText(short)
             bar.addAction(self.actions_by_name[name])
         bar.addSeparator()
-        for tool in ("select", "polygon", "brush", "eraser", "box", "vertex"):
+        for tool in TOOLS:
             a = self.actions_by_name[f"tool_{tool}"]
             a.setCheckable(True)
             a.setIconText(tool.capitalize())
@@ -303,7 +311,7 @@ class MainWindow(QMainWindow):
         self.brush_label.setText(f"brush {self.controller.brush_radius}px | {model}")
 
     def _tool_changed(self, tool: str) -> None:
-        for name in ("select", "polygon", "brush", "eraser", "box", "vertex"):
+        for name in TOOLS:
             self.actions_by_name[f"tool_{name}"].setChecked(name == tool)
         self.show_message(f"tool: {tool}")
 
@@ -446,7 +454,9 @@ class MainWindow(QMainWindow):
         self.close()
 
     def on_undo(self) -> None:
-        self.controller.undo()
+        """Ctrl+Z: while the click tool has pending clicks, it removes the last click instead."""
+        if not (self.canvas.tool == "click" and self.canvas.clicks.undo_click()):
+            self.controller.undo()
 
     def on_redo(self) -> None:
         self.controller.redo()
@@ -528,6 +538,7 @@ class MainWindow(QMainWindow):
                 autosave.discard(self.controller.autosave_path)
         self.jobs.cancel()
         self.jobs.wait()
+        self.canvas.clicks.wait()
         if self.online is not None:
             self.online.stop()
             self.online.model_ready.disconnect(self._on_online_model)  # nothing may reach a closed window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -57,21 +58,29 @@ class Segmenter:
         return self.predict_batch([image], score_threshold)[0]
 
     def predict_in_box(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
-        """Mask for the object a user boxed: the prediction that best fills ``box`` (xyxy), clipped to
-        it, or None when no prediction overlaps. Used by the GUI's box-to-mask tool."""
-        best, best_iou = None, 0.0
-        for p in self.predict(image, score_threshold=0.05):
-            iou = _box_iou(p.box, box) * (0.5 + 0.5 * p.score)
-            if iou > best_iou:
-                best, best_iou = p, iou
-        if best is None:
-            return None
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        clipped = np.zeros_like(best.mask)
-        clipped[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = best.mask[
+        """Mask for the object a user boxed (xyxy), clipped to the box, or None when nothing is found.
+        The box is a prompt for :class:`~istr_core.interactive.ClickPredictor`: the image's features
+        are computed once and reused for every further box on the same image."""
+        predictor = self._click_predictor_for(image)
+        mask = predictor.predict([], box=box)
+        x0, x1 = sorted((int(round(box[0])), int(round(box[2]))))
+        y0, y1 = sorted((int(round(box[1])), int(round(box[3]))))
+        clipped = np.zeros(mask.shape, bool)
+        clipped[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = mask[
             max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)
         ]
         return clipped if clipped.any() else None
+
+    def _click_predictor_for(self, image: np.ndarray):
+        """A ClickPredictor set to ``image``, reused while the same pixels come back."""
+        from .interactive import ClickPredictor  # interactive imports this module
+
+        key = (image.shape, hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest())
+        if getattr(self, "_click_key", None) != key:
+            self._click_predictor = ClickPredictor(self)
+            self._click_predictor.set_image(image)
+            self._click_key = key
+        return self._click_predictor
 
     def _to_predictions(self, out: dict, score_threshold: float) -> list[Prediction]:
         keep = out["scores"] >= score_threshold
@@ -85,11 +94,3 @@ class Segmenter:
             Prediction(m, tuple(b), int(label), float(s))
             for m, b, label, s in zip(masks, boxes, labels, scores, strict=True)
         ]
-
-
-def _box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0

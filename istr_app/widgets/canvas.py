@@ -18,12 +18,14 @@ from PySide6.QtWidgets import (
     QGraphicsView,
 )
 
+from ..click_tool import ClickTool
 from ..controller import Controller
 from ..geometry import polygon_mask
 from .render import render_overlay
 from .vertex_editor import VertexEditor
 
-TOOLS = ("select", "polygon", "brush", "eraser", "box", "vertex")
+TOOLS = ("select", "polygon", "brush", "eraser", "box", "vertex", "click")
+CLICK_DRAG = 4.0  # screen pixels a click-tool press must move to become a box prompt
 
 
 def numpy_to_qimage(array: np.ndarray) -> QImage:
@@ -54,12 +56,24 @@ class Canvas(QGraphicsView):
         self.brush_item.hide()
         self.scene().addItem(self.brush_item)
         self.vertex = VertexEditor(self)
+        self.clicks = ClickTool(controller)
+        self.click_mask_item = QGraphicsPixmapItem()  # the click tool's proposed mask
+        self.click_mask_item.setZValue(2.5)
+        self.scene().addItem(self.click_mask_item)
+        self.click_points = [QGraphicsPathItem(), QGraphicsPathItem()]  # negative, positive
+        for item, colour in zip(self.click_points, (QColor(230, 40, 40), QColor(40, 220, 60)), strict=True):
+            item.setZValue(5)
+            item.setBrush(QBrush(colour))
+            item.setPen(QPen(QColor(255, 255, 255), 0))
+            self.scene().addItem(item)
+        self.clicks.mask_changed.connect(self._draw_clicks)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         self.setMouseTracking(True)
         self.setBackgroundBrush(QColor(40, 40, 40))
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.tool, self.points, self._pressed, self._pan_from, self._space = "select", [], False, None, False
+        self._click_negative = False
         self.overlay_rgba: np.ndarray | None = None
         self._overlay_pending = False
         self._auto_fit = True
@@ -121,9 +135,17 @@ class Canvas(QGraphicsView):
         self.tool = tool
         self.brush_item.hide()
         self.vertex.reload()
+        if tool == "click":
+            self.clicks.begin()
         self.tool_changed.emit(tool)
 
     def cancel_draft(self) -> None:
+        """Drop the drawing in progress, the click tool's pending clicks included (Esc)."""
+        self._clear_draft()
+        if self.clicks.pending or self.clicks.target_id is not None:
+            self.clicks.cancel()
+
+    def _clear_draft(self) -> None:
         self.points, self._pressed = [], False
         self.draft_item.setPath(QPainterPath())
 
@@ -135,6 +157,12 @@ class Canvas(QGraphicsView):
             self._select_at(x, y, bool(modifiers & Qt.KeyboardModifier.ControlModifier))
         elif self.tool == "polygon":
             self._polygon_click(x, y, right)
+        elif self.tool == "click":
+            negative = right or bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
+            if right:
+                self.clicks.add_click(x, y, positive=False)
+            else:
+                self._pressed, self.points, self._click_negative = True, [(x, y)], negative
         elif self.tool in ("brush", "eraser", "box") and not right:
             self._pressed, self.points = True, [(x, y)]
             self._draw_draft()
@@ -152,7 +180,7 @@ class Canvas(QGraphicsView):
         elif self._pressed and self.tool in ("brush", "eraser"):
             self.points.append((x, y))
             self._draw_draft()
-        elif self._pressed and self.tool == "box":
+        elif self._pressed and self.tool in ("box", "click"):
             self.points[1:] = [(x, y)]
             self._draw_draft()
         elif self.tool == "polygon" and self.points:
@@ -165,11 +193,17 @@ class Canvas(QGraphicsView):
         if not self._pressed:
             return
         points, tool = self.points, self.tool
-        self.cancel_draft()
+        self._clear_draft()
         if tool in ("brush", "eraser"):
             self.controller.paint(points + [(x, y)], erase=tool == "eraser")
         elif tool == "box":
             self.box_drawn.emit((points[0][0], points[0][1], x, y))
+        elif tool == "click":
+            (x0, y0), drag = points[0], np.hypot(x - points[0][0], y - points[0][1])
+            if drag > self.pixel_tolerance(CLICK_DRAG):
+                self.clicks.set_box((x0, y0, x, y))
+            else:
+                self.clicks.add_click(x0, y0, positive=not self._click_negative)
 
     def tool_double_click(self, x: float, y: float) -> None:
         if self.tool == "polygon":
@@ -180,7 +214,7 @@ class Canvas(QGraphicsView):
     def finish_polygon(self) -> None:
         """Close the polygon being drawn into a new instance (Enter / double-click / first vertex)."""
         points = self._dedup(self.points)
-        self.cancel_draft()
+        self._clear_draft()
         if len(points) >= 3 and self.controller.image is not None:
             self.controller.add_mask(polygon_mask(self.controller.image.shape[:2], points))
 
@@ -220,7 +254,7 @@ class Canvas(QGraphicsView):
     def _draw_draft(self, cursor: tuple[float, float] | None = None) -> None:
         path, pts = QPainterPath(), [QPointF(*p) for p in self.points + ([cursor] if cursor else [])]
         pen = QPen(QColor(255, 255, 0), 0)
-        if self.tool == "box" and len(pts) == 2:
+        if self.tool in ("box", "click") and len(pts) == 2:
             path.addRect(QRectF(pts[0], pts[1]).normalized())
         elif pts:
             path.moveTo(pts[0])
@@ -239,6 +273,31 @@ class Canvas(QGraphicsView):
         self.draft_item.setPen(pen)
         self.draft_item.setBrush(QBrush(Qt.BrushStyle.NoBrush))
         self.draft_item.setPath(path)
+
+    def _draw_clicks(self) -> None:
+        """The click tool's draft: its proposed mask (cyan) and its points (green +, red -)."""
+        mask, image = self.clicks.mask, self.controller.image
+        if mask is None or image is None or mask.shape != image.shape[:2]:
+            self.click_mask_item.setPixmap(QPixmap())
+        else:
+            rgba = np.zeros((*mask.shape, 4), np.uint8)
+            rgba[mask] = (0, 220, 255, 110)
+            self.click_mask_item.setPixmap(QPixmap.fromImage(numpy_to_qimage(rgba)))
+        r = self.pixel_tolerance(4)
+        for positive, item in enumerate(self.click_points):
+            path = QPainterPath()
+            for c in self.clicks.clicks:
+                if c.is_positive == bool(positive):
+                    path.addEllipse(QPointF(c.x, c.y), r, r)
+            item.setPath(path)
+        box = self.clicks.box
+        if self.tool == "click" and not self._pressed:
+            path = QPainterPath()
+            if box is not None:
+                path.addRect(QRectF(QPointF(box[0], box[1]), QPointF(box[2], box[3])))
+            self.draft_item.setPen(QPen(QColor(0, 220, 255), 0))
+            self.draft_item.setBrush(QBrush(Qt.BrushStyle.NoBrush))
+            self.draft_item.setPath(path)
 
     # ----- Qt events: translate only ----------------------------------------------------------
     def _image_pos(self, event) -> tuple[float, float]:
@@ -289,6 +348,9 @@ class Canvas(QGraphicsView):
             self._space = True
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.tool == "polygon":
             self.finish_polygon()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.tool == "click":
+            if not self.clicks.accept():
+                self.controller.message.emit("click tool: nothing to accept yet (click the object)")
         elif key == Qt.Key.Key_Escape:
             self.cancel_draft()
         else:

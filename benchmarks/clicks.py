@@ -1,0 +1,144 @@
+"""Clicks per object by the standard protocol (RITM / SimpleClick) on a COCO file.
+
+For every object: the first click is positive, at the point deepest inside it; each next click goes
+to the pixel deepest inside the larger error region (positive in a missed region, negative in a
+wrongly included one); at most 20 clicks. Prints one JSON line per method:
+
+    {"method": "model"|"no-model"|"polygon", "noc85": .., "noc90": .., "missed85": .., "missed90": ..,
+     "ms_per_click": .., "ms_set_image": .., "objects": ..}
+
+"polygon" is the baseline: the vertex count of the simplest polygon of the true mask (Douglas-Peucker
+with a falling tolerance) that reaches the IoU, i.e. the clicks of a polygon annotator (not capped).
+
+    python benchmarks/clicks.py COCO.json --images DIR [--weights CKPT|none] [--max-objects N]
+
+``--weights`` default: the embedded model; ``none``: only the weight-free path. The model and
+no-model methods both run with a model; "no-model" alone with ``none``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from istr_core.data.coco import annotation_mask, load_coco, resolve_image_path
+from istr_core.data.images import read_image
+from istr_core.interactive import ClickPredictor, clicks_to_reach, mask_iou, simulate
+
+MAX_CLICKS = 20
+
+
+def polygon_vertices(gt: np.ndarray, target: float) -> int:
+    """Fewest vertices of a Douglas-Peucker polygon of ``gt``'s outline (all its parts) with IoU >=
+    ``target``; the full outline's vertex count when no simplification reaches it."""
+    contours, _ = cv2.findContours(gt.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contours = [c for c in contours if len(c) >= 3]
+    diag = float(np.hypot(*gt.shape))
+    for eps in diag * 0.5 ** np.arange(1, 20, 0.25):
+        polys = [cv2.approxPolyDP(c, eps, True) for c in contours]
+        drawn = np.zeros(gt.shape, np.uint8)
+        cv2.fillPoly(drawn, [p for p in polys if len(p) >= 3], 1)
+        if mask_iou(drawn.astype(bool), gt) >= target:
+            return sum(len(p) for p in polys)
+    return sum(len(c) for c in contours)
+
+
+def summarise(method: str, ious: list[list[float]], times: list[float], set_times: list[float]) -> dict:
+    noc85 = [clicks_to_reach(i, 0.85, MAX_CLICKS) for i in ious]
+    noc90 = [clicks_to_reach(i, 0.90, MAX_CLICKS) for i in ious]
+    return {
+        "method": method,
+        "noc85": round(float(np.mean(noc85)), 3),
+        "noc90": round(float(np.mean(noc90)), 3),
+        "missed85": sum(max(i, default=0) < 0.85 for i in ious),
+        "missed90": sum(max(i, default=0) < 0.90 for i in ious),
+        "iou_1click": round(float(np.mean([i[0] for i in ious])), 3),
+        "ms_per_click": round(1000 * float(np.mean(times)), 1) if times else None,
+        "ms_set_image": round(1000 * float(np.mean(set_times)), 1) if set_times else None,
+        "objects": len(ious),
+    }
+
+
+def run(annotations, images, weights, max_objects, methods) -> list[dict]:
+    coco = load_coco(annotations, images)
+    segmenter = None
+    if weights != "none":
+        from istr_core.inference import Segmenter
+
+        segmenter = Segmenter.from_checkpoint(weights, device="cpu")
+    predictors = {m: ClickPredictor(segmenter if m == "model" else None) for m in methods if m != "polygon"}
+    ious = {m: [] for m in methods}
+    times = {m: [] for m in methods}
+    set_times = {m: [] for m in methods}
+    n = 0
+    for im in coco.images:
+        if n >= max_objects:
+            break
+        image = read_image(resolve_image_path(images, im.file_name))
+        for m, predictor in predictors.items():
+            t0 = time.perf_counter()
+            predictor.set_image(image)
+            set_times[m].append(time.perf_counter() - t0)
+        for ann in im.annotations[: max_objects - n]:
+            n += 1
+            gt = annotation_mask(ann, im.height, im.width).astype(bool)
+            for m, predictor in predictors.items():
+
+                def predict(clicks, predictor=predictor, m=m):
+                    t0 = time.perf_counter()
+                    out = predictor.predict(clicks)
+                    times[m].append(time.perf_counter() - t0)
+                    return out
+
+                ious[m].append(simulate(predict, gt, MAX_CLICKS, stop_at=0.9))
+            if "polygon" in methods:
+                ious["polygon"].append([])
+                v85, v90 = polygon_vertices(gt, 0.85), polygon_vertices(gt, 0.90)
+                ious["polygon"][-1] = (v85, v90)
+    out = [summarise(m, ious[m], times[m], set_times[m]) for m in methods if m != "polygon"]
+    if "polygon" in methods:
+        v = np.array(ious["polygon"], float)
+        out.append(
+            {
+                "method": "polygon",
+                "noc85": round(float(v[:, 0].mean()), 3),
+                "noc90": round(float(v[:, 1].mean()), 3),
+                "missed85": int((v[:, 0] > MAX_CLICKS).sum()),
+                "missed90": int((v[:, 1] > MAX_CLICKS).sum()),
+                "ms_per_click": None,
+                "objects": len(v),
+            }
+        )
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("annotations")
+    p.add_argument("--images", required=True)
+    p.add_argument("--weights", default=None, help="checkpoint; 'none' = no model; default: embedded model")
+    p.add_argument("--max-objects", type=int, default=10**9)
+    p.add_argument("--methods", default=None, help="comma list of model,no-model,polygon")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    methods = (
+        a.methods.split(",")
+        if a.methods
+        else (["no-model", "polygon"] if a.weights == "none" else ["model", "no-model", "polygon"])
+    )
+    for row in run(a.annotations, a.images, a.weights, a.max_objects, methods):
+        load = os.getloadavg()[0]
+        row.update(weights=a.weights or "default", threads=torch.get_num_threads(), load=round(load, 1))
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

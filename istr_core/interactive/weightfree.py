@@ -1,0 +1,285 @@
+"""Click segmentation without a model: the tool's path on the very first image, and its fallback
+where the model disagrees with the clicks.
+
+- ``magic_wand``: flood fill from a point with a grey-level tolerance (negatives are walls).
+- ``grabcut_clicks``: OpenCV GrabCut on a crop, the clicks as hard seeds, a starting mask (the
+  wand's region, the model's guess or the previous mask) as "probably foreground".
+- ``segment_clicks``: both together, what ``ClickPredictor`` runs without a model.
+- ``scissors_path``: an edge-snapping path between two points (OpenCV IntelligentScissorsMB).
+
+All take RGB uint8 (H, W, 3) images and pixel coordinates; masks are (H, W) bool.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .clicker import Click
+
+GRABCUT_SIDE = 160  # px: the longest side GrabCut works at
+SEED_RADIUS = 3  # px: hard seeds are small disks, so a click near an edge does not cross it
+TOLERANCES = (2, 3, 4, 6, 8, 11, 15, 20, 28, 38, 50)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    return cv2.GaussianBlur(grey, (0, 0), 1.2)
+
+
+def _inside(image_shape, click: Click) -> bool:
+    h, w = image_shape[:2]
+    return 0 <= click.x < w and 0 <= click.y < h
+
+
+def magic_wand(
+    grey: np.ndarray, x: int, y: int, tolerance: float, walls: np.ndarray | None = None
+) -> np.ndarray:
+    """Pixels 4-connected to (x, y) whose grey level is within ``tolerance`` of the seed's
+    (fixed range: a slow gradient cannot walk the fill out of the object)."""
+    h, w = grey.shape
+    mask = np.zeros((h + 2, w + 2), np.uint8) if walls is None else walls.copy()
+    if mask[y + 1, x + 1]:
+        return np.zeros((h, w), bool)
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (2 << 8)
+    cv2.floodFill(grey, mask, (x, y), 0, tolerance, tolerance, flags)
+    return mask[1:-1, 1:-1] == 2
+
+
+def stable_wand(
+    grey: np.ndarray, click: Click, walls: np.ndarray, forbidden: np.ndarray | None, sides, max_area: int
+) -> np.ndarray:
+    """The wand's region from ``click`` at the largest tolerance before it leaks: before it reaches
+    an open crop side (``sides``: left, top, right, bottom; see ``_open_sides``), ``max_area``
+    pixels, or a ``forbidden`` pixel (near a click of the other kind). ``walls``: pixels it may not
+    enter."""
+    x, y = int(click.x), int(click.y)
+    padded = np.pad(walls.astype(np.uint8), 1)
+    region = np.zeros(grey.shape, bool)
+    for tol in TOLERANCES:
+        r = magic_wand(grey, x, y, tol, padded)
+        if r.sum() > max_area or _leaks(r, sides) or (forbidden is not None and (r & forbidden).any()):
+            break
+        region = r
+    return region
+
+
+def _without_threads(region: np.ndarray, click: Click, radius: int = 2) -> np.ndarray:
+    """The region less the thin lines (an opening) that let a fill run along an edge into other
+    objects: the part connected to the click, or the region as it was when the opening ate it."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    opened = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, k)
+    n, labels = cv2.connectedComponents(opened, connectivity=4)
+    label = labels[int(click.y), int(click.x)]
+    return labels == label if label else region
+
+
+def _close_and_fill(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Closing (bridges the wand's speckle gaps) and filled holes: objects here are solid."""
+    if not mask.any():
+        return mask
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, k)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.zeros_like(m)
+    cv2.drawContours(out, contours, -1, 1, -1)
+    return out.astype(bool)
+
+
+def grabcut_clicks(
+    image: np.ndarray,
+    clicks: list[Click],
+    start: np.ndarray,
+    crop: tuple[int, int, int, int],
+    iterations: int = 3,
+    max_side: int = GRABCUT_SIDE,
+) -> np.ndarray:
+    """GrabCut on ``crop`` (x0, y0, x1, y1) of an RGB image: ``start`` is "probably foreground",
+    the rest of the crop "probably background", disks on the clicks hard seeds. The crop is
+    shrunk to ``max_side`` pixels first (GrabCut's cost grows with the pixels, its answer mostly
+    does not) and the answer scaled back."""
+    x0, y0, x1, y1 = crop
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return start.copy()
+    scale = min(1.0, max_side / max(x1 - x0, y1 - y0))
+    size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+    small_start = cv2.resize(start[y0:y1, x0:x1].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    labels = np.where(small_start > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    for c in clicks:
+        seed = cv2.GC_FGD if c.is_positive else cv2.GC_BGD
+        centre = (int((c.x - x0) * scale), int((c.y - y0) * scale))
+        cv2.circle(labels, centre, max(1, round(SEED_RADIUS * scale)), int(seed), -1)
+    out = np.zeros(image.shape[:2], bool)
+    if not np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
+        return out
+    bgr = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1, ::-1]), size, interpolation=cv2.INTER_AREA)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(bgr, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # one colour only (a flat crop): the starting mask is all we know
+        return start.copy()
+    fg = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    out[y0:y1, x0:x1] = cv2.resize(fg, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > 0.5
+    return out
+
+
+def scissors_path(image: np.ndarray, start: tuple[int, int], end: tuple[int, int]) -> np.ndarray:
+    """Edge-snapping path (N, 2) of (x, y) pixels from ``start`` to ``end`` along strong edges
+    (OpenCV's IntelligentScissorsMB): the building block of a "magnetic lasso" polygon tool."""
+    h, w = image.shape[:2]
+    sx, sy = min(max(int(start[0]), 0), w - 1), min(max(int(start[1]), 0), h - 1)
+    ex, ey = min(max(int(end[0]), 0), w - 1), min(max(int(end[1]), 0), h - 1)
+    tool = cv2.segmentation.IntelligentScissorsMB()
+    tool.setEdgeFeatureCannyParameters(32, 100)
+    tool.setGradientMagnitudeMaxLimit(200)
+    tool.applyImage(image)
+    tool.buildMap((sx, sy))
+    return tool.getContour((ex, ey)).reshape(-1, 2)
+
+
+class WeightFreeSegmenter:
+    """Clicks -> mask from the image alone. Each click, replayed in order, grows (positive) or carves
+    (negative) the region the magic wand finds from it, at the tolerance where that region is stable;
+    where the wand finds only a speck (textured objects), GrabCut seeded with the clicks takes over.
+    Stateless between calls: the same clicks always give the same mask, so undoing a click is
+    predicting without it."""
+
+    def __init__(self, image: np.ndarray):
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        self.image = np.ascontiguousarray(image)
+        self.grey = _grey(self.image)
+        self.shape = self.image.shape[:2]
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def predict(
+        self, clicks: list[Click], box: tuple[float, float, float, float] | None = None, prev_mask=None
+    ) -> np.ndarray:
+        h, w = self.shape
+        clicks = [c for c in clicks if _inside(self.shape, c)]
+        mask = np.zeros((h, w), bool) if prev_mask is None else prev_mask.astype(bool).copy()
+        if box is not None and not mask.any() and not any(c.is_positive for c in clicks):
+            mask = self._box(box)
+        if not clicks:
+            return mask
+        x0, y0, x1, y1 = crop = self._crop(clicks, box, mask)
+        local = [Click(c.is_positive, c.x - x0, c.y - y0) for c in clicks]
+        part = self._predict_crop(local, crop, mask[y0:y1, x0:x1])
+        mask[y0:y1, x0:x1] = part
+        return mask
+
+    def _predict_crop(self, clicks: list[Click], crop, mask: np.ndarray) -> np.ndarray:
+        """The work of ``predict`` in crop coordinates: positives grow, negatives carve."""
+        x0, y0, x1, y1 = crop
+        grey, shape = self.grey[y0:y1, x0:x1], mask.shape
+        sides = _open_sides(crop, self.shape)
+        grown = np.zeros(shape, bool)
+        for c in clicks:
+            if c.is_positive and not grown[int(c.y), int(c.x)]:
+                grown |= self._cached_wand(grey, c, clicks, crop, sides)
+        mask = mask | grown
+        carve = np.zeros(shape, bool)
+        near_positive = _disks(shape, clicks, SEED_RADIUS + 3, positive=True)
+        for c in clicks:
+            if not c.is_positive and mask[int(c.y), int(c.x)] and not carve[int(c.y), int(c.x)]:
+                walls = ~mask | _disks(shape, clicks, SEED_RADIUS, positive=True)
+                carve |= stable_wand(grey, c, walls, near_positive, (False,) * 4, int(mask.sum()) // 2)
+        grown = _close_and_fill(grown, 2) & ~carve
+        if any(c.is_positive for c in clicks) and grown.sum() < 50 * np.pi * SEED_RADIUS**2:
+            rgb = self.image[y0:y1, x0:x1]
+            grown = grabcut_clicks(
+                rgb, clicks, grown | _disks(shape, clicks, 4 * SEED_RADIUS), (0, 0) + shape[::-1]
+            )
+        return enforce_clicks((mask & ~carve) | (grown & ~carve), clicks)
+
+    def _cached_wand(self, grey, click: Click, clicks, crop, sides) -> np.ndarray:
+        """A positive click's region, memoised (replaying the clicks after a new one only computes
+        the new click's region). Negative clicks are walls, and the tolerance stays below the one
+        that would bring the region next to a negative click: measured on droplets train.json,
+        this beats carving afterwards (NoC@85 1.5 vs 3.4), which lets regions that ran along an
+        edge into a neighbour survive."""
+        negatives = tuple((int(c.x), int(c.y)) for c in clicks if not c.is_positive)
+        key = (int(click.x), int(click.y), crop, negatives)
+        if key not in self._cache:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            walls = _disks(grey.shape, clicks, SEED_RADIUS, positive=False)
+            near = _disks(grey.shape, clicks, SEED_RADIUS + 3, positive=False)
+            region = stable_wand(grey, click, walls, near, sides, grey.size // 2)
+            self._cache[key] = _without_threads(region, click)
+        return self._cache[key]
+
+    def _crop(self, clicks, box, mask) -> tuple[int, int, int, int]:
+        """Where the wand may look: around the clicks, the box and the mask, with a margin that
+        grows with their extent (at least a sixth of the image's long side)."""
+        h, w = self.shape
+        xs = [c.x for c in clicks] + ([box[0], box[2]] if box is not None else [])
+        ys = [c.y for c in clicks] + ([box[1], box[3]] if box is not None else [])
+        if mask.any():
+            yy, xx = np.nonzero(mask)
+            xs += [xx.min(), xx.max()]
+            ys += [yy.min(), yy.max()]
+        extent = max(max(xs) - min(xs), max(ys) - min(ys))
+        margin = max(32, int(max(max(h, w) / 6, extent)))
+        return (
+            max(0, int(min(xs)) - margin),
+            max(0, int(min(ys)) - margin),
+            min(w, int(max(xs)) + margin + 1),
+            min(h, int(max(ys)) + margin + 1),
+        )
+
+    def _box(self, box) -> np.ndarray:
+        """A box alone: GrabCut with the box as "probably foreground", the outside as background."""
+        h, w = self.shape
+        x0, x1 = sorted((int(box[0]), int(box[2])))
+        y0, y1 = sorted((int(box[1]), int(box[3])))
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        start = np.zeros(self.shape, bool)
+        start[y0:y1, x0:x1] = True
+        m = 8
+        out = grabcut_clicks(
+            self.image, [], start, (max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m))
+        )
+        return out & start
+
+
+def _open_sides(crop, shape) -> tuple[bool, bool, bool, bool]:
+    """Which crop sides (left, top, right, bottom) lie inside the image: a region reaching one has
+    leaked out of the object (reaching the image border is fine: objects may be cut off)."""
+    x0, y0, x1, y1 = crop
+    return x0 > 0, y0 > 0, x1 < shape[1], y1 < shape[0]
+
+
+def _leaks(region: np.ndarray, sides) -> bool:
+    left, top, right, bottom = sides
+    return bool(
+        (left and region[:, 0].any())
+        or (top and region[0].any())
+        or (right and region[:, -1].any())
+        or (bottom and region[-1].any())
+    )
+
+
+def _disks(shape, clicks: list[Click], radius: int, positive: bool = True) -> np.ndarray:
+    out = np.zeros(shape, np.uint8)
+    for c in clicks:
+        if c.is_positive == positive:
+            cv2.circle(out, (int(c.x), int(c.y)), radius, 1, -1)
+    return out.astype(bool)
+
+
+def enforce_clicks(mask: np.ndarray, clicks: list[Click]) -> np.ndarray:
+    """Clicks as hard constraints: keep only the connected parts that hold a positive click (all
+    parts when none does), include a small disk at every positive click and exclude one at every
+    negative click; later clicks win where disks overlap."""
+    clicks = [c for c in clicks if _inside(mask.shape, c)]
+    if not clicks:
+        return mask
+    out = mask.astype(np.uint8)
+    n, labels = cv2.connectedComponents(out, connectivity=8)
+    keep = {int(labels[int(c.y), int(c.x)]) for c in clicks if c.is_positive} - {0}
+    if keep and n > 2:
+        out = np.isin(labels, list(keep)).astype(np.uint8)
+    for c in clicks:
+        cv2.circle(out, (int(c.x), int(c.y)), SEED_RADIUS, 1 if c.is_positive else 0, -1)
+    return out.astype(bool)
