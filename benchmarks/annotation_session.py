@@ -30,7 +30,7 @@ from istr_core.data.coco import AnnotationError, load_coco
 from istr_core.data.images import ImageReadError
 from istr_core.online import OnlineConfig, OnlineTrainer
 from istr_core.resources import DEFAULT_MODEL
-from istr_core.session_sim import MODES, ORDERS, load_truths, run_session
+from istr_core.session_sim import MODES, ORDERS, InteractiveClickTool, load_truths, run_session
 from istr_core.train.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -44,6 +44,9 @@ def parse_args(argv=None):
         "--steps-per-image", type=int, help="training steps per reviewed image (overrides seconds)"
     )
     ap.add_argument("--mode", action="append", choices=MODES, help="repeatable; default: all three")
+    ap.add_argument(
+        "--no-clicks", action="store_true", help="price fixes as polygons only (skip the click-tool pricing)"
+    )
     ap.add_argument("--order", choices=ORDERS, default="file", help="next image: file order or least sure")
     ap.add_argument("--weights", type=Path, default=DEFAULT_MODEL, help="starting model")
     ap.add_argument(
@@ -193,6 +196,7 @@ def main(argv=None) -> int:
             args.score_threshold,
             config,
             cost=cost,
+            click_tool=None if args.no_clicks else InteractiveClickTool(cost.accept_iou, cost.max_clicks),
             log=lambda m: print(m, file=sys.stderr, flush=True),
             order=args.order,
         )

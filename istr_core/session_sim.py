@@ -37,6 +37,7 @@ from .data.coco import CocoData, annotation_mask, load_coco, resolve_image_path
 from .data.images import read_image
 from .finetune import finetune
 from .inference import Segmenter
+from .interactive import Clicker, ClickPredictor, mask_iou
 from .online import OnlineConfig, OnlineTrainer
 from .train.checkpoint import Checkpoint, load_checkpoint
 
@@ -49,6 +50,32 @@ class ClickTool(Protocol):
     it needs, on that image with that model, to bring a mask (or nothing) to the true mask."""
 
     def for_image(self, segmenter: Segmenter, image: np.ndarray) -> ClickCounter: ...
+
+
+class InteractiveClickTool:
+    """The click tool of istr-app (:class:`istr_core.interactive.ClickPredictor`, with the session's
+    current model) driven by the standard click protocol: a missed object starts from nothing, a fix
+    from the pre-label (its mask is the one being refined); clicks until mask IoU >= ``target``, None
+    when ``max_clicks`` do not get there."""
+
+    def __init__(self, target: float = 0.85, max_clicks: int = 20, use_model: bool = True):
+        self.target, self.max_clicks, self.use_model = target, max_clicks, use_model
+
+    def for_image(self, segmenter: Segmenter, image: np.ndarray) -> ClickCounter:
+        predictor = ClickPredictor(segmenter if self.use_model else None)
+        predictor.set_image(image)
+
+        def clicks_to_reach(start: np.ndarray | None, truth: np.ndarray) -> int | None:
+            clicker, pred = Clicker(truth), start
+            for k in range(1, self.max_clicks + 1):
+                if clicker.next_click(pred) is None:
+                    return k - 1
+                pred = predictor.predict(list(clicker.clicks), prev_mask=start)
+                if mask_iou(pred, truth) >= self.target:
+                    return k
+            return None
+
+        return clicks_to_reach
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 
 from istr_core.annotation_cost import CostModel
 from istr_core.data.coco import load_coco
-from istr_core.session_sim import load_truths, run_session
+from istr_core.session_sim import InteractiveClickTool, load_truths, run_session
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +33,30 @@ def test_a_session_prices_every_object_of_every_image(mode, synthetic_dataset, t
     summary = r.summary(last=2)
     assert summary["mode"] == mode and len(summary["seconds_per_object_per_image"]) == 5
     assert r.final is not None
+
+
+def test_click_pricing_counts_clicks_and_falls_back_to_polygons(synthetic_dataset, tiny_checkpoint):
+    ann, folder = synthetic_dataset
+    truths = load_truths(load_coco(ann, folder), folder, first=2)
+    r = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, click_tool=InteractiveClickTool())
+    assert len(r.click_reviews) == len(r.reviews) == 2
+    for polygon, clicked in zip(r.reviews, r.click_reviews, strict=True):
+        assert (clicked.accepted, clicked.fixed, clicked.missed) == (
+            polygon.accepted,
+            polygon.fixed,
+            polygon.missed,
+        )
+        assert (
+            clicked.clicks + clicked.polygons >= clicked.fixed + clicked.missed
+        )  # every drawn object priced
+        assert clicked.polygons <= polygon.polygons and clicked.seconds <= polygon.seconds
+        assert clicked.seconds == pytest.approx(
+            clicked.accepted
+            + 2 * (clicked.deleted + clicked.relabelled + clicked.clicks)
+            + 79 * clicked.polygons
+        )
+    assert sum(x.clicks for x in r.click_reviews) > 0  # the textured scenes are clickable
+    assert "clicks_seconds_per_object" in r.summary()
 
 
 def test_uncertainty_order_reviews_every_image_once(synthetic_dataset, tiny_checkpoint):
