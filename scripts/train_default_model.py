@@ -4,7 +4,11 @@ Everything it learns from is generated here (istr_core.data.synthetic), so the p
 One generic class, "object": the default model is a class-agnostic pre-labeller that users fine-tune
 into their own categories (new classes start from its "object" row; see istr_core/finetune.py).
 
-    python scripts/train_default_model.py --minutes 25 [--images 600] [--device cuda]
+    python scripts/train_default_model.py --minutes 25 [--images 600] [--device cuda] [--init OLD.pt]
+
+``--init`` continues from an earlier default model under today's recipe (more stages, contrastive
+denoising): its weights are grown into the new architecture (istr_core/train/warm_start.py), so the
+hours it took on a CPU are kept.
 
 Writes resources/default_model.pt (fp16 weights) and prints one JSON line with the held-out mask AP,
 which goes into resources/MODEL_CARD.md.
@@ -25,6 +29,7 @@ from istr_core.eval.coco_eval import evaluate
 from istr_core.inference import Segmenter
 from istr_core.resources import DEFAULT_MODEL
 from istr_core.train.checkpoint import load_checkpoint, save_checkpoint
+from istr_core.train.warm_start import grown_state
 from istr_core.training import default_train_config, model_config_for, train_on_coco
 
 
@@ -46,12 +51,14 @@ def main() -> None:
         "--min-size", type=int, default=384, help="test-time shorter side; training jitters around it"
     )
     ap.add_argument("--max-objects", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=100, help="seed of the training scenes (new data: new seed)")
+    ap.add_argument("--init", type=Path, help="an earlier default model to continue from")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "istr_default_model")
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     args = ap.parse_args()
     train_dir, val_dir = args.work / "train", args.work / "val"
     train = single_class(
-        write_synthetic_coco(train_dir, args.images, 384, 512, seed=100, max_objects=args.max_objects)
+        write_synthetic_coco(train_dir, args.images, 384, 512, seed=args.seed, max_objects=args.max_objects)
     )
     val = single_class(write_synthetic_coco(val_dir, 60, 384, 512, seed=200, max_objects=args.max_objects))
     coco = load_coco(train, train_dir)
@@ -66,6 +73,9 @@ def main() -> None:
     tc = dataclasses.replace(
         default_train_config("cpu-small"), iterations=10**9, time_budget_s=args.minutes * 60
     )
+    init_state = None
+    if args.init is not None:
+        init_state = grown_state(load_checkpoint(args.init), mc)
     full = args.work / "full.pt"
     start = time.monotonic()
 
@@ -80,9 +90,12 @@ def main() -> None:
         model_config=mc,
         train_config=tc,
         device=args.device,
+        init_state=init_state,
         progress=progress,
         metadata={
-            "data": f"{args.images} procedural scenes 512x384 (up to {args.max_objects} objects), seed 100"
+            "data": f"{args.images} procedural scenes 512x384 (up to {args.max_objects} objects), "
+            f"seed {args.seed}",
+            "init": str(args.init) if args.init else None,
         },
     )
     metrics = evaluate(Segmenter.from_checkpoint(full, "cpu"), load_coco(val, val_dir), val_dir)

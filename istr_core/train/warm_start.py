@@ -1,0 +1,43 @@
+"""Carry a trained model's weights into a deeper or newer recipe instead of training it again.
+
+On a 2-core CPU the embedded default model took hours to train; when the recipe gains a refinement
+stage or a training-only table (contrastive denoising's class embedding), starting over would throw
+those hours away. ISTR's stages all map (boxes, features) to better (boxes, features), so a new last
+stage starts as a copy of the old last one (it then refines an already refined set, which is what the
+old stage learned to do); tables the old model lacks keep the fresh model's initialisation.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..model.build import build_model_from_config
+from .checkpoint import Checkpoint
+
+_STAGE = re.compile(r"^head\.stages\.(\d+)\.(.*)$")
+
+
+def grown_state(old: Checkpoint, new_config) -> dict[str, torch.Tensor]:
+    """Weights for a model built from ``new_config``, taken from ``old`` wherever ``old`` has them.
+
+    Stages the old model lacks copy its last stage; any other parameter missing from ``old`` (or of a
+    different shape) keeps the new model's own initialisation. Shapes of shared parts must agree
+    (hidden size, classes, codec): growing a model is not resizing it.
+    """
+    fresh = build_model_from_config(new_config).state_dict()
+    source = {k: v.float() if v.is_floating_point() else v for k, v in old.model_state.items()}
+    old_stages = old.model_config.head.num_stages
+    state = {}
+    for key, init in fresh.items():
+        value = source.get(key)
+        match = _STAGE.match(key)
+        if value is None and match and int(match.group(1)) >= old_stages:
+            value = source.get(f"head.stages.{old_stages - 1}.{match.group(2)}")
+        if value is not None and value.shape != init.shape:
+            raise ValueError(
+                f"{key}: shape {tuple(value.shape)} in the old model, {tuple(init.shape)} in the new one"
+            )
+        state[key] = value.clone() if value is not None else init
+    return state
