@@ -32,7 +32,7 @@ from .finetune import remap_class_rows
 from .inference import resolve_device
 from .model.build import build_model_from_config
 from .train.checkpoint import Checkpoint
-from .train.loop import TrainingDiverged, build_optimizer
+from .train.loop import TrainingDiverged, apply_gradients, build_optimizer
 from .train.precision import use_bf16_autocast
 
 
@@ -179,11 +179,7 @@ class OnlineTrainer:
         total = sum(losses.values())
         if not torch.isfinite(total):
             raise TrainingDiverged(f"online training: loss became {total.item()} at step {self.step + 1}")
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if self.config.clip_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
-        self.optimizer.step()
+        apply_gradients(self.optimizer, self.model.parameters(), total, self.config.clip_grad_norm)
         self.step += 1
         return {k: float(v.detach()) for k, v in losses.items()}
 

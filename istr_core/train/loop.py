@@ -109,6 +109,18 @@ def _infinite(loader: DataLoader, sampler):
         epoch += 1
 
 
+def apply_gradients(optimizer: torch.optim.Optimizer, parameters, total: torch.Tensor, clip: float) -> None:
+    """One optimiser update from the summed loss ``total``, gradients clipped to norm ``clip`` (0: off).
+
+    Shared by the batch trainer and the online trainer so the two cannot drift apart in how they step.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(parameters, clip)
+    optimizer.step()
+
+
 class Trainer:
     """One training run. ``run()`` returns a :class:`TrainResult`; see module docstring."""
 
@@ -285,11 +297,7 @@ class Trainer:
                 f"loss became {total.item()} at iteration {it + 1}; stopped. The last good checkpoint "
                 f"(if any) is kept at {self.out}. Try a lower learning rate."
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if self.tcfg.clip_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), self.tcfg.clip_grad_norm)
-        self.optimizer.step()
+        apply_gradients(self.optimizer, model.parameters(), total, self.tcfg.clip_grad_norm)
         out = {k: float(v.detach()) for k, v in losses.items()}
         out["loss"] = float(total.detach())
         return out
