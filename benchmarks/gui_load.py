@@ -79,14 +79,8 @@ def make_folder(folder: Path, count: int, width: int, height: int, instances: in
 
 def start_training(window, app, big: int) -> None:
     """Feed the big image to the online loop as reviewed and wait until its first step has run."""
-    from istr_app.online_loop import Reviewed
-
-    c = window.controller
-    c.set_current(big)
-    masks, labels = c.reviewed_masks(c.record.key)
-    window.online.add_reviewed(
-        Reviewed(c.record.key, c.record.path, masks, labels, tuple(c.project.class_names))
-    )
+    window.controller.set_current(big)
+    window.learn_from(window.controller.record.key)
     deadline = time.monotonic() + 600
     while window.online.trainer is None or window.online.trainer.step < 1:
         app.processEvents()

@@ -250,12 +250,16 @@ class MainWindow(QMainWindow):
         return True
 
     def _on_reviewed(self, key: str) -> None:
-        c = self.controller
         if self.online is not None:
-            masks, labels = c.reviewed_masks(key)
-            rec = c.project.record(key)
-            self.online.add_reviewed(Reviewed(key, rec.path, masks, labels, tuple(c.project.class_names)))
+            self.learn_from(key)
             self._prelabel_ahead()
+
+    def learn_from(self, key: str) -> None:
+        """Hand image ``key``'s current masks to the online loop (it must be running)."""
+        c = self.controller
+        masks, labels = c.reviewed_masks(key)
+        rec = c.project.record(key)
+        self.online.add_reviewed(Reviewed(key, rec.path, masks, labels, tuple(c.project.class_names)))
 
     def _on_online_model(self, segmenter, info: RoundInfo) -> None:
         self.online_round = info

@@ -5,24 +5,17 @@ tests/robustness/test_segment_distributed_faults.py."""
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from istr_core.cli import app
 from istr_core.output_lock import lock_path
 from istr_core.segment import all_journals, journal_path, rank_journal_path
 from tests.cli.conftest import load_json
-from tests.cli.torchrun import segment_args, torchrun, write_uneven_folder
+from tests.cli.torchrun import segment_args, torchrun, uneven_with_reference
 
 
 @pytest.fixture(scope="module")
 def uneven(tmp_path_factory, tiny_checkpoint):
     """(folder, the single-process output for it)."""
-    folder = write_uneven_folder(tmp_path_factory.mktemp("uneven") / "imgs")
-    reference = folder.parent / "reference" / "anns.json"  # a sibling of the images, as every out_beside()
-    reference.parent.mkdir()
-    result = CliRunner().invoke(app, segment_args(folder, reference, tiny_checkpoint), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return folder, reference
+    return uneven_with_reference(tmp_path_factory.mktemp("uneven"), tiny_checkpoint)
 
 
 def records_of(coco: dict) -> list[dict]:

@@ -97,3 +97,17 @@ def torchrun(args: list[str], mode: str = "", env: dict | None = None, wait: boo
     if not wait:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def uneven_with_reference(base: Path, checkpoint: Path) -> tuple[Path, Path]:
+    """(an uneven image folder under ``base``, the single-process `istr segment` output for it)."""
+    from typer.testing import CliRunner
+
+    from istr_core.cli import app
+
+    folder = write_uneven_folder(base / "imgs")
+    reference = base / "reference" / "anns.json"  # a sibling of the images, as every out_beside()
+    reference.parent.mkdir()
+    result = CliRunner().invoke(app, segment_args(folder, reference, checkpoint), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return folder, reference

@@ -14,7 +14,7 @@ import pytest
 from istr_core.output_lock import lock_path
 from istr_core.segment import all_journals, journal_path, rank_journal_path
 from istr_core.segment_dist import image_pixels, split_by_pixels
-from tests.cli.torchrun import segment_args, torchrun, write_uneven_folder
+from tests.cli.torchrun import segment_args, torchrun, uneven_with_reference
 from tests.robustness.test_faults import _lines, _start
 
 OLD = '{"old": "complete"}'
@@ -34,16 +34,8 @@ app(sys.argv[1:])
 
 @pytest.fixture(scope="module")
 def uneven(tmp_path_factory, tiny_checkpoint):
-    from typer.testing import CliRunner
-
-    from istr_core.cli import app
-
-    folder = write_uneven_folder(tmp_path_factory.mktemp("uneven") / "imgs")
-    reference = folder.parent / "reference" / "anns.json"  # a sibling of the images, as every out_beside()
-    reference.parent.mkdir()
-    result = CliRunner().invoke(app, segment_args(folder, reference, tiny_checkpoint), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return folder, reference
+    """(folder, the single-process output for it)."""
+    return uneven_with_reference(tmp_path_factory.mktemp("uneven"), tiny_checkpoint)
 
 
 def _share_of_rank_1(folder) -> list[str]:
