@@ -140,6 +140,10 @@ def finetune(
         Path | None, typer.Option(help="Model to start from (default: the embedded model).")
     ] = None,
     iterations: Annotated[int, typer.Option(help="Training steps.")] = 300,
+    time_budget: Annotated[
+        float,
+        typer.Option(help="Minutes to train, instead of --iterations; the lr schedule follows time."),
+    ] = 0.0,
     batch_size: Annotated[int | None, typer.Option(help="Images per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW learning rate (default: min(base, 1e-4)).")] = None,
     val: Annotated[Path | None, typer.Option(help="COCO JSON to report held-out AP on.")] = None,
@@ -154,7 +158,18 @@ def finetune(
     from .commands.finetune_cmd import run_finetune
 
     run_finetune(
-        annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device
+        annotations,
+        images,
+        out,
+        weights,
+        iterations,
+        batch_size,
+        lr,
+        val,
+        val_images,
+        resume,
+        device,
+        time_budget,
     )
 
 

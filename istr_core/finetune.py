@@ -84,6 +84,7 @@ def finetune(
     val: str | os.PathLike | None = None,
     val_images: str | os.PathLike | None = None,
     resume: bool = False,
+    minutes: float | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str], None] = print,
@@ -91,7 +92,9 @@ def finetune(
     """Fine-tune ``weights`` (default: the embedded model) on ``annotations``; write ``out``.
 
     ``progress(iteration, total, losses)`` is called after every step; ``should_stop()`` before
-    every step (a True stops early and still writes a usable, resumable checkpoint).
+    every step (a True stops early and still writes a usable, resumable checkpoint). ``minutes``
+    trains for that long instead of ``iterations`` steps (the lr schedule then follows time), which
+    is how a fine-tune is compared with training from scratch on equal terms.
     """
     base = load_checkpoint(weights if weights is not None else DEFAULT_MODEL)
     coco = load_annotations(annotations, images_dir)
@@ -109,14 +112,16 @@ def finetune(
     cfg = dataclasses.replace(cfg, num_classes=len(names))
     state = remap_class_rows(base.model_state, base.class_names, names, cfg.head.prior_prob)
     tc = base.train_config or TrainConfig()
+    if minutes:
+        iterations = 10**9  # the clock ends it
     tc = dataclasses.replace(
         tc,
         iterations=iterations,
         batch_size=batch_size or min(tc.batch_size, 4),
         lr=lr or min(tc.lr, 1e-4),
         warmup_iterations=min(50, iterations // 5),
-        checkpoint_every=max(50, iterations // 5),
-        time_budget_s=0.0,
+        checkpoint_every=100 if minutes else max(50, iterations // 5),
+        time_budget_s=minutes * 60 if minutes else 0.0,
         lr_steps=(0.8,),
     )
 

@@ -10,15 +10,30 @@ from ..finetune import finetune
 
 
 def run_finetune(
-    annotations, images, out, weights, iterations, batch_size, lr, val, val_images, resume, device
+    annotations,
+    images,
+    out,
+    weights,
+    iterations,
+    batch_size,
+    lr,
+    val,
+    val_images,
+    resume,
+    device,
+    time_budget: float = 0.0,
 ):
     images = resolve_images_dir(annotations, images)
     out = Path(out) if out is not None else default_checkpoint_for(annotations)
     check_output_path(out)
     if iterations < 1:
         raise ValueError("--iterations must be at least 1")
+    if time_budget < 0:
+        raise ValueError("--time-budget must be positive (minutes)")
     weights = resolve_weights(weights, images)
-    with progress_bar("fine-tuning", iterations) as (bar, task):
+    total = None if time_budget > 0 else iterations
+    extra = f" for {time_budget:g} min" if time_budget > 0 else ""
+    with progress_bar("fine-tuning" + extra, total) as (bar, task):
         result = finetune(
             annotations,
             images,
@@ -31,6 +46,7 @@ def run_finetune(
             val,
             val_images,
             resume,
+            minutes=time_budget or None,
             progress=lambda i, n, losses: bar.update(task, completed=i, info=f"loss {losses['loss']:.3f}"),
             log=lambda m: err_console.print(m, highlight=False, soft_wrap=True),
         )

@@ -188,3 +188,16 @@ def test_debug_shows_the_traceback(run, synthetic_dataset, tiny_checkpoint, tmp_
             tmp_path / "o.pt",
             "--debug",
         )
+
+
+def test_time_budget_trains_until_the_clock_runs_out(run, synthetic_dataset, tiny_checkpoint, tmp_path):
+    ann, folder = synthetic_dataset
+    out = tmp_path / "timed.pt"
+    result = run(
+        "finetune", ann, "--images", folder, "--weights", tiny_checkpoint, "--out", out,
+        "--iterations", "1", "--time-budget", "0.1", "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tuned = load_checkpoint(out)
+    assert tuned.iteration > 1  # --iterations 1 was overridden by the 6 s budget
+    assert tuned.train_config.time_budget_s == pytest.approx(6.0)
