@@ -52,6 +52,13 @@ def parse_args(argv=None):
     ap.add_argument(
         "--score-threshold", type=float, default=0.3, help="chosen once for the session (istr-app default)"
     )
+    ap.add_argument(
+        "--also-threshold",
+        type=float,
+        action="append",
+        default=[],
+        help="repeatable: also price the same session (polygons) at this score threshold",
+    )
     ap.add_argument("--val", type=Path, help="COCO JSON to score each mode's final model on")
     ap.add_argument("--val-images", type=Path, help="default: --images")
     ap.add_argument("--plot", type=Path, default=Path("bench_out/annotation_session.png"))
@@ -199,6 +206,7 @@ def main(argv=None) -> int:
             click_tool=None if args.no_clicks else InteractiveClickTool(cost.accept_iou, cost.max_clicks),
             log=lambda m: print(m, file=sys.stderr, flush=True),
             order=args.order,
+            other_thresholds=tuple(args.also_threshold),
         )
         summary = {**r.summary(), "order": args.order}
         if args.order != "file":

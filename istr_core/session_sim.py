@@ -95,6 +95,9 @@ class SessionResult:
     wall_s: float = 0.0
     final: Checkpoint | None = None
     order: list[str] = field(default_factory=list)  # image keys in the order they were reviewed
+    # polygon pricing of the same session at other score thresholds (the model's path is the same:
+    # it learns from the true masks whatever the annotator was shown)
+    other_thresholds: dict[float, list[ImageReview]] = field(default_factory=dict)
 
     def summary(self, last: int = 10) -> dict:
         out = {"mode": self.mode, "images": len(self.reviews), "train_steps": self.steps}
@@ -102,6 +105,15 @@ class SessionResult:
         out.update(_totals(self.reviews, last, ""))
         if self.click_reviews:
             out.update(_totals(self.click_reviews, last, "clicks_"))
+        if self.other_thresholds:
+            out["other_thresholds"] = {
+                str(t): {
+                    k: v
+                    for k, v in _totals(reviews, last, "").items()
+                    if k in ("seconds_per_object", "accepted_share", f"accepted_share_last{last}")
+                }
+                for t, reviews in sorted(self.other_thresholds.items())
+            }
         return out
 
 
@@ -138,12 +150,22 @@ def load_truths(coco: CocoData, images_dir: Path, first: int | None = None) -> l
 class _Pricer:
     """Prices one image's review with the model's predictions (both pricings when clicks are given)."""
 
-    def __init__(self, class_names, threshold, cost, click_tool: ClickTool | None):
-        self.class_names, self.threshold = class_names, threshold
+    def __init__(self, class_names, threshold, cost, click_tool: ClickTool | None, others=()):
+        self.class_names, self.threshold, self.others = class_names, threshold, tuple(others)
         self.cost, self.click_tool = cost, click_tool
 
     def __call__(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
-        preds = segmenter.predict(truth.image, self.threshold)
+        everything = segmenter.predict(truth.image, min((self.threshold, *self.others)))
+        for t in self.others:
+            review = self._review([p for p in everything if p.score >= t], segmenter, truth)
+            result.other_thresholds.setdefault(t, []).append(review)
+        preds = [p for p in everything if p.score >= self.threshold]
+        result.reviews.append(self._review(preds, segmenter, truth))
+        if self.click_tool is not None:
+            counter = self.click_tool.for_image(segmenter, truth.image)
+            result.click_reviews.append(self._review(preds, segmenter, truth, counter))
+
+    def _review(self, preds, segmenter: Segmenter, truth: Truth, counter=None) -> ImageReview:
         masks, scores = [p.mask for p in preds], [p.score for p in preds]
         labels = None
         if len(self.class_names) > 1:  # one class: nothing to choose, so nothing to price
@@ -153,14 +175,7 @@ class _Pricer:
                 for p in preds
             ]
         true_labels = truth.labels.tolist()
-        result.reviews.append(
-            review_image(masks, scores, list(truth.masks), self.cost, None, labels, true_labels)
-        )
-        if self.click_tool is not None:
-            counter = self.click_tool.for_image(segmenter, truth.image)
-            result.click_reviews.append(
-                review_image(masks, scores, list(truth.masks), self.cost, counter, labels, true_labels)
-            )
+        return review_image(masks, scores, list(truth.masks), self.cost, counter, labels, true_labels)
 
 
 def run_session(
@@ -177,6 +192,7 @@ def run_session(
     click_tool: ClickTool | None = None,
     log: Callable[[str], None] = lambda m: None,
     order: str = "file",
+    other_thresholds: tuple[float, ...] = (),
 ) -> SessionResult:
     """Simulate one session in ``mode`` starting from checkpoint ``base``; see the module docstring."""
     if mode not in MODES:
@@ -185,7 +201,7 @@ def run_session(
         raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
     start, cost, online_config = time.monotonic(), cost or CostModel(), online_config or OnlineConfig()
     class_names = load_coco(annotations, require_images=False).class_names
-    price = _Pricer(class_names, score_threshold, cost, click_tool)
+    price = _Pricer(class_names, score_threshold, cost, click_tool, other_thresholds)
     result = SessionResult(mode)
     base_ckpt = load_checkpoint(base)
     segmenter = Segmenter(base_ckpt, "cpu")

@@ -68,6 +68,20 @@ def test_uncertainty_order_reviews_every_image_once(synthetic_dataset, tiny_chec
         run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, order="random")
 
 
+def test_other_thresholds_price_the_session_as_a_run_at_that_threshold(synthetic_dataset, tiny_checkpoint):
+    ann, folder = synthetic_dataset
+    truths = load_truths(load_coco(ann, folder), folder, first=3)
+    both = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, 0.9, other_thresholds=(0.0,))
+    alone = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, 0.0)
+    assert both.other_thresholds[0.0] == alone.reviews
+    assert sum(x.deleted for x in alone.reviews) > sum(x.deleted for x in both.reviews)  # thresholds differ
+    assert set(both.summary()["other_thresholds"]["0.0"]) == {
+        "seconds_per_object",
+        "accepted_share",
+        "accepted_share_last10",
+    }
+
+
 def bench(*args):
     return subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "annotation_session.py"), *map(str, args)],
