@@ -34,6 +34,8 @@ from .model.build import build_model_from_config
 from .train.checkpoint import Checkpoint
 from .train.loop import TrainingDiverged, apply_gradients, build_optimizer
 from .train.precision import use_bf16_autocast
+from .train.warm_start import grown_state
+from .training import proposals_needed
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class OnlineConfig:
     crop_prob: float = 0.5
     bf16: bool = True  # bf16 autocast where the CPU does bf16 natively (and on CUDA)
     denoising_groups: int = 1  # give a base model without contrastive denoising one group
+    # more proposals when a reviewed image has more objects than the model can emit well (1.5 per
+    # object, as `istr train` sizes them): a set predictor never finds more objects than its proposals
+    grow_proposals: bool = True
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -118,6 +123,35 @@ class OnlineTrainer:
         image, masks = shrink(np.ascontiguousarray(image), masks, self.max_side)
         self.examples = [e for e in self.examples if e.key != key]
         self.examples.append(Example(key, image, masks, np.asarray(labels, np.int64)))
+        needed = proposals_needed(len(masks))
+        if self.config.grow_proposals and needed > self.model_config.head.num_proposals:
+            self._grow_proposals(needed)
+
+    def _grow_proposals(self, count: int) -> None:
+        """Rebuild the model with ``count`` proposals (learned ones kept, see
+        :mod:`istr_core.train.warm_start`); the optimiser continues, new rows start with zero moments."""
+        head = self.model_config.head
+        head = dataclasses.replace(
+            head,
+            num_proposals=count,
+            num_aux_proposals=max(head.num_aux_proposals, count) if head.num_aux_proposals else 0,
+        )
+        detections = max(self.model_config.detections_per_image, count)
+        config = dataclasses.replace(self.model_config, head=head, detections_per_image=detections)
+        state = grown_state(self.checkpoint(with_train_state=False), config)
+        optimizer_state = self.optimizer.state_dict()
+        self.model_config = config
+        self.model = build_model_from_config(config).to(self.device)
+        _load_state(self.model, state)
+        self.optimizer = build_optimizer(self.model, self.train_config)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        for index, moments in optimizer_state["state"].items():
+            for name in ("exp_avg", "exp_avg_sq"):
+                old = moments[name]
+                want = params[index].shape
+                if old.shape != want:
+                    moments[name] = torch.cat([old, old.new_zeros((want[0] - old.shape[0], *want[1:]))])
+        self.optimizer.load_state_dict(optimizer_state)
 
     @property
     def reviewed_keys(self) -> list[str]:

@@ -23,7 +23,12 @@ def proposals_for(coco: CocoData, minimum: int) -> int:
     learns faster when each object has several candidates nearby.
     """
     most = max((len(im.annotations) for im in coco.images), default=0)
-    return max(minimum, int(math.ceil(most * 1.5 / 10.0) * 10))
+    return max(minimum, proposals_needed(most))
+
+
+def proposals_needed(objects: int) -> int:
+    """1.5 proposals per object, rounded up to 10 (see :func:`proposals_for`)."""
+    return int(math.ceil(objects * 1.5 / 10.0) * 10)
 
 
 def default_train_config(preset: str) -> TrainConfig:

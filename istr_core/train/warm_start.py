@@ -5,6 +5,10 @@ stage or a training-only table (contrastive denoising's class embedding), starti
 those hours away. ISTR's stages all map (boxes, features) to better (boxes, features), so a new last
 stage starts as a copy of the old last one (it then refines an already refined set, which is what the
 old stage learned to do); tables the old model lacks keep the fresh model's initialisation.
+
+The same holds for more proposals (an image with more objects than the model can emit): the learned
+proposals are kept, the new ones take fresh boxes spread over the image and copies of learned
+proposal features (a learned "what to look for", now looking somewhere else).
 """
 
 from __future__ import annotations
@@ -17,14 +21,21 @@ from ..model.build import build_model_from_config
 from .checkpoint import Checkpoint
 
 _STAGE = re.compile(r"^head\.stages\.(\d+)\.(.*)$")
+PROPOSAL_TABLES = (
+    "proposal_features.weight",
+    "proposal_boxes.weight",
+    "aux_proposal_features.weight",
+    "aux_proposal_boxes.weight",
+)
 
 
 def grown_state(old: Checkpoint, new_config) -> dict[str, torch.Tensor]:
     """Weights for a model built from ``new_config``, taken from ``old`` wherever ``old`` has them.
 
-    Stages the old model lacks copy its last stage; any other parameter missing from ``old`` (or of a
-    different shape) keeps the new model's own initialisation. Shapes of shared parts must agree
-    (hidden size, classes, codec): growing a model is not resizing it.
+    Stages the old model lacks copy its last stage; proposal tables with more rows keep the old rows
+    (see the module docstring); any other parameter missing from ``old`` keeps the new model's own
+    initialisation. Other shapes must agree (hidden size, classes, codec): growing a model is not
+    resizing it.
     """
     fresh = build_model_from_config(new_config).state_dict()
     source = {k: v.float() if v.is_floating_point() else v for k, v in old.model_state.items()}
@@ -35,9 +46,21 @@ def grown_state(old: Checkpoint, new_config) -> dict[str, torch.Tensor]:
         match = _STAGE.match(key)
         if value is None and match and int(match.group(1)) >= old_stages:
             value = source.get(f"head.stages.{old_stages - 1}.{match.group(2)}")
+        if value is not None and key in PROPOSAL_TABLES and value.shape != init.shape:
+            value = _more_rows(key, value, init)
         if value is not None and value.shape != init.shape:
             raise ValueError(
                 f"{key}: shape {tuple(value.shape)} in the old model, {tuple(init.shape)} in the new one"
             )
         state[key] = value.clone() if value is not None else init
     return state
+
+
+def _more_rows(key: str, old: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
+    """``old``'s rows, then fresh boxes or cycled copies of the learned features up to ``fresh``'s count."""
+    if old.shape[1:] != fresh.shape[1:] or len(old) > len(fresh):
+        return old  # not a growth: the caller's shape check names the parameter
+    extra = len(fresh) - len(old)
+    boxes = key.endswith("boxes.weight")
+    added = fresh[len(old) :] if boxes else old[torch.arange(extra) % len(old)]
+    return torch.cat([old, added.to(old.dtype)])

@@ -97,3 +97,45 @@ def test_re_reviewing_an_image_replaces_it_and_makes_it_newest(tiny_checkpoint):
     image, masks, labels = scenes(1, seed=3)[0]
     trainer.add_example("im0.png", image, masks, labels)
     assert trainer.reviewed_keys == ["im1.png", "im0.png"]
+
+
+def crowded_example(objects: int = 20):
+    """A 96x128 image with ``objects`` small square objects in a grid."""
+    image = np.full((96, 128, 3), 40, np.uint8)
+    masks = np.zeros((objects, 96, 128), np.uint8)
+    for k in range(objects):
+        y, x = 4 + 18 * (k // 7), 4 + 18 * (k % 7)
+        masks[k, y : y + 10, x : x + 10] = 1
+        image[y : y + 10, x : x + 10] = 200
+    return image, masks, np.zeros(objects, np.int64)
+
+
+def test_a_crowded_image_grows_the_proposals_and_training_continues(tiny_checkpoint, tmp_path):
+    trainer = make_trainer(tiny_checkpoint)
+    trainer.train_for(steps=2)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert trainer.model_config.head.num_proposals == 12
+    trainer.add_example("crowded.png", *crowded_example(20))
+    head = trainer.model_config.head
+    assert head.num_proposals == 30 and head.num_aux_proposals >= 30  # 1.5 per object
+    assert trainer.model_config.detections_per_image >= 30
+    state = trainer.model.state_dict()
+    assert torch.equal(state["proposal_boxes.weight"][:12], before["proposal_boxes.weight"])
+    assert torch.equal(state["proposal_features.weight"][:12], before["proposal_features.weight"])
+    attention = "head.stages.0.self_attn.in_proj_weight"
+    assert torch.equal(state[attention], before[attention])
+    assert trainer.train_for(steps=2) == 2
+    steps = {int(v["step"]) for v in trainer.optimizer.state_dict()["state"].values()}
+    assert steps == {4}  # the optimiser went on, it was not rebuilt from zero
+    assert len(Segmenter(trainer.checkpoint(), "cpu").predict(crowded_example(20)[0])) <= 30
+    path = save_checkpoint(tmp_path / "grown.pt", trainer.checkpoint())
+    resumed = OnlineTrainer.from_checkpoint(load_checkpoint(path))
+    assert resumed.model_config.head.num_proposals == 30 and resumed.step == 4
+    trainer.add_example("few.png", *crowded_example(3))  # fewer objects never shrink the model
+    assert trainer.model_config.head.num_proposals == 30
+
+
+def test_growing_can_be_turned_off(tiny_checkpoint):
+    trainer = make_trainer(tiny_checkpoint, grow_proposals=False)
+    trainer.add_example("crowded.png", *crowded_example(20))
+    assert trainer.model_config.head.num_proposals == 12

@@ -42,3 +42,12 @@ def test_a_table_the_old_model_lacks_keeps_its_fresh_initialisation(old):
 def test_a_different_width_is_refused_with_the_parameter_named(old):
     with pytest.raises(ValueError, match="shape"):
         grown_state(old, override(old.model_config, hidden_dim=48))
+
+
+def test_more_proposals_keep_the_learned_ones_and_copy_their_features(old):
+    state = grown_state(old, override(old.model_config, num_proposals=30))
+    features, boxes = state["proposal_features.weight"], state["proposal_boxes.weight"]
+    assert features.shape[0] == boxes.shape[0] == 30
+    assert torch.equal(features[:12], old.model_state["proposal_features.weight"].float())
+    assert torch.equal(features[12:24], features[:12])  # learned features, cycled
+    assert not torch.equal(boxes[12:24], boxes[:12])  # looking somewhere else
