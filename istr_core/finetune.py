@@ -29,6 +29,7 @@ from .inference import Segmenter
 from .resources import DEFAULT_MODEL
 from .train.checkpoint import load_checkpoint
 from .train.loop import TrainProgress, TrainResult
+from .train.warm_start import grown_state, with_proposals
 from .training import proposals_for, train_on_coco
 
 CLASS_ROW_SUFFIX = "class_logits.weight"
@@ -102,15 +103,17 @@ def finetune(
         load_annotations(val, val_images or images_dir)  # fail now, not after training
     names = coco.class_names
     new = [n for n in names if n not in base.class_names]
-    cfg = base.model_config
+    cfg = dataclasses.replace(base.model_config, num_classes=len(names))
+    state = remap_class_rows(base.model_state, base.class_names, names, cfg.head.prior_prob)
     proposals = max(cfg.head.num_proposals, proposals_for(coco, 0))
     if proposals != cfg.head.num_proposals:
         log(
-            f"note: an image has {max(len(i.annotations) for i in coco.images)} instances; the model has "
-            f"{cfg.head.num_proposals} proposals and keeps them (fine-tuning cannot add proposals)"
+            f"note: an image has {max(len(i.annotations) for i in coco.images)} instances; the model's "
+            f"{cfg.head.num_proposals} proposals grow to {proposals} (the learned ones are kept)"
         )
-    cfg = dataclasses.replace(cfg, num_classes=len(names))
-    state = remap_class_rows(base.model_state, base.class_names, names, cfg.head.prior_prob)
+        grown = with_proposals(cfg, proposals)
+        state = grown_state(dataclasses.replace(base, model_config=cfg, model_state=state), grown)
+        cfg = grown
     tc = base.train_config or TrainConfig()
     if minutes:
         iterations = 10**9  # the clock ends it

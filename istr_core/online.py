@@ -34,7 +34,7 @@ from .model.build import build_model_from_config
 from .train.checkpoint import Checkpoint
 from .train.loop import TrainingDiverged, apply_gradients, build_optimizer
 from .train.precision import use_bf16_autocast
-from .train.warm_start import grown_state
+from .train.warm_start import grown_state, with_proposals
 from .training import proposals_needed
 
 
@@ -130,14 +130,7 @@ class OnlineTrainer:
     def _grow_proposals(self, count: int) -> None:
         """Rebuild the model with ``count`` proposals (learned ones kept, see
         :mod:`istr_core.train.warm_start`); the optimiser continues, new rows start with zero moments."""
-        head = self.model_config.head
-        head = dataclasses.replace(
-            head,
-            num_proposals=count,
-            num_aux_proposals=max(head.num_aux_proposals, count) if head.num_aux_proposals else 0,
-        )
-        detections = max(self.model_config.detections_per_image, count)
-        config = dataclasses.replace(self.model_config, head=head, detections_per_image=detections)
+        config = with_proposals(self.model_config, count)
         state = grown_state(self.checkpoint(with_train_state=False), config)
         optimizer_state = self.optimizer.state_dict()
         self.model_config = config

@@ -13,10 +13,12 @@ proposal features (a learned "what to look for", now looking somewhere else).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import torch
 
+from ..config import ModelConfig
 from ..model.build import build_model_from_config
 from .checkpoint import Checkpoint
 
@@ -27,6 +29,16 @@ PROPOSAL_TABLES = (
     "aux_proposal_features.weight",
     "aux_proposal_boxes.weight",
 )
+
+
+def with_proposals(config: ModelConfig, count: int) -> ModelConfig:
+    """``config`` with ``count`` proposals (the auxiliary group, when there is one, at least as many)
+    and room to report them all."""
+    head = config.head
+    aux = max(head.num_aux_proposals, count) if head.num_aux_proposals else 0
+    head = dataclasses.replace(head, num_proposals=count, num_aux_proposals=aux)
+    detections = max(config.detections_per_image, count)
+    return dataclasses.replace(config, head=head, detections_per_image=detections)
 
 
 def grown_state(old: Checkpoint, new_config) -> dict[str, torch.Tensor]:

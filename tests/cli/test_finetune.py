@@ -201,3 +201,38 @@ def test_time_budget_trains_until_the_clock_runs_out(run, synthetic_dataset, tin
     tuned = load_checkpoint(out)
     assert tuned.iteration > 1  # --iterations 1 was overridden by the 6 s budget
     assert tuned.train_config.time_budget_s == pytest.approx(6.0)
+
+
+def test_a_crowded_file_grows_the_proposals_and_says_so(run, tiny_checkpoint, tmp_path):
+    import cv2
+    import numpy as np
+
+    image = np.full((96, 128, 3), 40, np.uint8)
+    annotations = []
+    for k in range(20):
+        y, x = 4 + 18 * (k // 7), 4 + 18 * (k % 7)
+        image[y : y + 10, x : x + 10] = 200
+        square = [x, y, x + 10, y, x + 10, y + 10, x, y + 10]
+        annotations.append(
+            {"id": k + 1, "image_id": 1, "category_id": 1, "segmentation": [square], "area": 100.0,
+             "bbox": [x, y, 10, 10], "iscrowd": 0}
+        )  # fmt: skip
+    cv2.imwrite(str(tmp_path / "crowd.png"), image)
+    ann = tmp_path / "crowd.json"
+    ann.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "crowd.png", "width": 128, "height": 96}],
+                "annotations": annotations,
+                "categories": [{"id": 1, "name": "square"}],
+            }
+        )
+    )
+    out = tmp_path / "crowd.pt"
+    args = ("--weights", tiny_checkpoint, "--out", out, "--iterations", "2", "--device", "cpu")
+    result = run("finetune", ann, *args)
+    assert result.exit_code == 0, result.output
+    assert "12 proposals grow to 30" in result.stderr
+    tuned = load_checkpoint(out)
+    assert tuned.model_config.head.num_proposals == 30
+    assert tuned.model_state["proposal_features.weight"].shape[0] == 30
