@@ -54,6 +54,9 @@ class OnlineConfig:
     # more proposals when a reviewed image has more objects than the model can emit well (1.5 per
     # object, as `istr train` sizes them): a set predictor never finds more objects than its proposals
     grow_proposals: bool = True
+    # pre-label with an exponential moving average of the weights (0: the latest weights); the decay
+    # ramps up as min(ema_decay, (1 + step) / (10 + step)) so the first rounds are not held back
+    ema_decay: float = 0.0
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -111,6 +114,7 @@ class OnlineTrainer:
         self._rng = random.Random(config.seed)
         self._torch_rng = torch.Generator().manual_seed(config.seed).get_state()
         self.max_side = max(self.model_config.input.train_min_sizes + (self.model_config.input.min_size,))
+        self._ema: dict[str, torch.Tensor] | None = None
 
     # -- the reviewed-image pool ------------------------------------------------------------------
     def add_example(self, key: str, image: np.ndarray, masks: np.ndarray, labels: np.ndarray) -> None:
@@ -131,7 +135,9 @@ class OnlineTrainer:
         """Rebuild the model with ``count`` proposals (learned ones kept, see
         :mod:`istr_core.train.warm_start`); the optimiser continues, new rows start with zero moments."""
         config = with_proposals(self.model_config, count)
-        state = grown_state(self.checkpoint(with_train_state=False), config)
+        raw = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        state = grown_state(Checkpoint(self.model_config, self.class_names, raw), config)
+        self._ema = None  # restarts from the grown weights at the next step
         optimizer_state = self.optimizer.state_dict()
         self.model_config = config
         self.model = build_model_from_config(config).to(self.device)
@@ -208,15 +214,32 @@ class OnlineTrainer:
             raise TrainingDiverged(f"online training: loss became {total.item()} at step {self.step + 1}")
         apply_gradients(self.optimizer, self.model.parameters(), total, self.config.clip_grad_norm)
         self.step += 1
+        if self.config.ema_decay > 0:
+            self._update_ema()
         return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _update_ema(self) -> None:
+        current = self.model.state_dict()
+        if self._ema is None:
+            self._ema = {k: v.detach().clone() for k, v in current.items() if v.is_floating_point()}
+            return
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for k, v in self._ema.items():
+                v.lerp_(current[k].detach(), 1.0 - decay)
 
     # -- snapshots and resuming -------------------------------------------------------------------
     def checkpoint(self, with_train_state: bool = True) -> Checkpoint:
-        """The current weights as a self-describing checkpoint (a copy: training may go on)."""
-        state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        """The weights that pre-label (the moving average when ``ema_decay`` is on) as a
+        self-describing checkpoint (a copy: training may go on)."""
+        raw = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        state = (
+            raw if self._ema is None else {**raw, **{k: v.to("cpu", copy=True) for k, v in self._ema.items()}}
+        )
         train_state = {}
         if with_train_state:
             train_state = {
+                "raw_weights": raw if self._ema is not None else None,
                 "optimizer": _cpu_copy(self.optimizer.state_dict()),
                 "online_step": self.step,
                 "online_round": self.round,
@@ -249,6 +272,13 @@ class OnlineTrainer:
         same_classes = class_names is None or list(class_names) == list(ckpt.class_names)
         if "online_step" in ts and same_classes:
             trainer = cls(ckpt, config=OnlineConfig(**ts["online_config"]), device=device)
+            if ts.get("raw_weights") is not None:  # the model state was the average; go on from both
+                trainer._ema = {
+                    k: v.float().to(trainer.device)
+                    for k, v in ckpt.model_state.items()
+                    if v.is_floating_point()
+                }
+                _load_state(trainer.model, ts["raw_weights"])
             trainer.optimizer.load_state_dict(ts["optimizer"])
             trainer.step, trainer.round = int(ts["online_step"]), int(ts["online_round"])
             trainer._rng.setstate(ts["python_rng"])

@@ -51,8 +51,9 @@ def test_cpu_seconds_budget_and_stop_request(tiny_checkpoint):
     assert trainer.train_for(steps=50, should_stop=lambda: trainer.step >= 1) == 1
 
 
-def test_a_snapshot_prelabels_and_a_saved_trainer_resumes_exactly(tiny_checkpoint, tmp_path):
-    trainer = make_trainer(tiny_checkpoint)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_a_snapshot_prelabels_and_a_saved_trainer_resumes_exactly(ema_decay, tiny_checkpoint, tmp_path):
+    trainer = make_trainer(tiny_checkpoint, ema_decay=ema_decay)
     trainer.train_for(steps=2)
     path = save_checkpoint(tmp_path / "online.pt", trainer.checkpoint())
     image = scenes(1, seed=5)[0][0]
@@ -70,6 +71,20 @@ def test_a_snapshot_prelabels_and_a_saved_trainer_resumes_exactly(tiny_checkpoin
     resumed.train_for(steps=1)  # same batch picks, augmentation and denoising noise as the original
     for key, value in trainer.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
+    snapshot, resumed_snapshot = trainer.checkpoint().model_state, resumed.checkpoint().model_state
+    for key, value in snapshot.items():  # the moving average too, when there is one
+        assert torch.equal(value, resumed_snapshot[key]), key
+
+
+def test_the_moving_average_is_what_prelabels(tiny_checkpoint):
+    trainer = make_trainer(tiny_checkpoint, ema_decay=0.9)
+    trainer.train_for(steps=3)
+    raw, shown = trainer.model.state_dict(), trainer.checkpoint().model_state
+    key = "head.stages.0.self_attn.in_proj_weight"
+    assert not torch.equal(raw[key], shown[key])  # lags the latest weights
+    plain = make_trainer(tiny_checkpoint)
+    plain.train_for(steps=3)
+    assert torch.equal(plain.model.state_dict()[key], plain.checkpoint().model_state[key])
 
 
 def test_same_seed_same_weights(tiny_checkpoint):
