@@ -135,7 +135,7 @@ class OnlineTrainer:
         """Rebuild the model with ``count`` proposals (learned ones kept, see
         :mod:`istr_core.train.warm_start`); the optimiser continues, new rows start with zero moments."""
         config = with_proposals(self.model_config, count)
-        raw = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        raw = _cpu_copy(self.model.state_dict())
         state = grown_state(Checkpoint(self.model_config, self.class_names, raw), config)
         self._ema = None  # restarts from the grown weights at the next step
         optimizer_state = self.optimizer.state_dict()
@@ -232,10 +232,8 @@ class OnlineTrainer:
     def checkpoint(self, with_train_state: bool = True) -> Checkpoint:
         """The weights that pre-label (the moving average when ``ema_decay`` is on) as a
         self-describing checkpoint (a copy: training may go on)."""
-        raw = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-        state = (
-            raw if self._ema is None else {**raw, **{k: v.to("cpu", copy=True) for k, v in self._ema.items()}}
-        )
+        raw = _cpu_copy(self.model.state_dict())
+        state = raw if self._ema is None else {**raw, **_cpu_copy(self._ema)}
         train_state = {}
         if with_train_state:
             train_state = {
