@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from torch import Tensor, nn
 
 from ..ops.masks import paste_masks
 
 
 def select_detections(class_logits: Tensor, boxes: Tensor, k: int, score_threshold: float):
-    """Top-k (proposal, class) pairs of one image by sigmoid score.
+    """The k best proposals of one image, each with its most likely class.
+
+    One detection per proposal, not one per (proposal, class) pair as DETR-style evaluation ranks
+    them: a pair ranking shows an annotator the same mask once per plausible class, and a model just
+    re-headed for new classes (every row a copy of ``object``) emits each object K times with equal
+    scores, which fills ``k`` with duplicates and leaves objects out.
 
     class_logits (N, K), boxes (N, 4) -> (scores (k,), labels (k,), boxes (k, 4), proposal idx (k,)).
     """
-    num_classes = class_logits.shape[-1]
-    scores = class_logits.sigmoid().flatten()
-    scores, flat = scores.topk(min(k, scores.numel()))
+    scores, labels = class_logits.sigmoid().max(dim=-1)
+    scores, proposal = scores.topk(min(k, scores.numel()))
     keep = scores > score_threshold
-    scores, flat = scores[keep], flat[keep]
-    proposal = torch.div(flat, num_classes, rounding_mode="floor")
-    return scores, flat % num_classes, boxes[proposal], proposal
+    scores, proposal = scores[keep], proposal[keep]
+    return scores, labels[proposal], boxes[proposal], proposal
 
 
 def postprocess(

@@ -173,3 +173,17 @@ def test_hybrid_matching_groups_are_isolated_and_absent_at_inference():
     targets[0]["labels"] = torch.tensor([0, 1])
     losses = hybrid(images, targets)
     assert set(losses) == LOSS_KEYS and all(torch.isfinite(v) for v in losses.values())
+
+
+def test_one_detection_per_proposal_with_its_best_class():
+    from istr_core.model.postprocess import select_detections
+
+    # proposal 0 is likely both classes (a re-headed model's copied rows), proposal 1 only class 1
+    logits = torch.tensor([[2.0, 2.0], [-1.0, 1.0], [-5.0, -5.0]])
+    boxes = torch.arange(12.0).reshape(3, 4)
+    scores, labels, kept_boxes, proposal = select_detections(logits, boxes, k=3, score_threshold=0.05)
+    assert proposal.tolist() == [0, 1]  # each proposal once; the background one dropped
+    assert labels.tolist()[1] == 1
+    assert torch.allclose(scores, torch.tensor([2.0, 1.0]).sigmoid())
+    assert torch.equal(kept_boxes, boxes[:2])
+    assert select_detections(logits, boxes, k=1, score_threshold=0.05)[3].tolist() == [0]
