@@ -54,9 +54,10 @@ class OnlineConfig:
     # more proposals when a reviewed image has more objects than the model can emit well (1.5 per
     # object, as `istr train` sizes them): a set predictor never finds more objects than its proposals
     grow_proposals: bool = True
-    # pre-label with an exponential moving average of the weights (0: the latest weights); the decay
-    # ramps up as min(ema_decay, (1 + step) / (10 + step)) so the first rounds are not held back
-    ema_decay: float = 0.0
+    # pre-label with an exponential moving average of the weights (0: the latest weights): with a
+    # constant lr and batches of 2 the latest weights jitter from step to step, the average does not.
+    # The decay ramps up as min(ema_decay, (1 + step) / (10 + step)) so the first rounds are not held back
+    ema_decay: float = 0.99
     seed: int = 0
 
     def to_dict(self) -> dict:
