@@ -45,7 +45,7 @@ class MaskRCNNSegmenter:
         self.model, self.class_names = model.eval(), class_names
 
     @torch.inference_mode()
-    def predict_batch(self, images, score_threshold=0.0):
+    def predict_batch(self, images, score_threshold=0.0, class_pairs=True):  # torchvision's are pairs
         outs = self.model([torch.from_numpy(im).permute(2, 0, 1).float() / 255 for im in images])
         return [
             [

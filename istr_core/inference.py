@@ -46,12 +46,15 @@ class Segmenter:
         return cls(load_checkpoint(path), device)
 
     @torch.inference_mode()
-    def predict_batch(self, images: list[np.ndarray], score_threshold: float = 0.0) -> list[list[Prediction]]:
-        """RGB uint8 images -> predictions per image, highest score first."""
+    def predict_batch(
+        self, images: list[np.ndarray], score_threshold: float = 0.0, class_pairs: bool = False
+    ) -> list[list[Prediction]]:
+        """RGB uint8 images -> predictions per image, highest score first: one per object, or with
+        ``class_pairs`` (for COCO AP) the best (object, class) pairs, an object once per class."""
         if not images:
             return []
         tensors = [image_to_tensor(im).to(self.device) for im in images]
-        outputs = self.model(tensors)
+        outputs = self.model(tensors, class_pairs=class_pairs)
         return [self._to_predictions(out, score_threshold) for out in outputs]
 
     def predict(self, image: np.ndarray, score_threshold: float = 0.0) -> list[Prediction]:

@@ -70,7 +70,8 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Run ``segmenter`` (istr_core.inference.Segmenter or anything with ``predict_batch`` and
-    ``class_names``) over ``coco``'s images and score it against ``coco``'s annotations."""
+    ``class_names``) over ``coco``'s images and score it against ``coco``'s annotations. Detections
+    are ranked as (object, class) pairs, as COCO evaluation of the DETR family and the ISTR paper do."""
     mapping = category_mapping(segmenter.class_names, coco)
     if not mapping:
         raise ValueError(f"none of the model's classes {segmenter.class_names[:5]} appear in {coco.path}")
@@ -79,7 +80,8 @@ def evaluate(
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
         arrays = [read_image(resolve_image_path(images_dir, im.file_name)) for im in chunk]
-        for im, preds in zip(chunk, segmenter.predict_batch(arrays, score_threshold=0.0), strict=True):
+        predictions = segmenter.predict_batch(arrays, score_threshold=0.0, class_pairs=True)
+        for im, preds in zip(chunk, predictions, strict=True):
             results += predictions_to_results(im.id, preds, mapping)
         if progress:
             progress(min(start + batch_size, len(images)), len(images))

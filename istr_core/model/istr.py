@@ -88,7 +88,11 @@ class ISTR(nn.Module):
         self.denoising_box_noise, self.denoising_label_noise = denoising_box_noise, denoising_label_noise
         self.denoising_labels = nn.Embedding(num_classes, hidden_dim) if num_denoising_groups else None
 
-    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):
+    def forward(
+        self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None, class_pairs: bool = False
+    ):
+        """Training: the loss dict. Eval: detections per image, one per proposal, or with
+        ``class_pairs`` the top (proposal, class) pairs (see :func:`~.postprocess.select_detections`)."""
         if self.training and self.inference_only:
             raise RuntimeError("this model was fused for inference (fuse_for_inference) and cannot train")
         if self.training and targets is None:
@@ -175,6 +179,7 @@ class ISTR(nn.Module):
             original_sizes,
             self.detections_per_image,
             self.score_threshold,
+            class_pairs,
         )
 
     def fuse_for_inference(self) -> ISTR:

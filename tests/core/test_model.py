@@ -187,3 +187,6 @@ def test_one_detection_per_proposal_with_its_best_class():
     assert torch.allclose(scores, torch.tensor([2.0, 1.0]).sigmoid())
     assert torch.equal(kept_boxes, boxes[:2])
     assert select_detections(logits, boxes, k=1, score_threshold=0.05)[3].tolist() == [0]
+    # COCO evaluation ranks (proposal, class) pairs: proposal 0 once per class
+    _, labels, _, proposal = select_detections(logits, boxes, k=3, score_threshold=0.05, class_pairs=True)
+    assert sorted(zip(proposal.tolist(), labels.tolist(), strict=True)) == [(0, 0), (0, 1), (1, 1)]
