@@ -93,6 +93,7 @@ class SessionResult:
     click_reviews: list[ImageReview] = field(default_factory=list)  # empty without a click tool
     steps: int = 0
     wall_s: float = 0.0
+    train_wall_s: float = 0.0  # of wall_s, the time spent training (what S seconds per image buys)
     final: Checkpoint | None = None
     order: list[str] = field(default_factory=list)  # image keys in the order they were reviewed
     # polygon pricing of the same session at other score thresholds (the model's path is the same:
@@ -102,6 +103,9 @@ class SessionResult:
     def summary(self, last: int = 10) -> dict:
         out = {"mode": self.mode, "images": len(self.reviews), "train_steps": self.steps}
         out["wall_s"] = round(self.wall_s, 1)
+        out["train_wall_s"] = round(self.train_wall_s, 1)
+        if self.steps:
+            out["train_wall_s_per_step"] = round(self.train_wall_s / self.steps, 3)
         out.update(_totals(self.reviews, last, ""))
         if self.click_reviews:
             out.update(_totals(self.click_reviews, last, "clicks_"))
@@ -219,17 +223,21 @@ def run_session(
         log(f"{mode} image {i + 1}/{len(truths)}: {per_object:.1f} s/object")
         if trainer is not None:
             trainer.add_example(truth.key, truth.image, truth.masks, truth.labels)
+            started = time.monotonic()
             result.steps += trainer.train_for(steps=steps_per_image)
+            result.train_wall_s += time.monotonic() - started
             segmenter = Segmenter(trainer.checkpoint(with_train_state=False), "cpu")
         elif mode == "batch" and (i + 1) % batch_every == 0 and i + 1 + batch_every < len(truths):
             # a job is only worth its compute when its model will pre-label some image
             iterations = steps_per_image * batch_every
+            started = time.monotonic()
             pending.append(
                 (
                     i + 1 + batch_every,
                     _batch_finetune(base, annotations, images_dir, reviewed, iterations),
                 )
             )
+            result.train_wall_s += time.monotonic() - started
             result.steps += iterations
     result.final = trainer.checkpoint(with_train_state=False) if trainer is not None else segmenter.checkpoint
     result.wall_s = time.monotonic() - start

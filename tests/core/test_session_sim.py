@@ -30,6 +30,7 @@ def test_a_session_prices_every_object_of_every_image(mode, synthetic_dataset, t
         )
     # batch: the job after 2 images pre-labels image 5; the one after 4 would pre-label nothing: not run
     assert r.steps == {"fixed": 0, "online": 5, "batch": 2}[mode]
+    assert (r.train_wall_s > 0) == (mode != "fixed") and r.train_wall_s <= r.wall_s
     summary = r.summary(last=2)
     assert summary["mode"] == mode and len(summary["seconds_per_object_per_image"]) == 5
     assert r.final is not None
