@@ -231,13 +231,9 @@ def run_session(
             # a job is only worth its compute when its model will pre-label some image
             iterations = steps_per_image * batch_every
             started = time.monotonic()
-            pending.append(
-                (
-                    i + 1 + batch_every,
-                    _batch_finetune(base, annotations, images_dir, reviewed, iterations),
-                )
-            )
+            model = _batch_finetune(base, annotations, images_dir, reviewed, iterations)
             result.train_wall_s += time.monotonic() - started
+            pending.append((i + 1 + batch_every, model))
             result.steps += iterations
     result.final = trainer.checkpoint(with_train_state=False) if trainer is not None else segmenter.checkpoint
     result.wall_s = time.monotonic() - start
