@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
-from istr_core.annotation_cost import CostModel
 from istr_core.data.coco import AnnotationError, load_coco
 from istr_core.data.images import ImageReadError
-from istr_core.online import OnlineConfig, OnlineTrainer
-from istr_core.resources import DEFAULT_MODEL
-from istr_core.session_sim import MODES, ORDERS, InteractiveClickTool, load_truths, run_session
+from istr_core.data.shipped import DEFAULT_MODEL
+from istr_core.eval.annotation_cost import CostModel
+from istr_core.eval.session import MODES, ORDERS, InteractiveClickTool, load_truths, run_session
 from istr_core.train.checkpoint import CheckpointError, load_checkpoint
+from istr_core.train.online import OnlineConfig, OnlineTrainer
 
 
 def parse_args(argv=None):
@@ -85,7 +85,7 @@ def val_metrics(final, class_names: list[str], val: Path, val_images: Path) -> d
     import dataclasses
 
     from istr_core.eval.coco_eval import evaluate
-    from istr_core.inference import Segmenter
+    from istr_core.predict.segmenter import Segmenter
 
     if final.class_names != class_names and len(final.class_names) == 1 == len(class_names):
         final = dataclasses.replace(final, class_names=list(class_names))

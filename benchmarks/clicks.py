@@ -69,7 +69,7 @@ def run(annotations, images, weights, max_objects, methods) -> list[dict]:
     coco = load_coco(annotations, images)
     segmenter = None
     if weights != "none":
-        from istr_core.inference import Segmenter
+        from istr_core.predict.segmenter import Segmenter
 
         segmenter = Segmenter.from_checkpoint(weights, device="cpu")
     predictors = {m: ClickPredictor(segmenter if m == "model" else None) for m in methods if m != "polygon"}

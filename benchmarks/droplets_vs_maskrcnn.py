@@ -19,11 +19,11 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from istr_core.data.coco import load_coco
-from istr_core.data.dataset import CocoInstanceDataset, collate
 from istr_core.eval.coco_eval import evaluate
-from istr_core.inference import Segmenter
+from istr_core.predict.segmenter import Segmenter
 from istr_core.structures import Prediction
-from istr_core.training import default_train_config, model_config_for, train_on_coco
+from istr_core.train.recipes import default_train_config, model_config_for, train_on_coco
+from istr_core.train.samples import CocoInstanceDataset, collate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "droplets"
 

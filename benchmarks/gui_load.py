@@ -106,7 +106,7 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    import istr_app.main_window  # noqa: F401 - imports (torch ...) are start-up cost, timed apart
+    import istr_app.ui.main_window  # noqa: F401 - imports (torch ...) are start-up cost, timed apart
     from istr_app.main import build_window, parse_args
 
     app = QApplication.instance() or QApplication([])

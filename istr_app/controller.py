@@ -14,9 +14,9 @@ from PySide6.QtCore import QObject, Signal
 from istr_core.data.coco import AnnotationError
 from istr_core.data.images import ImageReadError, list_images, read_image
 
-from . import autosave
-from .coco_io import format_of, load_coco_into, project_to_coco, read_coco, save_as, save_coco
-from .commands import (
+from .core import autosave
+from .core.document import MODEL, PRELABELLED, REVIEWED, UNLABELLED, ImageRecord, Instance, Project
+from .core.edits import (
     AddInstances,
     Command,
     Composite,
@@ -26,8 +26,8 @@ from .commands import (
     SetStatus,
     UndoStack,
 )
-from .document import MODEL, PRELABELLED, REVIEWED, UNLABELLED, ImageRecord, Instance, Project
-from .geometry import stroke_mask
+from .core.geometry import stroke_mask
+from .core.project_io import format_of, load_coco_into, project_to_coco, read_coco, save_as, save_coco
 
 
 def load_project(folder: Path, annotations: Path | None) -> tuple[Project, list[str]]:

@@ -52,9 +52,9 @@ class UsageError(Exception):
 
 def load_segmenter(args: argparse.Namespace):
     """The model to pre-label with, or None (no --weights and no embedded default model)."""
-    from istr_core.data.locations import resolve_weights
-    from istr_core.inference import Segmenter
-    from istr_core.resources import DEFAULT_MODEL
+    from istr_core.data.shipped import DEFAULT_MODEL
+    from istr_core.formats.locations import resolve_weights
+    from istr_core.predict.segmenter import Segmenter
 
     if args.no_model:
         return None
@@ -74,7 +74,7 @@ def build_window(args: argparse.Namespace, folder: Path):
     from istr_core.data.coco import AnnotationError
 
     from .controller import Controller, load_project
-    from .main_window import MainWindow
+    from .ui.main_window import MainWindow
 
     segmenter = load_segmenter(args)
     try:
@@ -98,8 +98,8 @@ def build_window(args: argparse.Namespace, folder: Path):
 def handle_recovery(controller, window, choice: str) -> None:
     """Unsaved work from a crashed/killed session: restore it or discard it (``choice`` yes/no,
     or ask with a dialog). A read-only self-check never discards."""
-    from . import autosave
-    from .widgets import dialogs
+    from .core import autosave
+    from .ui.widgets import dialogs
 
     path = controller.autosave_path
     if not autosave.recovery_available(path):

@@ -69,7 +69,7 @@ def evaluate(
     batch_size: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Run ``segmenter`` (istr_core.inference.Segmenter or anything with ``predict_batch`` and
+    """Run ``segmenter`` (istr_core.predict.segmenter.Segmenter or anything with ``predict_batch`` and
     ``class_names``) over ``coco``'s images and score it against ``coco``'s annotations. Detections
     are ranked as (object, class) pairs, as COCO evaluation of the DETR family and the ISTR paper do."""
     mapping = category_mapping(segmenter.class_names, coco)

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..inference import image_to_tensor
 from ..model.dynamic_head import FEATURE_NAMES
 from ..ops.boxes import box_iou
 from ..ops.masks import paste_masks
 from ..ops.roi_align import flatten_features
+from ..predict.segmenter import image_to_tensor
 from .clicker import Click, mask_iou
 from .weightfree import WeightFreeSegmenter, enforce_clicks
 

@@ -6,12 +6,12 @@ import dataclasses
 from typing import Any
 
 from ..config import PRESETS, ModelConfig
-from ..train.criterion import SetCriterion
-from ..train.matcher import HungarianMatcher
 from .backbone import build_backbone
+from .criterion import SetCriterion
 from .dynamic_head import DynamicHead, RefinementStage
 from .istr import ISTR
 from .mask_codec import build_mask_codec
+from .matcher import HungarianMatcher
 from .transform import ImageBatcher
 
 _SECTIONS = ("backbone", "head", "mask_codec", "input", "loss", "matcher")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..train.matcher import MatchTarget
+from .matcher import MatchTarget
 
 
 @dataclass

@@ -3,7 +3,7 @@
 In eval mode a BatchNorm (or FrozenBatchNorm) after a bias-free conv is an affine map per channel,
 so it can be merged into the conv's weights and bias: one pass over the feature map instead of two.
 The model computes the same function (up to float rounding) but can no longer train, so this is
-applied only to inference copies (:class:`istr_core.inference.Segmenter`).
+applied only to inference copies (:class:`istr_core.predict.segmenter.Segmenter`).
 """
 
 from __future__ import annotations

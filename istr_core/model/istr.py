@@ -15,10 +15,10 @@ from torch import Tensor, nn
 from ..ops.boxes import cxcywh_to_xyxy
 from ..ops.masks import crop_and_resize
 from ..ops.roi_align import flatten_features
-from ..train.matcher import MatchTarget
 from .denoising import make_denoising_queries
 from .dynamic_head import FEATURE_NAMES, DynamicHead
 from .fuse import fold_batch_norms
+from .matcher import MatchTarget
 from .postprocess import postprocess
 from .transform import ImageBatcher
 

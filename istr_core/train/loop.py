@@ -19,12 +19,12 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..config import ModelConfig, TrainConfig
-from ..data.dataset import CocoInstanceDataset, collate, mask_boxes
 from ..model.build import build_model_from_config
 from ..ops.masks import crop_and_resize
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .distributed import any_rank, cleanup, init_distributed
 from .precision import use_bf16_autocast
+from .samples import CocoInstanceDataset, collate, mask_boxes
 
 
 class TrainingDiverged(RuntimeError):

@@ -10,7 +10,7 @@ class Block:
         if name.split('.')[0] == 'PySide6':
             raise ImportError('Qt blocked')
 sys.meta_path.insert(0, Block())
-import istr_app.document, istr_app.commands, istr_app.coco_io, istr_app.autosave, istr_app.geometry
+import istr_app.document, istr_app.commands, istr_app.coco_io, istr_app.autosave, istr_app.core.geometry
 print('ok')
 """
 

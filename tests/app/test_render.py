@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from istr_app.document import Instance
-from istr_app.widgets.render import instance_colour, render_overlay
+from istr_app.core.document import Instance
+from istr_app.ui.widgets.render import instance_colour, render_overlay
 
 
 def test_overlay_fill_outline_and_selection():

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from istr_core.finetune import remap_class_rows
 from istr_core.train.checkpoint import load_checkpoint
+from istr_core.train.finetune import remap_class_rows
 from tests.cli.conftest import load_json
 
 

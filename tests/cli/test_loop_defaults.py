@@ -4,7 +4,7 @@ records and writes anns.pt beside it; `istr segment --weights anns` then uses th
 import json
 import shutil
 
-from istr_core.data.locations import resolve_images_dir, resolve_weights
+from istr_core.formats.locations import resolve_images_dir, resolve_weights
 from istr_core.train.checkpoint import load_checkpoint
 from tests.cli.conftest import load_json
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from istr_core.output_lock import lock_path
-from istr_core.segment import all_journals, journal_path, rank_journal_path
+from istr_core.predict.folder import all_journals, journal_path, rank_journal_path
+from istr_core.predict.output_lock import lock_path
 from tests.cli.conftest import load_json
 from tests.cli.torchrun import segment_args, torchrun, uneven_with_reference
 

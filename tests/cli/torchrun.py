@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = """
 import os, sys, time
-import istr_core.inference as inference
+import istr_core.predict.segmenter as inference
 rank, mode, calls = int(os.environ["RANK"]), os.environ.get("ISTR_TEST_MODE", ""), [0]
 if os.environ.get("ISTR_TEST_PIDS"):
     with open(os.path.join(os.environ["ISTR_TEST_PIDS"], f"rank{rank}.pid"), "w") as f:

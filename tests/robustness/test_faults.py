@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from istr_core.segment import journal_path
+from istr_core.predict.folder import journal_path
 from istr_core.train.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_SEGMENT = """
 import sys, time
-import istr_core.inference as inference
+import istr_core.predict.segmenter as inference
 predict = inference.Segmenter.predict_batch
 def slow(self, *a, **k):
     time.sleep(0.3)
@@ -34,7 +34,7 @@ app(sys.argv[1:])
 """
 CHECKPOINT_EVERY_STEP = """
 import dataclasses, sys, time
-import istr_core.finetune as finetune
+import istr_core.train.finetune as finetune
 train_on_coco = finetune.train_on_coco
 def every_step(*a, train_config, **k):
     return train_on_coco(*a, train_config=dataclasses.replace(train_config, checkpoint_every=1), **k)

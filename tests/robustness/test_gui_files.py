@@ -138,7 +138,7 @@ def test_every_odd_image_opens_or_shows_why_not(tmp_path, qtbot):
 
 def test_save_that_cannot_be_written_keeps_everything(tmp_path, qtbot, monkeypatch):
     dialogs = []
-    monkeypatch.setattr("istr_app.main_window.QMessageBox.warning", lambda *a: dialogs.append(a[2]))
+    monkeypatch.setattr("istr_app.ui.main_window.QMessageBox.warning", lambda *a: dialogs.append(a[2]))
     folder = _folder(tmp_path)
     good = tmp_path / "anns.json"
     good.write_text(json.dumps(_good()))
@@ -164,7 +164,7 @@ def test_save_that_cannot_be_written_keeps_everything(tmp_path, qtbot, monkeypat
     from PySide6.QtWidgets import QMessageBox
 
     monkeypatch.setattr(
-        "istr_app.main_window.QMessageBox.question", lambda *a: QMessageBox.StandardButton.Save
+        "istr_app.ui.main_window.QMessageBox.question", lambda *a: QMessageBox.StandardButton.Save
     )
     w.ask_on_close = True
     w.show()

@@ -11,16 +11,16 @@ import time
 
 import pytest
 
-from istr_core.output_lock import lock_path
-from istr_core.segment import all_journals, journal_path, rank_journal_path
-from istr_core.segment_dist import image_pixels, split_by_pixels
+from istr_core.predict.distributed import image_pixels, split_by_pixels
+from istr_core.predict.folder import all_journals, journal_path, rank_journal_path
+from istr_core.predict.output_lock import lock_path
 from tests.cli.torchrun import segment_args, torchrun, uneven_with_reference
 from tests.robustness.test_faults import _lines, _start
 
 OLD = '{"old": "complete"}'
 GATED_SEGMENT = """
 import os, sys, time
-import istr_core.inference as inference
+import istr_core.predict.segmenter as inference
 predict = inference.Segmenter.predict_batch
 def gated(self, *a, **k):
     while not os.path.exists(os.environ["ISTR_TEST_GATE"]):
@@ -146,7 +146,7 @@ def test_an_exception_names_the_image_and_keeps_finished_work(
 ):
     """One process: the model raising on the 3rd image is a failure (exit 1) naming that image; the
     two finished records are in the journal and --resume completes the file."""
-    from istr_core.inference import Segmenter
+    from istr_core.predict.segmenter import Segmenter
 
     _, folder = synthetic_dataset
     reference, out = tmp_path / "reference.json", tmp_path / "anns.json"

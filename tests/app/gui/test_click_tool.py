@@ -6,8 +6,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
-from istr_app.commands import AddInstances
-from istr_app.document import MODEL, Instance
+from istr_app.core.document import MODEL, Instance
+from istr_app.core.edits import AddInstances
 
 
 def disc_image(path, shape=(96, 128), centre=(60, 48), radius=22):

@@ -28,9 +28,9 @@ def test_open_annotations_and_export_as_use_the_registry(make_window, image_dir,
     w = make_window(image_dir, weights=False)
     answers = iter([("yolo", True), ("voc", True)])
     folders = iter([str(yolo), str(tmp_path / "voc")])
-    monkeypatch.setattr("istr_app.main_window.QInputDialog.getItem", lambda *a, **k: next(answers))
+    monkeypatch.setattr("istr_app.ui.main_window.QInputDialog.getItem", lambda *a, **k: next(answers))
     monkeypatch.setattr(
-        "istr_app.main_window.QFileDialog.getExistingDirectory", lambda *a, **k: next(folders)
+        "istr_app.ui.main_window.QFileDialog.getExistingDirectory", lambda *a, **k: next(folders)
     )
     w.actions_by_name["open_annotations"].trigger()
     c = w.controller

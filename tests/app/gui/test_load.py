@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from istr_app import coco_io
+from istr_app.core import project_io
 from istr_app.main import build_window, parse_args
-from istr_app.widgets import panels, render
+from istr_app.ui.widgets import panels, render
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -100,9 +100,9 @@ def test_three_hundred_instances_recompute_only_what_changed(tmp_path, qtbot, mo
     assert len(c.visible_instances()) == 300
 
     scans, encodes = [], []
-    real_rect, real_encode = render.cv2.boundingRect, coco_io.encode_mask
+    real_rect, real_encode = render.cv2.boundingRect, project_io.encode_mask
     monkeypatch.setattr(render.cv2, "boundingRect", lambda m: scans.append(1) or real_rect(m))
-    monkeypatch.setattr(coco_io, "encode_mask", lambda m: encodes.append(1) or real_encode(m))
+    monkeypatch.setattr(project_io, "encode_mask", lambda m: encodes.append(1) or real_encode(m))
     renders = []
     real_refresh = w.canvas.refresh_overlay
     monkeypatch.setattr(w.canvas, "refresh_overlay", lambda: renders.append(1) or real_refresh())

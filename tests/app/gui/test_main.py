@@ -93,9 +93,9 @@ def test_open_existing_coco_for_review(image_dir, qtbot):
 
 
 def test_recovery_question_is_asked(image_dir, qtbot, monkeypatch):
-    from istr_app import autosave
     from istr_app.controller import load_project
-    from istr_app.document import Instance
+    from istr_app.core import autosave
+    from istr_app.core.document import Instance
 
     project, _ = load_project(image_dir, None)
     mask = np.zeros((96, 128), bool)
@@ -105,7 +105,7 @@ def test_recovery_question_is_asked(image_dir, qtbot, monkeypatch):
     autosave.write_autosave(project, side)
     asked = []
     monkeypatch.setattr(
-        "istr_app.widgets.dialogs.ask_recover", lambda parent, path: asked.append(path) or False
+        "istr_app.ui.widgets.dialogs.ask_recover", lambda parent, path: asked.append(path) or False
     )
     w = build_window(parse_args([str(image_dir), "--no-model"]), image_dir)
     w.ask_on_close = False

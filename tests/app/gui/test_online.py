@@ -3,7 +3,7 @@ pausing stops training, closing ends the trainer (issue: annotator seconds per o
 
 import numpy as np
 
-from istr_app.document import PRELABELLED, REVIEWED
+from istr_app.core.document import PRELABELLED, REVIEWED
 
 
 def review_first_image(window):

@@ -5,10 +5,10 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
 from istr_app.controller import load_project
-from istr_app.document import PRELABELLED, REVIEWED
-from istr_app.geometry import polygon_mask
-from istr_app.main_window import ACTIONS, shortcut_table
-from istr_app.widgets.dialogs import HelpDialog
+from istr_app.core.document import PRELABELLED, REVIEWED
+from istr_app.core.geometry import polygon_mask
+from istr_app.ui.main_window import ACTIONS, shortcut_table
+from istr_app.ui.widgets.dialogs import HelpDialog
 
 
 def click(canvas, x, y, button=Qt.MouseButton.LeftButton):
@@ -249,7 +249,7 @@ def test_panels_select_and_relabel(make_window, image_dir):
 
 
 def test_masks_of_the_wrong_size_are_hidden_not_fatal(make_window, image_dir, qtbot):
-    from istr_app.document import Instance
+    from istr_app.core.document import Instance
 
     w = make_window(image_dir, weights=False)
     c = w.controller

@@ -1,0 +1,132 @@
+"""Starts and tracks the one background job at a time (pre-label or fine-tune) for the window.
+
+Results come back through queued signals and are applied by the controller on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from ..controller import Controller
+from ..core.geometry import grabcut_in_box
+from .workers import CallWorker, FinetuneWorker, PrelabelWorker, Worker, start
+
+
+class Jobs(QObject):
+    started = Signal(str)
+    progress = Signal(int, int, str)
+    ended = Signal(str, object)  # kind ("prelabel"/"finetune"), result or error message
+    failed = Signal(str)
+    log = Signal(str)
+
+    def __init__(self, controller: Controller):
+        super().__init__()
+        self.controller = controller
+        self.worker: Worker | None = None
+        self.thread = None
+        self.kind = ""
+        self.box_worker, self.box_thread, self._box_key = None, None, ""
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def prelabel(self, keys: list[str]) -> bool:
+        """Pre-label ``keys`` in the background; False when no model or another job runs."""
+        c = self.controller
+        if self.busy or c.segmenter is None or not keys:
+            return False
+        worker = PrelabelWorker(c.segmenter, [(k, c.project.record(k).path) for k in keys])
+        worker.result.connect(c.apply_predictions)
+        self._start("prelabel", worker)
+        return True
+
+    def finetune(self, iterations: int, out_dir: Path | None = None) -> bool:
+        """Fine-tune the current weights on the reviewed images; the new checkpoint goes to
+        ``DIR/.istr_models/`` unless ``out_dir`` is given."""
+        c = self.controller
+        if self.busy:
+            return False
+        self._tmp = tempfile.TemporaryDirectory(prefix="istr_ft_")
+        ann = Path(self._tmp.name) / "reviewed.json"
+        if c.write_reviewed(ann) == 0:
+            self.failed.emit("no reviewed images yet: review some (Accept all, Ctrl+Enter) first")
+            return False
+        out_dir = out_dir or c.project.folder / ".istr_models"
+        out = out_dir / f"finetuned_{time.strftime('%Y%m%d_%H%M%S')}.pt"
+        worker = FinetuneWorker(ann, c.project.folder, out, c.weights, iterations)
+        worker.log.connect(self.log)
+        self._start("finetune", worker)
+        return True
+
+    def box(self, box: tuple[float, float, float, float]) -> bool:
+        """Box tool: mask from the model's ``predict_in_box`` (GrabCut without a model) computed off
+        the GUI thread; the result becomes a new instance on the image the box was drawn on. Runs
+        beside a pre-label job; one box at a time."""
+        c = self.controller
+        if c.image is None or self.box_worker is not None:
+            return False
+        x0, x1 = sorted((box[0], box[2]))
+        y0, y1 = sorted((box[1], box[3]))
+        fn = c.segmenter.predict_in_box if c.segmenter is not None else grabcut_in_box
+        self._box_key = c.record.key
+        self.box_worker = CallWorker(fn, c.image.copy(), (x0, y0, x1, y1))
+        self.box_worker.finished.connect(self._box_done)
+        self.box_worker.failed.connect(self._box_failed)
+        self.box_thread = start(self.box_worker)
+        return True
+
+    def _box_done(self, mask) -> None:
+        self._box_clear()
+        if mask is None:
+            self.controller.message.emit("no object found in the box")
+        else:
+            self.controller.add_mask(mask, key=self._box_key)
+
+    def _box_failed(self, message: str) -> None:
+        self._box_clear()
+        self.controller.message.emit(f"box → mask failed: {message}")
+
+    def _box_clear(self) -> None:
+        self.box_worker = None
+        self.box_thread.quit()
+        self.box_thread.wait(5000)
+        self.box_thread = None
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _start(self, kind: str, worker: Worker) -> None:
+        self.kind, self.worker = kind, worker
+        worker.progress.connect(self.progress)
+        worker.finished.connect(self._finished)
+        worker.failed.connect(self._failed)
+        self.thread = start(worker)
+        self.started.emit(kind)
+
+    def _finished(self, result) -> None:
+        kind = self._clear()
+        self.ended.emit(kind, result)
+
+    def _failed(self, message: str) -> None:
+        self._clear()
+        self.failed.emit(message)
+
+    def _clear(self) -> str:
+        kind, self.worker, self.kind = self.kind, None, ""
+        if self.thread is not None:
+            self.thread.quit()
+            self.thread.wait(5000)
+            self.thread = None
+        return kind
+
+    def wait(self, timeout_ms: int = 60000) -> None:
+        """Block until the running thread ends (tests and shutdown)."""
+        for thread in (self.thread, self.box_thread):
+            if thread is not None:
+                thread.wait(timeout_ms)

@@ -1,0 +1,126 @@
+"""Background workers (QObject moved to a QThread) for pre-labelling and fine-tuning.
+
+Workers only compute and emit; all document changes happen in the controller on the GUI thread,
+where the queued signals arrive. Cancel sets a flag that the loop checks between images/iterations.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from istr_core.data.images import ImageReadError, read_image
+
+from ..core.project_io import encode_mask
+
+
+class Worker(QObject):
+    """Base: ``progress(done, total, text)``, ``finished(result_or_None)``, ``failed(message)``."""
+
+    progress = Signal(int, int, str)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self):
+        super().__init__()
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        try:
+            self.finished.emit(self.work())
+        except Exception as e:  # noqa: BLE001 - shown to the user as one line, logged in full
+            traceback.print_exc()
+            self.failed.emit(f"{type(e).__name__}: {e}")
+
+    def work(self):
+        raise NotImplementedError
+
+
+class PrelabelWorker(Worker):
+    """Predict every (key, path); emits ``result(key, [(prediction, encoded RLE)])`` per image as
+    soon as it is done (RLE-encoding here keeps the first autosave off the GUI thread)."""
+
+    result = Signal(str, object)
+
+    def __init__(self, segmenter, items: list[tuple[str, Path]], min_score: float = 0.05):
+        super().__init__()
+        self.segmenter, self.items, self.min_score = segmenter, list(items), min_score
+
+    def work(self):
+        n = len(self.items)
+        for k, (key, path) in enumerate(self.items):
+            if self.cancelled:
+                return "cancelled"
+            self.progress.emit(k, n, f"pre-labelling {key}")
+            try:
+                image = read_image(path)
+            except ImageReadError as e:
+                self.progress.emit(k, n, str(e))
+                continue
+            predictions = self.segmenter.predict(image, score_threshold=self.min_score)
+            self.result.emit(key, [(p, encode_mask(p.mask)) for p in predictions])
+        self.progress.emit(n, n, "pre-labelling done")
+        return "cancelled" if self.cancelled else "done"
+
+
+class CallWorker(Worker):
+    """Runs one function call off the GUI thread (box -> mask with the model or GrabCut)."""
+
+    def __init__(self, fn, *args):
+        super().__init__()
+        self.fn, self.args = fn, args
+
+    def work(self):
+        return self.fn(*self.args)
+
+
+class FinetuneWorker(Worker):
+    """Runs ``istr_core.train.finetune.finetune``; its progress callback feeds the progress bar."""
+
+    log = Signal(str)
+
+    def __init__(self, annotations: Path, images_dir: Path, out: Path, weights: Path | None, iterations: int):
+        super().__init__()
+        self.args = (annotations, images_dir, out, weights, iterations)
+
+    def work(self):
+        from istr_core.train.finetune import finetune
+
+        annotations, images_dir, out, weights, iterations = self.args
+        return finetune(
+            annotations,
+            images_dir,
+            out,
+            weights=weights,
+            iterations=iterations,
+            device="auto",
+            progress=self._progress,
+            should_stop=self._stop.is_set,
+            log=self.log.emit,
+        )
+
+    def _progress(self, iteration: int, total: int, losses: dict) -> None:
+        loss = sum(float(v) for v in losses.values()) if losses else float("nan")
+        self.progress.emit(iteration, total, f"fine-tuning {iteration}/{total}, loss {loss:.3f}")
+
+
+def start(worker: Worker) -> QThread:
+    """Run ``worker.run`` in a new QThread that quits and is cleaned up when the worker ends."""
+    thread = QThread()
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    worker.finished.connect(thread.quit)
+    worker.failed.connect(thread.quit)
+    thread.finished.connect(worker.deleteLater)
+    thread.start()
+    return thread

@@ -1,0 +1,550 @@
+"""The main window: wires the canvas, docks, actions and the status bar. No document logic here.
+
+Every action is declared once in ``ACTIONS`` (name, text, shortcuts); the Help dialog is built
+from the same table, so the shortcut list cannot drift from the real bindings.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+)
+
+from istr_core.data.coco import AnnotationError
+from istr_core.formats import FORMATS
+from istr_core.predict.segmenter import Segmenter
+
+from ..controller import Controller
+from ..core import autosave
+from ..services.jobs import Jobs
+from ..services.online_loop import OnlineLoop, Reviewed, RoundInfo
+from .widgets.canvas import TOOLS, Canvas
+from .widgets.dialogs import HelpDialog
+from .widgets.panels import ClassPanel, ImageList, InstanceList
+
+# (action name, menu text, shortcuts)
+ACTIONS = [
+    ("open_annotations", "&Open annotations…", ["Ctrl+O"]),
+    ("save", "&Save", ["Ctrl+S"]),
+    ("save_as", "Save &as…", ["Ctrl+Shift+S"]),
+    ("export_as", "&Export as…", ["Ctrl+E"]),
+    ("load_model", "Load &model…", ["Ctrl+M"]),
+    ("quit", "&Quit", ["Ctrl+Q"]),
+    ("undo", "&Undo", ["Ctrl+Z"]),
+    ("redo", "&Redo", ["Ctrl+Y", "Ctrl+Shift+Z"]),
+    ("next", "Next image", ["D", "PgDown"]),
+    ("prev", "Previous image", ["A", "PgUp"]),
+    ("fit", "Fit to window", ["F"]),
+    ("zoom_in", "Zoom in", ["+", "="]),
+    ("zoom_out", "Zoom out", ["-"]),
+    ("tool_select", "Select tool", ["V"]),
+    ("tool_polygon", "Polygon tool", ["P"]),
+    ("tool_brush", "Brush tool", ["B"]),
+    ("tool_eraser", "Eraser tool", ["E"]),
+    ("tool_box", "Box → mask tool", ["R"]),
+    ("tool_vertex", "Vertex edit tool", ["M"]),
+    ("tool_click", "Click-to-segment tool", ["C"]),
+    ("brush_smaller", "Brush smaller", ["["]),
+    ("brush_larger", "Brush larger", ["]"]),
+    ("delete", "Delete / reject selected (vertex tool: hovered vertex)", ["Delete", "Backspace"]),
+    ("accept", "Accept selected", ["Y"]),
+    ("accept_all", "Accept all on image = mark reviewed", ["Ctrl+Return"]),
+    ("prelabel", "Pre-label this image", ["Ctrl+L"]),
+    ("prelabel_all", "Pre-label all unreviewed images", ["Ctrl+Shift+L"]),
+    ("finetune", "Fine-tune on reviewed images…", ["Ctrl+T"]),
+    ("cancel", "Cancel background job", ["Ctrl+."]),
+    ("pause_learning", "Pause online learning", ["Ctrl+P"]),
+    ("help", "Keyboard shortcuts", ["F1"]),
+] + [(f"class_{k}", f"Class {k} for selection / new instances", [str(k)]) for k in range(1, 10)]
+
+MOUSE_HELP = [
+    ("Wheel", "Zoom at cursor"),
+    ("Middle-drag / Space+drag", "Pan"),
+    ("Click (select tool)", "Select topmost instance; Ctrl+click adds"),
+    ("Click / right-click (polygon)", "Add / remove last vertex"),
+    ("Enter, double-click, click 1st vertex", "Close polygon"),
+    ("Esc", "Cancel the current drawing"),
+    ("Drag (brush/eraser)", "Paint into selected instance (or a new one) / erase"),
+    ("Drag (box)", "Box → mask (model, or GrabCut without a model)"),
+    ("Drag vertex / double-click edge / right-click vertex", "Vertex tool: move / insert / delete"),
+    ("Click / right-click or Shift+click (click tool)", "Positive / negative point; the mask updates"),
+    ("Drag (click tool)", "Box prompt for the click tool"),
+    (
+        "Enter / Esc / Ctrl+Z (click tool)",
+        "Accept the mask (new, or the selected instance's) / cancel / undo click",
+    ),
+]
+
+MENUS = {
+    "&File": ["open_annotations", "save", "save_as", "export_as", "load_model", "quit"],
+    "&Edit": ["undo", "redo", "delete", "accept", "accept_all"],
+    "&View": ["next", "prev", "fit", "zoom_in", "zoom_out"],
+    "&Tools": [
+        "tool_select",
+        "tool_polygon",
+        "tool_brush",
+        "tool_eraser",
+        "tool_box",
+        "tool_vertex",
+        "tool_click",
+        "brush_smaller",
+        "brush_larger",
+    ],
+    "&Model": ["prelabel", "prelabel_all", "finetune", "cancel", "pause_learning"],
+    "&Help": ["help"],
+}
+
+
+def shortcut_table() -> list[tuple[str, str]]:
+    return [(", ".join(keys), text.replace("&", "")) for _, text, keys in ACTIONS] + MOUSE_HELP
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: Controller):
+        super().__init__()
+        self.controller, self.jobs = controller, Jobs(controller)
+        self.online: OnlineLoop | None = None
+        self.online_round: RoundInfo | None = None
+        self.ask_on_close = True
+        self.setWindowTitle(f"ISTR Studio — {controller.project.folder}")
+        self.canvas = Canvas(controller)
+        self.setCentralWidget(self.canvas)
+        self.image_list, self.instance_list = ImageList(controller), InstanceList(controller)
+        self.class_panel = ClassPanel(controller)
+        self._dock("Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Instances", self.instance_list, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Classes", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.actions_by_name = {name: self._action(name, text, keys) for name, text, keys in ACTIONS}
+        self._build_menus_and_toolbar()
+        self._build_status_bar()
+        self._connect()
+        self.resize(1280, 800)
+
+    def _dock(self, title, widget, area) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        features = QDockWidget.DockWidgetFeature
+        dock.setFeatures(features.DockWidgetMovable | features.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+
+    def _action(self, name: str, text: str, keys: list[str]) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(
+            getattr(self, f"on_{name}", None) or (lambda _=False, n=name: self._on_indexed(n))
+        )
+        self.addAction(action)
+        return action
+
+    def _build_menus_and_toolbar(self) -> None:
+        for title, names in MENUS.items():
+            menu = self.menuBar().addMenu(title)
+            for name in names:
+                menu.addAction(self.actions_by_name[name])
+        bar = self.addToolBar("Main")
+        bar.setObjectName("Main")
+        for name, short in (
+            ("prelabel", "Pre-label"),
+            ("prelabel_all", "Pre-label all"),
+            ("accept_all", "Accept all ✔"),
+            ("save", "Save"),
+            ("fit", "Fit"),
+        ):
+            self.actions_by_name[name].setIconText(short)
+            bar.addAction(self.actions_by_name[name])
+        bar.addSeparator()
+        for tool in TOOLS:
+            a = self.actions_by_name[f"tool_{tool}"]
+            a.setCheckable(True)
+            a.setIconText(tool.capitalize())
+            bar.addAction(a)
+        self.actions_by_name["tool_select"].setChecked(True)
+        bar.addSeparator()
+        self.threshold_label = QLabel()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(5, 100)
+        self.slider.setFixedWidth(140)
+        self.slider.setValue(round(self.controller.threshold * 100))
+        self.slider.valueChanged.connect(self.on_threshold)
+        bar.addWidget(QLabel(" Confidence ≥ "))
+        bar.addWidget(self.slider)
+        bar.addWidget(self.threshold_label)
+        self.on_threshold(self.slider.value())
+
+    def _build_status_bar(self) -> None:
+        self.status_label, self.brush_label, self.count_label, self.pos_label = (
+            QLabel(),
+            QLabel(),
+            QLabel(),
+            QLabel(),
+        )
+        self.online_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.jobs.cancel)
+        sb = self.statusBar()
+        sb.addWidget(self.status_label, 1)
+        for w in (
+            self.online_label,
+            self.pos_label,
+            self.count_label,
+            self.brush_label,
+            self.progress,
+            self.cancel_button,
+        ):
+            sb.addPermanentWidget(w)
+        self.progress.hide()
+        self.cancel_button.hide()
+        self._show_brush()
+        self.show_message("F1: keyboard shortcuts")
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.message.connect(self.show_message)
+        c.current_changed.connect(self._update_title)
+        c.instances_changed.connect(self._show_counts)
+        self.canvas.tool_changed.connect(self._tool_changed)
+        self.canvas.box_drawn.connect(self.on_box)
+        self.canvas.cursor_moved.connect(lambda x, y: self.pos_label.setText(f"x {x:.0f}, y {y:.0f}"))
+        self.jobs.started.connect(self._job_started)
+        self.jobs.progress.connect(self._job_progress)
+        self.jobs.ended.connect(self._job_ended)
+        self.jobs.failed.connect(self._job_failed)
+        self.jobs.log.connect(self.show_message)
+        c.reviewed.connect(self._on_reviewed)
+
+    # ----- online learning ----------------------------------------------------------------------
+    def enable_online_learning(self, steps_per_round: int = 20, save_path: Path | None = None) -> bool:
+        """Learn from every image marked reviewed, in the background (needs a model)."""
+        c = self.controller
+        if c.segmenter is None or self.online is not None:
+            return False
+        save_path = save_path or c.project.folder / ".istr_models" / "online.pt"
+        self.online = OnlineLoop(c.segmenter.checkpoint, steps_per_round, save_path, device="cpu")
+        self.online.model_ready.connect(self._on_online_model)
+        self.online.state_changed.connect(lambda _: self._show_online())
+        self.online.failed.connect(self.show_message)
+        action = self.actions_by_name["pause_learning"]
+        action.setCheckable(True)
+        action.setEnabled(True)
+        self._online_timer = QTimer(self)
+        self._online_timer.timeout.connect(self._show_online)
+        self._online_timer.start(1000)
+        self._show_online()
+        return True
+
+    def _on_reviewed(self, key: str) -> None:
+        if self.online is not None:
+            self.learn_from(key)
+            self._prelabel_ahead()
+
+    def learn_from(self, key: str) -> None:
+        """Hand image ``key``'s current masks to the online loop (it must be running)."""
+        c = self.controller
+        masks, labels = c.reviewed_masks(key)
+        rec = c.project.record(key)
+        self.online.add_reviewed(Reviewed(key, rec.path, masks, labels, tuple(c.project.class_names)))
+
+    def _on_online_model(self, segmenter, info: RoundInfo) -> None:
+        self.online_round = info
+        self.controller.set_segmenter(segmenter, self.controller.weights)
+        self._show_online()
+        self._prelabel_ahead()
+
+    def _prelabel_ahead(self) -> None:
+        """Pre-label the next unreviewed images with the newest model, so the annotator never waits."""
+        if self.controller.segmenter is not None and not self.jobs.busy:
+            self.jobs.prelabel(self.controller.upcoming_keys(2))
+
+    def _show_online(self) -> None:
+        loop, info = self.online, self.online_round
+        if loop is None:
+            self.online_label.setText("")
+            return
+        if loop.paused:
+            text = "learning paused"
+        elif info is None:
+            text = "learning: mark an image reviewed (Ctrl+Enter) to start"
+        else:
+            age = int(time.time() - info.finished_at)
+            text = f"model round {info.round} · learned from {info.images} images · {age} s old"
+            text += " · training…" if loop.state == "training" else ""
+        self.online_label.setText(text)
+
+    def on_pause_learning(self) -> None:
+        if self.online is not None:
+            self.online.set_paused(self.actions_by_name["pause_learning"].isChecked())
+            self._show_online()
+
+    # ----- slots ------------------------------------------------------------------------------
+    def _update_title(self) -> None:
+        rec = self.controller.record
+        name = f"{rec.key} — " if rec else ""
+        self.setWindowTitle(f"ISTR Studio — {name}{self.controller.project.folder}")
+
+    def _show_counts(self) -> None:
+        rec = self.controller.record
+        if rec is not None:
+            shown = len(self.controller.visible_instances())
+            self.count_label.setText(f"{rec.status}: {shown} shown, {len(rec.instances) - shown} hidden")
+
+    def show_message(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def _show_brush(self) -> None:
+        c = self.controller
+        model = (
+            "no model (box tool uses GrabCut)" if c.segmenter is None else f"model: {c.weights or 'default'}"
+        )
+        self.brush_label.setText(f"brush {self.controller.brush_radius}px | {model}")
+
+    def _tool_changed(self, tool: str) -> None:
+        for name in TOOLS:
+            self.actions_by_name[f"tool_{name}"].setChecked(name == tool)
+        self.show_message(f"tool: {tool}")
+
+    def _job_started(self, kind: str) -> None:
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+
+    def _job_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.show_message(text)
+
+    def _job_ended(self, kind: str, result) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        if kind == "finetune":
+            self.after_finetune(result, self._ask_reload(result))
+        else:
+            self.show_message(f"pre-labelling {result}")
+
+    def _job_failed(self, message: str) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.show_message(message)
+        if self.ask_on_close:
+            QMessageBox.warning(self, "ISTR Studio", message)
+
+    def _ask_reload(self, result) -> bool:
+        if not self.ask_on_close:
+            return False
+        n = len(self.controller.unreviewed_keys())
+        answer = QMessageBox.question(
+            self,
+            "Fine-tuning finished",
+            f"Saved {result.checkpoint} ({result.iterations} iterations).\n"
+            f"Load it and re-pre-label the {n} unreviewed images?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def after_finetune(self, result, reload: bool) -> None:
+        """Offer of the close-the-loop step: load the new weights, re-pre-label unreviewed images."""
+        self.show_message(f"fine-tuned model written to {result.checkpoint}")
+        if reload:
+            self.load_model(Path(result.checkpoint))
+            self.jobs.prelabel(self.controller.unreviewed_keys())
+
+    def load_model(self, path: Path) -> bool:
+        try:
+            segmenter = Segmenter.from_checkpoint(path, device="auto")
+        except Exception as e:  # noqa: BLE001 - bad user file: one line, not a crash
+            self.show_message(f"cannot load {path}: {e}")
+            return False
+        self.controller.set_segmenter(segmenter, path)
+        self._show_brush()
+        return True
+
+    def on_box(self, box) -> None:
+        if self.jobs.box(box):
+            self.show_message("box → mask running…")
+
+    def on_threshold(self, value: int) -> None:
+        self.threshold_label.setText(f"{value / 100:.2f}")
+        self.controller.set_threshold(value / 100)
+
+    def _on_indexed(self, name: str) -> None:
+        if name.startswith("tool_"):
+            self.canvas.set_tool(name[5:])
+        elif name.startswith("class_"):
+            k = int(name[6:]) - 1
+            if k < len(self.controller.project.class_names):
+                self.controller.set_label_selected(k)
+                self.class_panel.list.setCurrentRow(k)
+
+    def on_save(self) -> None:
+        self._save(None)
+
+    def on_save_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save COCO annotations", str(self.controller.default_save_path()), "COCO JSON (*.json)"
+        )
+        if path:
+            self._save(Path(path))
+
+    def _save(self, path: Path | None) -> bool:
+        """Save, or say why not: the edits stay in memory and in the autosave, the old file is intact."""
+        target = path or self.controller.default_save_path()
+        try:
+            self.controller.save(path)
+            return True
+        except OSError as e:
+            text = (
+                f"could not save {target}: {e.strerror or e}. Nothing was lost: your edits are still open "
+                f"and in the autosave {self.controller.autosave_path}; try Save as… another place"
+            )
+            self.show_message(text)
+            QMessageBox.warning(self, "Save failed", text)
+            return False
+
+    def on_open_annotations(self) -> None:
+        path = self._ask_annotations_path("Open annotations", save=False)
+        if path is None:
+            return
+        try:
+            warnings = self.controller.open_annotations(path)
+        except (AnnotationError, OSError) as e:
+            QMessageBox.warning(self, "Cannot open annotations", str(e))
+            return
+        first = f"; {len(warnings)} warnings, first: {warnings[0]}" if warnings else ""
+        self.show_message(f"opened {path} ({self.controller.annotations_format}){first}")
+
+    def on_export_as(self) -> None:
+        path = self._ask_annotations_path("Export as", save=True)
+        if path is None:
+            return
+        try:
+            self.controller.export(path, self._chosen_format)
+        except (AnnotationError, OSError) as e:
+            QMessageBox.warning(self, "Export failed", str(e))
+
+    def _ask_annotations_path(self, title: str, save: bool) -> Path | None:
+        """Format first (from the core registry), then a file (coco, cvat) or a folder (the others)."""
+        fmt, ok = QInputDialog.getItem(self, title, "Format:", list(FORMATS), 0, False)
+        if not ok:
+            return None
+        self._chosen_format, start = fmt, str(self.controller.project.folder)
+        if fmt in ("coco", "cvat"):
+            pick = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+            path, _ = pick(self, title, start, "COCO JSON (*.json)" if fmt == "coco" else "CVAT XML (*.xml)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, f"{title}: {fmt} folder", start)
+        return Path(path) if path else None
+
+    def on_load_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load ISTR checkpoint", "", "Checkpoints (*.pt *.pth)")
+        if path:
+            self.load_model(Path(path))
+
+    def on_quit(self) -> None:
+        self.close()
+
+    def on_undo(self) -> None:
+        """Ctrl+Z: while the click tool has pending clicks, it removes the last click instead."""
+        if not (self.canvas.tool == "click" and self.canvas.clicks.undo_click()):
+            self.controller.undo()
+
+    def on_redo(self) -> None:
+        self.controller.redo()
+
+    def on_next(self) -> None:
+        self.controller.step(1)
+
+    def on_prev(self) -> None:
+        self.controller.step(-1)
+
+    def on_fit(self) -> None:
+        self.canvas.fit()
+
+    def on_zoom_in(self) -> None:
+        self.canvas.zoom(1.25)
+
+    def on_zoom_out(self) -> None:
+        self.canvas.zoom(0.8)
+
+    def on_brush_smaller(self) -> None:
+        r = self.controller.brush_radius
+        self.controller.brush_radius = max(1, r - max(1, r // 5))
+        self._show_brush()
+
+    def on_brush_larger(self) -> None:
+        r = self.controller.brush_radius
+        self.controller.brush_radius = min(200, r + max(1, r // 5))
+        self._show_brush()
+
+    def on_delete(self) -> None:
+        if not (self.canvas.tool == "vertex" and self.canvas.vertex.delete_hovered()):
+            self.controller.delete_selected()
+
+    def on_accept(self) -> None:
+        self.controller.accept_selected()
+
+    def on_accept_all(self) -> None:
+        self.controller.accept_all()
+
+    def on_prelabel(self) -> None:
+        if self.controller.record and not self.jobs.prelabel([self.controller.record.key]):
+            self.show_message("no model loaded (Model → Load model) or a job is running")
+
+    def on_prelabel_all(self) -> None:
+        if not self.jobs.prelabel(self.controller.unreviewed_keys()):
+            self.show_message("no model loaded, nothing to do, or a job is running")
+
+    def on_finetune(self) -> None:
+        iterations, ok = QInputDialog.getInt(self, "Fine-tune", "Iterations:", 300, 10, 100000, 50)
+        if ok and self.jobs.busy:
+            self.show_message("a background job is running (see the status bar): try again when it ends")
+        elif ok:
+            self.jobs.finetune(iterations)
+
+    def on_cancel(self) -> None:
+        self.jobs.cancel()
+
+    def on_help(self) -> None:
+        HelpDialog(shortcut_table(), self).exec()
+
+    def closeEvent(self, event) -> None:
+        buttons = QMessageBox.StandardButton
+        if self.ask_on_close and self.controller.dirty:
+            answer = QMessageBox.question(
+                self,
+                "Unsaved changes",
+                "Save before closing? (Your edits are also in the autosave.)",
+                buttons.Save | buttons.Discard | buttons.Cancel,
+            )
+            if answer == buttons.Cancel:
+                event.ignore()
+                return
+            if answer == buttons.Save:
+                if not self._save(None):  # stay open: the user chose to save, and it failed
+                    event.ignore()
+                    return
+            else:
+                self.controller.flush_autosave()
+                autosave.discard(self.controller.autosave_path)
+        self.jobs.cancel()
+        self.jobs.wait()
+        self.canvas.clicks.wait()
+        if self.online is not None:
+            self.online.stop()
+            self.online.model_ready.disconnect(self._on_online_model)  # nothing may reach a closed window
+        self.controller.flush_autosave()
+        event.accept()

@@ -1,0 +1,60 @@
+"""``istr eval``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data.coco import CocoData
+from ..eval.coco_eval import category_mapping, evaluate
+from ..formats import load_annotations
+from ..formats.locations import resolve_images_dir, resolve_weights
+from ..predict.segmenter import Segmenter
+from .support import UserError, err_console, progress_bar
+
+
+def run_eval(
+    annotations: Path,
+    images: Path,
+    weights: Path | None,
+    batch_size: int,
+    device: str,
+    show_progress: bool = True,
+) -> dict:
+    if batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    images = resolve_images_dir(annotations, images)
+    weights = resolve_weights(weights, images)
+    coco = load_annotations(annotations, images)
+    for w in coco.warnings[:20]:
+        err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
+    segmenter = Segmenter.from_checkpoint(weights, device)
+    check_classes(segmenter.class_names, coco, weights)
+    if not show_progress:
+        return evaluate(segmenter, coco, images, batch_size)
+    with progress_bar("evaluating", len(coco.images)) as (bar, task):
+        return evaluate(
+            segmenter, coco, images, batch_size, progress=lambda done, total: bar.update(task, completed=done)
+        )
+
+
+def check_classes(class_names: list[str], coco: CocoData, weights: Path | None) -> None:
+    """Refuse a checkpoint with none of the file's classes; warn about file classes it cannot predict."""
+    model = f"checkpoint {weights}" if weights is not None else "the default model"
+    mapping = category_mapping(class_names, coco)
+    if not mapping:
+        raise UserError(
+            f"{model} has classes {_names(class_names)} but {coco.path} has categories "
+            f"{_names(coco.class_names)}: no class name matches"
+        )
+    unknown = [n for n in coco.class_names if n not in class_names]
+    if unknown:
+        err_console.print(
+            f"warning: {model} has no class for {_names(unknown)} in {coco.path}; their AP counts as 0",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _names(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -1,0 +1,67 @@
+"""``istr segment``."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+from ..data.images import list_images
+from ..formats.locations import resolve_weights
+from ..predict.distributed import device_for_rank, join_segment_group
+from ..predict.folder import segment_folder
+from ..predict.segmenter import Segmenter
+from .support import check_output_path, err_console, progress_bar
+
+
+def run_segment(
+    folder: Path, out: Path, weights, score_threshold, batch_size, recursive, resume, workers, device
+) -> bool:
+    """Segment ``folder`` into ``out``; False on a torchrun rank other than 0 (rank 0 wrote it)."""
+    check_output_path(Path(out))
+    if batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ValueError("--score-threshold must be between 0 and 1")
+    total = len(list_images(folder, recursive))  # also fails early on a missing folder
+    if total == 0:
+        raise ValueError(
+            f"{folder}: no images found (looked for jpg, jpeg, png, bmp, tif, tiff, webp"
+            f"{'' if recursive else '; use --recursive for sub-folders'})"
+        )
+    info = join_segment_group()  # under torchrun: this process's rank; else a single process
+    segmenter = Segmenter.from_checkpoint(resolve_weights(weights, folder), device_for_rank(device, info))
+    with progress_bar("segmenting", total) if info.is_main else nullcontext((None, None)) as (bar, task):
+        state = {"last": 0, "t0": None}
+
+        def on_progress(done, total):
+            import time
+
+            now = time.monotonic()
+            state["t0"] = state["t0"] or (now, done)
+            t0, d0 = state["t0"]
+            rate = (done - d0) / (now - t0) if now > t0 else 0.0
+            bar.update(task, completed=done, total=total, info=f"{rate:.2f} img/s")
+
+        summary = segment_folder(
+            folder,
+            out,
+            segmenter,
+            score_threshold,
+            batch_size,
+            recursive,
+            resume,
+            workers,
+            progress=on_progress if info.is_main else None,
+            warn=lambda m: err_console.print(m, highlight=False, soft_wrap=True),
+            dist=info,
+        )
+    if not info.is_main:
+        return False
+    resumed = f", {summary.resumed} from the interrupted run" if summary.resumed else ""
+    err_console.print(
+        f"wrote {out}: {summary.images} images{resumed}, {summary.instances} instances, "
+        f"{len(summary.skipped)} skipped",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return True

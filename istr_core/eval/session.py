@@ -1,0 +1,266 @@
+"""A simulated annotation session: what a person would spend per object with each way of learning.
+
+The annotator takes the images in order; on each, the tool pre-labels with its current model and
+the annotator's work is priced by :mod:`istr_core.annotation_cost`; the image is then marked reviewed
+and its true masks join the training set. Three modes:
+
+* ``fixed``: the starting model, never trained (what tools with a frozen model give);
+* ``batch``: every ``batch_every`` reviewed images, a fresh ``istr finetune`` of the starting model on
+  all of them (the GUI's "Fine-tune on reviewed images" button): it trains while the annotator does
+  the next ``batch_every`` images and is swapped in when that compute has been spent;
+* ``online``: :class:`istr_core.train.online.OnlineTrainer` continues from its current weights after every
+  reviewed image (what ``istr-app`` does when online learning is on).
+
+``order="uncertainty"`` takes, instead of the next image in file order, the remaining image the
+current model is least sure about (the sum over its predictions of 4 s (1 - s), s the score: many
+predictions near 0.5 weigh most), the "next most useful image" of active learning.
+
+The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
+session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``
+turns a per-image time budget into steps on the machine it runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..data.coco import CocoData, annotation_mask, load_coco, resolve_image_path
+from ..data.images import read_image
+from ..interactive import Clicker, ClickPredictor, mask_iou
+from ..predict.segmenter import Segmenter
+from ..train.checkpoint import Checkpoint, load_checkpoint
+from ..train.finetune import finetune
+from ..train.online import OnlineConfig, OnlineTrainer
+from .annotation_cost import ClickCounter, CostModel, ImageReview, review_image
+
+MODES = ("fixed", "batch", "online")
+ORDERS = ("file", "uncertainty")
+
+
+class ClickTool(Protocol):
+    """The click tool of the session's pricing: ``for_image(segmenter, image)`` returns how many clicks
+    it needs, on that image with that model, to bring a mask (or nothing) to the true mask."""
+
+    def for_image(self, segmenter: Segmenter, image: np.ndarray) -> ClickCounter: ...
+
+
+class InteractiveClickTool:
+    """The click tool of istr-app (:class:`istr_core.interactive.ClickPredictor`, with the session's
+    current model) driven by the standard click protocol: a missed object starts from nothing, a fix
+    from the pre-label (its mask is the one being refined); clicks until mask IoU >= ``target``, None
+    when ``max_clicks`` do not get there."""
+
+    def __init__(self, target: float = 0.85, max_clicks: int = 20, use_model: bool = True):
+        self.target, self.max_clicks, self.use_model = target, max_clicks, use_model
+
+    def for_image(self, segmenter: Segmenter, image: np.ndarray) -> ClickCounter:
+        predictor = ClickPredictor(segmenter if self.use_model else None)
+        predictor.set_image(image)
+
+        def clicks_to_reach(start: np.ndarray | None, truth: np.ndarray) -> int | None:
+            clicker, pred = Clicker(truth), start
+            for k in range(1, self.max_clicks + 1):
+                if clicker.next_click(pred) is None:
+                    return k - 1
+                pred = predictor.predict(list(clicker.clicks), prev_mask=start)
+                if mask_iou(pred, truth) >= self.target:
+                    return k
+            return None
+
+        return clicks_to_reach
+
+
+@dataclass
+class Truth:
+    key: str
+    image: np.ndarray
+    masks: np.ndarray  # (M, H, W) uint8
+    labels: np.ndarray  # (M,) int64, indices into the session's class names
+
+
+@dataclass
+class SessionResult:
+    mode: str
+    reviews: list[ImageReview] = field(default_factory=list)
+    click_reviews: list[ImageReview] = field(default_factory=list)  # empty without a click tool
+    steps: int = 0
+    wall_s: float = 0.0
+    train_wall_s: float = 0.0  # of wall_s, the time spent training (what S seconds per image buys)
+    final: Checkpoint | None = None
+    order: list[str] = field(default_factory=list)  # image keys in the order they were reviewed
+    # polygon pricing of the same session at other score thresholds (the model's path is the same:
+    # it learns from the true masks whatever the annotator was shown)
+    other_thresholds: dict[float, list[ImageReview]] = field(default_factory=dict)
+
+    def summary(self, last: int = 10) -> dict:
+        out = {"mode": self.mode, "images": len(self.reviews), "train_steps": self.steps}
+        out["wall_s"] = round(self.wall_s, 1)
+        out["train_wall_s"] = round(self.train_wall_s, 1)
+        if self.steps:
+            out["train_wall_s_per_step"] = round(self.train_wall_s / self.steps, 3)
+        out.update(_totals(self.reviews, last, ""))
+        if self.click_reviews:
+            out.update(_totals(self.click_reviews, last, "clicks_"))
+        if self.other_thresholds:
+            out["other_thresholds"] = {
+                str(t): {
+                    k: v
+                    for k, v in _totals(reviews, last, "").items()
+                    if k in ("seconds_per_object", "accepted_share", f"accepted_share_last{last}")
+                }
+                for t, reviews in sorted(self.other_thresholds.items())
+            }
+        return out
+
+
+def _totals(reviews: list[ImageReview], last: int, prefix: str) -> dict:
+    objects = sum(r.objects for r in reviews)
+    tail = reviews[-last:]
+    tail_objects = sum(r.objects for r in tail)
+    out = {
+        f"{prefix}seconds_per_object": round(sum(r.seconds for r in reviews) / max(objects, 1), 2),
+        f"{prefix}seconds_per_object_per_image": [round(r.seconds / max(r.objects, 1), 2) for r in reviews],
+    }
+    if not prefix:
+        out["objects"] = objects
+        out["accepted_share"] = round(sum(r.accepted for r in reviews) / max(objects, 1), 3)
+        out[f"accepted_share_last{last}"] = round(sum(r.accepted for r in tail) / max(tail_objects, 1), 3)
+        out["per_image"] = [{k: v for k, v in asdict(r).items() if k != "matched_iou"} for r in reviews]
+    return out
+
+
+def load_truths(coco: CocoData, images_dir: Path, first: int | None = None) -> list[Truth]:
+    """The first ``first`` images of ``coco`` in file order with their true masks (crowds dropped)."""
+    index = coco.class_index()
+    truths = []
+    for info in coco.images[:first]:
+        image = read_image(resolve_image_path(images_dir, info.file_name))
+        anns = [a for a in info.annotations if not a.get("iscrowd", 0)]
+        h, w = image.shape[:2]
+        masks = np.stack([annotation_mask(a, h, w) for a in anns]) if anns else np.zeros((0, h, w), np.uint8)
+        labels = np.array([index[a["category_id"]] for a in anns], np.int64)
+        truths.append(Truth(info.file_name, image, masks, labels))
+    return truths
+
+
+class _Pricer:
+    """Prices one image's review with the model's predictions (both pricings when clicks are given)."""
+
+    def __init__(self, class_names, threshold, cost, click_tool: ClickTool | None, others=()):
+        self.class_names, self.threshold, self.others = class_names, threshold, tuple(others)
+        self.cost, self.click_tool = cost, click_tool
+
+    def __call__(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
+        everything = segmenter.predict(truth.image, min((self.threshold, *self.others)))
+        for t in self.others:
+            review = self._review([p for p in everything if p.score >= t], segmenter, truth)
+            result.other_thresholds.setdefault(t, []).append(review)
+        preds = [p for p in everything if p.score >= self.threshold]
+        result.reviews.append(self._review(preds, segmenter, truth))
+        if self.click_tool is not None:
+            counter = self.click_tool.for_image(segmenter, truth.image)
+            result.click_reviews.append(self._review(preds, segmenter, truth, counter))
+
+    def _review(self, preds, segmenter: Segmenter, truth: Truth, counter=None) -> ImageReview:
+        masks, scores = [p.mask for p in preds], [p.score for p in preds]
+        labels = None
+        if len(self.class_names) > 1:  # one class: nothing to choose, so nothing to price
+            names = segmenter.class_names
+            labels = [
+                self.class_names.index(names[p.label]) if names[p.label] in self.class_names else -1
+                for p in preds
+            ]
+        true_labels = truth.labels.tolist()
+        return review_image(masks, scores, list(truth.masks), self.cost, counter, labels, true_labels)
+
+
+def run_session(
+    mode: str,
+    base: Path,
+    annotations: Path,
+    images_dir: Path,
+    truths: list[Truth],
+    steps_per_image: int,
+    score_threshold: float = 0.5,
+    online_config: OnlineConfig | None = None,
+    batch_every: int = 10,
+    cost: CostModel | None = None,
+    click_tool: ClickTool | None = None,
+    log: Callable[[str], None] = lambda m: None,
+    order: str = "file",
+    other_thresholds: tuple[float, ...] = (),
+) -> SessionResult:
+    """Simulate one session in ``mode`` starting from checkpoint ``base``; see the module docstring."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
+    start, cost, online_config = time.monotonic(), cost or CostModel(), online_config or OnlineConfig()
+    class_names = load_coco(annotations, require_images=False).class_names
+    price = _Pricer(class_names, score_threshold, cost, click_tool, other_thresholds)
+    result = SessionResult(mode)
+    base_ckpt = load_checkpoint(base)
+    segmenter = Segmenter(base_ckpt, "cpu")
+    trainer = OnlineTrainer(base_ckpt, class_names, online_config) if mode == "online" else None
+    pending: list[tuple[int, Checkpoint]] = []  # batch mode: (swap in after this many reviews, model)
+    remaining, reviewed = list(truths), []
+    for i in range(len(truths)):
+        if pending and i >= pending[0][0]:
+            segmenter = Segmenter(pending.pop(0)[1], "cpu")
+        truth = remaining.pop(_most_uncertain(segmenter, remaining) if order == "uncertainty" else 0)
+        reviewed.append(truth)
+        result.order.append(truth.key)
+        price(segmenter, truth, result)
+        per_object = result.reviews[-1].seconds / max(len(truth.masks), 1)
+        log(f"{mode} image {i + 1}/{len(truths)}: {per_object:.1f} s/object")
+        if trainer is not None:
+            trainer.add_example(truth.key, truth.image, truth.masks, truth.labels)
+            started = time.monotonic()
+            result.steps += trainer.train_for(steps=steps_per_image)
+            result.train_wall_s += time.monotonic() - started
+            segmenter = Segmenter(trainer.checkpoint(with_train_state=False), "cpu")
+        elif mode == "batch" and (i + 1) % batch_every == 0 and i + 1 + batch_every < len(truths):
+            # a job is only worth its compute when its model will pre-label some image
+            iterations = steps_per_image * batch_every
+            started = time.monotonic()
+            model = _batch_finetune(base, annotations, images_dir, reviewed, iterations)
+            result.train_wall_s += time.monotonic() - started
+            pending.append((i + 1 + batch_every, model))
+            result.steps += iterations
+    result.final = trainer.checkpoint(with_train_state=False) if trainer is not None else segmenter.checkpoint
+    result.wall_s = time.monotonic() - start
+    return result
+
+
+def _most_uncertain(segmenter: Segmenter, candidates: list[Truth]) -> int:
+    """Index of the candidate whose predictions are least sure (sum of 4 s (1 - s))."""
+    scores = [sum(4 * p.score * (1 - p.score) for p in segmenter.predict(t.image, 0.05)) for t in candidates]
+    return int(np.argmax(scores))
+
+
+def _batch_finetune(base: Path, annotations: Path, images_dir: Path, reviewed: list[Truth], iterations: int):
+    """``istr finetune`` of ``base`` on the reviewed images (a subset of ``annotations``), as the GUI's
+    button runs it."""
+    data = json.loads(Path(annotations).read_text(encoding="utf-8"))
+    keep = {t.key for t in reviewed}
+    images = [im for im in data["images"] if im["file_name"] in keep]
+    ids = {im["id"] for im in images}
+    subset = {
+        **data,
+        "images": images,
+        "annotations": [a for a in data["annotations"] if a["image_id"] in ids],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "reviewed.json"
+        path.write_text(json.dumps(subset), encoding="utf-8")
+        out = Path(tmp) / "batch.pt"
+        finetune(path, images_dir, out, weights=base, iterations=iterations, device="cpu", log=lambda m: None)
+        return load_checkpoint(out)

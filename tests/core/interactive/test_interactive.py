@@ -1,0 +1,150 @@
+"""Click segmentation: the click protocol, the weight-free path, the model path, and the edges."""
+
+import cv2
+import numpy as np
+import pytest
+
+from istr_core.interactive import (
+    Click,
+    Clicker,
+    ClickPredictor,
+    WeightFreeSegmenter,
+    clicks_to_reach,
+    enforce_clicks,
+    mask_iou,
+    scissors_path,
+    simulate,
+)
+from istr_core.predict.segmenter import Segmenter
+
+
+def disc(shape=(120, 160), centre=(70, 60), radius=30) -> np.ndarray:
+    out = np.zeros(shape, np.uint8)
+    cv2.circle(out, centre, radius, 1, -1)
+    return out.astype(bool)
+
+
+def textured_scene(truth: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A disc of one colour and texture on a background of another: blotchy noise in both."""
+    rng = np.random.default_rng(seed)
+    h, w = truth.shape
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (h, w, 3)).astype(np.float32), (0, 0), 2) * 40
+    base = np.where(truth[..., None], [200, 150, 60], [60, 90, 140]).astype(np.float32)
+    return np.clip(base + noise + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_clicker_first_click_is_the_deepest_point_and_an_oracle_needs_one():
+    gt = disc()
+    first = Clicker(gt).next_click(None)
+    assert first.is_positive and abs(first.x - 70) <= 1 and abs(first.y - 60) <= 1
+    ious = simulate(lambda clicks: gt, gt)
+    assert ious == [1.0] and clicks_to_reach(ious, 0.9) == 1
+
+
+def test_clicker_clicks_the_larger_error_with_the_right_sign():
+    gt = disc()
+    extra = gt.copy()
+    extra[0:40, 110:160] = True  # a big wrongly included block
+    click = Clicker(gt).next_click(extra)
+    assert not click.is_positive and 110 <= click.x < 160 and click.y < 40
+    missed = gt.copy()
+    missed[:, 70:] = False  # half the disc missed
+    click = Clicker(gt).next_click(missed)
+    assert click.is_positive and gt[int(click.y), int(click.x)] and click.x >= 70
+    assert Clicker(gt).next_click(gt) is None
+    assert clicks_to_reach([0.5, 0.8], 0.9, 20) == 20
+
+
+def test_weight_free_reaches_a_textured_disc_in_three_clicks():
+    gt = disc()
+    segmenter = WeightFreeSegmenter(textured_scene(gt))
+    ious = simulate(segmenter.predict, gt, max_clicks=3)
+    assert max(ious) >= 0.9, ious
+
+
+def test_positive_clicks_grow_and_negative_clicks_shrink_the_mask():
+    left, right = disc(centre=(45, 60), radius=25), disc(centre=(115, 60), radius=25)
+    image = np.where((left | right)[..., None], 200, 40).astype(np.uint8).repeat(3, 2)
+    image[:, 80] = 200  # a thin bright bridge: one fill reaches both discs through it
+    seg = WeightFreeSegmenter(image)
+    one = seg.predict([Click(True, 45, 60)])
+    assert one[60, 45]
+    both = seg.predict([Click(True, 45, 60), Click(True, 115, 60)])
+    assert both[60, 45] and both[60, 115] and both.sum() >= one.sum()
+    cut = seg.predict([Click(True, 45, 60), Click(False, 115, 60)])
+    assert cut[60, 45] and not cut[60, 115] and cut.sum() < both.sum()
+    assert mask_iou(cut, left) > 0.8
+
+
+def test_enforce_clicks_keeps_the_clicked_part():
+    mask = disc(centre=(40, 60), radius=15) | disc(centre=(120, 60), radius=15)
+    out = enforce_clicks(mask, [Click(True, 40, 60), Click(False, 40, 60 + 10)])
+    assert out[60, 40] and not out[60, 120] and not out[70, 40]
+
+
+def test_refining_a_mask_adds_and_removes():
+    gt = disc()
+    image = np.where(gt[..., None], 210, 50).astype(np.uint8).repeat(3, 2)
+    seg = WeightFreeSegmenter(image)
+    half = gt.copy()
+    half[:, 70:] = False
+    grown = seg.predict([Click(True, 85, 60)], prev_mask=half)
+    assert mask_iou(grown, gt) > 0.9
+    spill = gt.copy()
+    spill[100:120, 0:40] = True  # a wrongly included background block
+    trimmed = seg.predict([Click(False, 20, 110)], prev_mask=spill)
+    assert not trimmed[110, 20] and mask_iou(trimmed, gt) > mask_iou(spill, gt)
+
+
+@pytest.mark.parametrize("with_model", [False, True])
+def test_edges_outside_clicks_tiny_image_many_clicks(with_model, tiny_checkpoint):
+    segmenter = Segmenter.from_checkpoint(tiny_checkpoint, device="cpu") if with_model else None
+    predictor = ClickPredictor(segmenter)
+    gt = disc()
+    predictor.set_image(textured_scene(gt))
+    outside = predictor.predict([Click(True, -5, 10), Click(False, 1000, 1000)])
+    assert outside.shape == gt.shape and not outside.any()
+    assert predictor.predict([]).shape == gt.shape
+    rng = np.random.default_rng(0)
+    many = [Click(bool(k % 3), *rng.uniform([40, 30], [100, 90])) for k in range(200)]
+    mask = predictor.predict(many)
+    last = many[-1]
+    assert mask.shape == gt.shape and mask[int(last.y), int(last.x)] == last.is_positive
+    predictor.set_image(np.full((1, 1, 3), 128, np.uint8))
+    for clicks in ([Click(True, 0, 0)], [Click(False, 0.5, 0.5)], [Click(True, 3, 3)]):
+        assert predictor.predict(clicks).shape == (1, 1)
+    assert predictor.predict([], box=(0, 0, 1, 1)).shape == (1, 1)
+
+
+def test_model_path_runs_and_respects_the_clicks(tiny_checkpoint):
+    predictor = ClickPredictor(Segmenter.from_checkpoint(tiny_checkpoint, device="cpu"))
+    gt = disc()
+    predictor.set_image(textured_scene(gt))
+    clicks = [Click(True, 70, 60), Click(False, 150, 10), Click(True, 80, 75), Click(False, 5, 115)]
+    mask = predictor.predict(clicks)
+    assert all(mask[int(c.y), int(c.x)] == c.is_positive for c in clicks)
+    boxed = predictor.predict([], box=(35, 25, 105, 95))
+    assert boxed.shape == gt.shape
+
+
+def test_predict_in_box_reuses_the_features(tiny_checkpoint, monkeypatch):
+    segmenter = Segmenter.from_checkpoint(tiny_checkpoint, device="cpu")
+    gt = disc()
+    image = textured_scene(gt)
+    calls = []
+    original = ClickPredictor.set_image
+    monkeypatch.setattr(ClickPredictor, "set_image", lambda self, im: calls.append(1) or original(self, im))
+    for box in ((35, 25, 105, 95), (40, 30, 100, 90)):
+        mask = segmenter.predict_in_box(image, box)
+        assert mask is None or (mask.shape == gt.shape and not mask[:, :35].any())
+    assert len(calls) == 1
+    segmenter.predict_in_box(image[::-1].copy(), (35, 25, 105, 95))
+    assert len(calls) == 2
+
+
+def test_scissors_path_follows_an_edge():
+    image = np.full((60, 80, 3), 40, np.uint8)
+    image[20:, :] = 220  # a horizontal edge at y = 20
+    path = scissors_path(image, (5, 20), (75, 20))
+    assert tuple(path[0]) == (5, 20) or tuple(path[-1]) == (5, 20)
+    assert np.abs(path[:, 1] - 20).max() <= 2 and len(path) >= 60
