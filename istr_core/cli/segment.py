@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..data.images import list_images
 from ..formats.locations import resolve_weights
-from ..predict.distributed import device_for_rank, join_segment_group
+from ..predict.distributed import device_for_rank, join_segment_group, segment_folder_distributed
 from ..predict.folder import segment_folder
 from ..predict.segmenter import Segmenter
 from .support import check_output_path, err_console, progress_bar
@@ -42,19 +42,12 @@ def run_segment(
             rate = (done - d0) / (now - t0) if now > t0 else 0.0
             bar.update(task, completed=done, total=total, info=f"{rate:.2f} img/s")
 
-        summary = segment_folder(
-            folder,
-            out,
-            segmenter,
-            score_threshold,
-            batch_size,
-            recursive,
-            resume,
-            workers,
-            progress=on_progress if info.is_main else None,
-            warn=lambda m: err_console.print(m, highlight=False, soft_wrap=True),
-            dist=info,
-        )
+        args = (folder, out, segmenter, score_threshold, batch_size, recursive, resume, workers)
+        progress = on_progress if info.is_main else None
+        if info.enabled:  # under torchrun: this rank's share; rank 0 writes the one COCO file
+            summary = segment_folder_distributed(*args, progress, _warn, info)
+        else:
+            summary = segment_folder(*args, progress=progress, warn=_warn)
     if not info.is_main:
         return False
     resumed = f", {summary.resumed} from the interrupted run" if summary.resumed else ""
@@ -65,3 +58,7 @@ def run_segment(
         soft_wrap=True,
     )
     return True
+
+
+def _warn(message: str) -> None:
+    err_console.print(message, highlight=False, soft_wrap=True)

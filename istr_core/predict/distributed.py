@@ -34,17 +34,14 @@ import torch
 import torch.distributed as dist
 
 from ..train.distributed import DistInfo, init_distributed
-from .folder import (
-    Options,
-    SegmentFailed,
+from .folder import Options, SegmentFailed, categories_for, segment_images
+from .journals import (
     SegmentPlan,
     SegmentSummary,
-    categories_for,
     merge_journals,
     plan_segment,
     printable,
     rank_journal_path,
-    segment_images,
 )
 from .output_lock import OutputLock
 

@@ -7,7 +7,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from istr_core.predict.folder import journal_path
+from istr_core.predict.journals import journal_path
 from tests.cli.conftest import load_json, write_image
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from istr_core.predict.folder import all_journals, journal_path, rank_journal_path
+from istr_core.predict.journals import all_journals, journal_path, rank_journal_path
 from istr_core.predict.output_lock import lock_path
 from tests.cli.conftest import load_json
 from tests.cli.torchrun import segment_args, torchrun, uneven_with_reference

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from istr_core.cli import app
-from istr_core.predict.folder import journal_path
+from istr_core.predict.journals import journal_path
 from tests.robustness.conftest import encode, exif_rotated_jpeg, palette_png, png_header_only
 
 RNG = np.random.default_rng(0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from istr_core.predict.folder import journal_path
+from istr_core.predict.journals import journal_path
 from istr_core.train.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]

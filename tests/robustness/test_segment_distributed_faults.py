@@ -12,7 +12,7 @@ import time
 import pytest
 
 from istr_core.predict.distributed import image_pixels, split_by_pixels
-from istr_core.predict.folder import all_journals, journal_path, rank_journal_path
+from istr_core.predict.journals import all_journals, journal_path, rank_journal_path
 from istr_core.predict.output_lock import lock_path
 from tests.cli.torchrun import segment_args, torchrun, uneven_with_reference
 from tests.robustness.test_faults import _lines, _start
