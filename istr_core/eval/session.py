@@ -1,7 +1,7 @@
 """A simulated annotation session: what a person would spend per object with each way of learning.
 
 The annotator takes the images in order; on each, the tool pre-labels with its current model and
-the annotator's work is priced by :mod:`istr_core.annotation_cost`; the image is then marked reviewed
+the annotator's work is priced by :mod:`istr_core.eval.annotation_cost`; the image is then marked reviewed
 and its true masks join the training set. Three modes:
 
 * ``fixed``: the starting model, never trained (what tools with a frozen model give);

@@ -1,4 +1,4 @@
-"""The document, commands, COCO, autosave and geometry modules must work without Qt."""
+"""istr_app.core (document, edits, project file, autosave, geometry) must work without Qt."""
 
 import subprocess
 import sys
@@ -10,7 +10,8 @@ class Block:
         if name.split('.')[0] == 'PySide6':
             raise ImportError('Qt blocked')
 sys.meta_path.insert(0, Block())
-import istr_app.document, istr_app.commands, istr_app.coco_io, istr_app.autosave, istr_app.core.geometry
+import istr_app.core.document, istr_app.core.edits, istr_app.core.project_io, istr_app.core.autosave
+import istr_app.core.geometry
 print('ok')
 """
 
