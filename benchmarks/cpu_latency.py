@@ -42,9 +42,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     plain = build_model(num_classes=80, backbone="resnet50", score_threshold=0.0).eval()
-    plain.inference_mask_stages = "last"
+    plain.set_fast_paths(deferred_masks=False)
     istr = copy.deepcopy(plain)
-    istr.inference_mask_stages = "deferred"
+    istr.set_fast_paths(deferred_masks=True)
     istr.fuse_for_inference()
     mrcnn = maskrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=91, box_score_thresh=0.0, box_detections_per_img=100

@@ -80,13 +80,13 @@ def build(name: str, device):
         model = build_model(num_classes=80, backbone="resnet18", preset="cpu-small")
     else:
         model = build_model(num_classes=80, backbone="resnet50")
-        model.training_mask_stages = "all" if base == "r50-all" else "matched"
+        model.set_fast_paths(matched_mask_gradients=base != "r50-all")
     if name.endswith("-tvroi"):
         model.head.box_pooler = TorchvisionPooler(model.head.box_pooler)
         if model.head.mask_pooler is not None:
             model.head.mask_pooler = TorchvisionPooler(model.head.mask_pooler)
     if nchw:
-        model.input_memory_format = torch.contiguous_format
+        model.set_fast_paths(channels_last=False)
     model.codec.fit((torch.rand(256, model.codec.mask_size, model.codec.mask_size) > 0.5).float())
     return model.to(device).train()
 

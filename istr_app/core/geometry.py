@@ -1,4 +1,4 @@
-"""Qt-free mask geometry for the edit tools: strokes, polygons, contour editing, GrabCut.
+"""Qt-free mask geometry for the edit tools: strokes, polygons, contour editing.
 
 Coordinates are image pixels, (x, y) floats; masks are (H, W) bool.
 """
@@ -84,23 +84,3 @@ def nearest_edge(poly: np.ndarray, x: float, y: float, tol: float) -> int | None
     d = np.hypot(px - x, py - y)
     k = int(np.argmin(d))
     return k if d[k] <= tol else None
-
-
-def grabcut_in_box(
-    image: np.ndarray, box: tuple[float, float, float, float], iterations: int = 3
-) -> np.ndarray | None:
-    """Foreground inside ``box`` (xyxy) by OpenCV GrabCut: the box tool's fallback without a model."""
-    h, w = image.shape[:2]
-    x0, y0 = max(0, int(min(box[0], box[2]))), max(0, int(min(box[1], box[3])))
-    x1, y1 = min(w, int(max(box[0], box[2]))), min(h, int(max(box[1], box[3])))
-    if x1 - x0 < 3 or y1 - y0 < 3:
-        return None
-    mask = np.zeros((h, w), np.uint8)
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    try:
-        cv2.grabCut(bgr, mask, (x0, y0, x1 - x0, y1 - y0), bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
-    except cv2.error:
-        return None
-    out = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-    return out if out.any() else None

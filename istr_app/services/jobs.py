@@ -11,8 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from istr_core.interactive import ClickPredictor
+
 from ..controller import Controller
-from ..core.geometry import grabcut_in_box
 from .workers import CallWorker, FinetuneWorker, PrelabelWorker, Worker, start
 
 
@@ -30,6 +31,7 @@ class Jobs(QObject):
         self.thread = None
         self.kind = ""
         self.box_worker, self.box_thread, self._box_key = None, None, ""
+        self._box_predictor: ClickPredictor | None = None
 
     @property
     def busy(self) -> bool:
@@ -64,17 +66,19 @@ class Jobs(QObject):
         return True
 
     def box(self, box: tuple[float, float, float, float]) -> bool:
-        """Box tool: mask from the model's ``predict_in_box`` (GrabCut without a model) computed off
-        the GUI thread; the result becomes a new instance on the image the box was drawn on. Runs
-        beside a pre-label job; one box at a time."""
+        """Box tool: the object in the box, by :meth:`ClickPredictor.predict_box` (the model's box
+        prompt, GrabCut in the box without a model), computed off the GUI thread; the result becomes
+        a new instance on the image the box was drawn on. Runs beside a pre-label job; one box at a
+        time (so the predictor, which keeps the image's features for the next box, is never shared)."""
         c = self.controller
         if c.image is None or self.box_worker is not None:
             return False
         x0, x1 = sorted((box[0], box[2]))
         y0, y1 = sorted((box[1], box[3]))
-        fn = c.segmenter.predict_in_box if c.segmenter is not None else grabcut_in_box
+        if self._box_predictor is None or self._box_predictor.segmenter is not c.segmenter:
+            self._box_predictor = ClickPredictor(c.segmenter)
         self._box_key = c.record.key
-        self.box_worker = CallWorker(fn, c.image.copy(), (x0, y0, x1, y1))
+        self.box_worker = CallWorker(_mask_in_box, self._box_predictor, c.image.copy(), (x0, y0, x1, y1))
         self.box_worker.finished.connect(self._box_done)
         self.box_worker.failed.connect(self._box_failed)
         self.box_thread = start(self.box_worker)
@@ -130,3 +134,8 @@ class Jobs(QObject):
         for thread in (self.thread, self.box_thread):
             if thread is not None:
                 thread.wait(timeout_ms)
+
+
+def _mask_in_box(predictor: ClickPredictor, image, box) -> object:
+    predictor.set_image(image)  # free when the image is the one of the previous box
+    return predictor.predict_box(box)

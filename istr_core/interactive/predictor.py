@@ -16,24 +16,23 @@ the model's batcher makes, boxes absolute xyxy there.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..model.dynamic_head import FEATURE_NAMES
+from ..data.images import image_to_tensor
 from ..ops.boxes import box_iou
 from ..ops.masks import paste_masks
-from ..ops.roi_align import flatten_features
-from ..predict.segmenter import image_to_tensor
 from .clicker import Click, mask_iou
 from .weightfree import WeightFreeSegmenter, enforce_clicks
 
 PROMPT_SIZES = (0.06, 0.1, 0.16, 0.25, 0.4)  # prompt box sides, as fractions of the resized short side
 PROMPT_ASPECTS = (0.6, 1.0, 1.6)
-# the model's candidate must score this much to be used (box prompts excepted). Measured on 60
-# droplets train.json objects, default model: NoC@85/NoC@90 2.00/5.43 at 0, 1.82/6.55 at 0.3, 1.18/10.67
-# at 0.5 (then it is the weight-free path); fine-tuned model: 1.22/7.95, 1.22/8.02, 1.22/8.50
-MIN_SCORE = 0.0
+# No minimum model score: measured on 60 droplets train.json objects, default model, NoC@85/NoC@90
+# 2.00/5.43 at 0, 1.82/6.55 at 0.3, 1.18/10.67 at 0.5 (then it is the weight-free path); fine-tuned
+# model: 1.22/7.95, 1.22/8.02, 1.22/8.50
 MIN_AGREEMENT = 0.5  # a candidate must give a positive click at least this mask probability
 SCORE_WEIGHT = 0.5  # weight of the model's confidence (log) beside the clicks' agreement (log)
 PREV_BONUS = 1.0  # log-odds head start of the mask being refined over the model's candidates
@@ -41,10 +40,9 @@ PREV_BONUS = 1.0  # log-odds head start of the mask being refined over the model
 # train.json objects against "the weight-free mask unless its wand found only specks": NoC@85/NoC@90
 # 1.22/7.95 vs 1.18/10.35 (fine-tuned model), 2.00/5.43 vs 1.18/10.23 (default model)
 WAND_AGREEMENT = 0.5
-# prompt boxes' proposal features: "mean" of the learned ones, or those of the "nearest" learned box.
-# Measured on 25 droplets train.json objects (fine-tuned model): NoC@85 3.0 (mean) vs 3.8 (nearest)
-# vs 3.1 (no prompts, learned proposals only), before the weight-free mask joined in
-FEATURE_MODE = "mean"
+# Prompt boxes' proposal features are the mean learned feature (a generic "object" query). Measured
+# on 25 droplets train.json objects (fine-tuned model): NoC@85 3.0 (mean) vs 3.8 (the feature of the
+# nearest learned box) vs 3.1 (no prompts, learned proposals only), before the weight-free mask joined in
 
 
 class ClickPredictor:
@@ -55,7 +53,8 @@ class ClickPredictor:
         self.segmenter = segmenter
         self.image: np.ndarray | None = None
         self.weightfree: WeightFreeSegmenter | None = None
-        self._features = None
+        self._encoded = None
+        self._image_key: tuple | None = None
 
     @property
     def model(self):
@@ -64,27 +63,25 @@ class ClickPredictor:
     @torch.inference_mode()
     def set_image(self, image: np.ndarray) -> None:
         """Cache what every click reuses: the weight-free path's grey image and, with a model, the
-        backbone features and the whole-image candidates (boxes, scores, box masks)."""
-        self.image = np.ascontiguousarray(image)
+        backbone features and the whole-image candidates (boxes, scores, box masks). The same pixels
+        again (a second box on one image) keep the cache."""
+        image = np.ascontiguousarray(image)
+        key = (image.shape, hashlib.blake2b(image.data, digest_size=16).digest())
+        if key == self._image_key:
+            return
+        self.image, self._image_key = image, key
         self.weightfree = WeightFreeSegmenter(self.image)
-        self._features = None
+        self._encoded = None
         if self.model is None:
             return
-        model = self.model
-        tensor = image_to_tensor(self.image).to(self.segmenter.device)
-        batch, sizes = model.batcher([tensor])
-        batch = batch.contiguous(memory_format=model.input_memory_format)
-        self._features = flatten_features(model.backbone(batch), FEATURE_NAMES)
-        self._sizes = sizes
-        boxes = model._proposals(model.proposal_boxes, sizes)
-        feats = model._expand(model.proposal_features, 1)
-        self._learned = self._run_head(boxes, feats)
+        self._encoded = self.model.encode([image_to_tensor(self.image).to(self.segmenter.device)])
+        self._learned = self._run_head(*self.model.learned_proposals(self._encoded.sizes))
 
     @torch.inference_mode()
     def _run_head(self, boxes: Tensor, feats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Proposals (1, K, 4) xyxy resized pixels and features (1, K, C) through every stage ->
         (boxes (K, 4) resized xyxy, scores (K,), box masks (K, S, S) in [0, 1])."""
-        last = self.model.head(self._features, boxes, feats, self._sizes, mask_stages="last")[-1]
+        last = self.model.refine(self._encoded, boxes, feats, "last")[-1]
         scores = last.class_logits[0].sigmoid().max(-1).values
         return last.boxes[0].float(), scores.float(), self.model.codec.decode(last.mask_codes[0]).float()
 
@@ -100,7 +97,7 @@ class ClickPredictor:
             raise RuntimeError("call set_image(image) before predict")
         h, w = self.image.shape[:2]
         clicks = [c for c in clicks if 0 <= c.x < w and 0 <= c.y < h]
-        if self._features is None or (not any(c.is_positive for c in clicks) and box is None):
+        if self._encoded is None or (not any(c.is_positive for c in clicks) and box is None):
             return self.weightfree.predict(clicks, box, prev_mask)
         mask = self._model_mask(clicks, box, prev_mask)
         fallback = self.weightfree.predict(clicks, box, prev_mask)
@@ -115,7 +112,7 @@ class ClickPredictor:
     def _model_mask(self, clicks, box, prev_mask) -> np.ndarray | None:
         """The best-agreeing candidate's full-image mask, or None when every candidate misses a
         positive click (then the model has not seen this kind of object: the weight-free path)."""
-        (rh, rw), (h, w) = self._sizes[0], self.image.shape[:2]
+        (rh, rw), (h, w) = self._encoded.sizes[0], self.image.shape[:2]
         scale = torch.tensor([rw / w, rh / h, rw / w, rh / h])
         prompts = prompt_boxes(clicks, box, prev_mask, rh / h, rw / w, min(rh, rw))
         boxes, scores, masks = self._learned
@@ -140,21 +137,24 @@ class ClickPredictor:
                 return prev_mask.astype(bool)
         if sign.any() and float(p[best][sign].min()) < MIN_AGREEMENT:
             return None
-        if float(scores[best]) < MIN_SCORE and box is None:
-            return None
         full = paste_masks(masks[best : best + 1], boxes[best : best + 1] / scale, h, w)[0]
         return (full > 0.5).numpy()
 
     def prompt_features(self, prompts: Tensor) -> Tensor:
-        """Proposal features (K, C) for prompt boxes (K, 4): the mean learned feature (a generic
-        "object" query), or with ``FEATURE_MODE = "nearest"`` the feature of the learned proposal
-        whose refined box overlaps the prompt most."""
-        learned_boxes = self._learned[0]
-        feats = self.model.proposal_features.weight
-        if FEATURE_MODE == "mean":
-            return feats.mean(0, keepdim=True).expand(len(prompts), -1)
-        iou = box_iou(prompts, learned_boxes)
-        return feats[iou.argmax(1)]
+        """Proposal features (K, C) for prompt boxes (K, 4): the mean learned feature, a generic
+        "object" query (see the note at the top of this module)."""
+        return self.model.proposal_features.weight.mean(0, keepdim=True).expand(len(prompts), -1)
+
+    def predict_box(self, box: tuple[float, float, float, float]) -> np.ndarray | None:
+        """The box tool: the object a user boxed (xyxy), clipped to the box; None when nothing is
+        found. With a model the box is a prompt as in :meth:`predict`; without one, GrabCut in it."""
+        mask = self.predict([], box=box)
+        x0, x1 = sorted((int(round(box[0])), int(round(box[2]))))
+        y0, y1 = sorted((int(round(box[1])), int(round(box[3]))))
+        x0, x1, y0, y1 = max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)
+        clipped = np.zeros(mask.shape, bool)
+        clipped[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+        return clipped if clipped.any() else None
 
 
 def sample_box_masks(masks: Tensor, boxes: Tensor, points: Tensor) -> Tensor:

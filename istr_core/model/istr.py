@@ -9,6 +9,9 @@ targets: list of {boxes (M,4) xyxy pixels, labels (M,) int64 in [0, num_classes)
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -16,11 +19,36 @@ from ..ops.boxes import cxcywh_to_xyxy
 from ..ops.masks import crop_and_resize
 from ..ops.roi_align import flatten_features
 from .denoising import make_denoising_queries
-from .dynamic_head import FEATURE_NAMES, DynamicHead
+from .dynamic_head import FEATURE_NAMES, DynamicHead, StageOutput
 from .fuse import fold_batch_norms
 from .matcher import MatchTarget
 from .postprocess import postprocess
 from .transform import ImageBatcher
+
+
+@dataclass(frozen=True)
+class FastPaths:
+    """Work the model skips because it cannot change the result. Each one off is the plain path,
+    kept so tests can check that both give the same outputs and benchmarks can time them."""
+
+    deferred_masks: bool = True  # inference: the last stage's mask branch for the kept detections only
+    matched_mask_gradients: bool = True  # training: the mask branch's gradient for matched proposals only
+    # the backbone's input channels-last: oneDNN's convolutions run 5-17% faster (fp32 and bf16, CPU)
+    # and the RoIAlign's (pixels, channels) layout becomes a view instead of a copy
+    channels_last: bool = True
+
+
+@dataclass
+class EncodedImages:
+    """A batch through the backbone: what every refinement stage pools from.
+
+    features: the FPN levels laid out once for RoIAlign; sizes / original_sizes: (h, w) of each
+    image after and before the batcher resized it (boxes of the head are absolute xyxy in the
+    resized image)."""
+
+    features: object  # ops.roi_align.FlatFeatures
+    sizes: list[tuple[int, int]]
+    original_sizes: list[tuple[int, int]]
 
 
 def initial_proposal_boxes(num_proposals: int, mode: str, seed: int = 0) -> Tensor:
@@ -60,15 +88,8 @@ class ISTR(nn.Module):
         self.criterion = criterion
         self.num_classes = num_classes
         self.detections_per_image, self.score_threshold = detections_per_image, score_threshold
-        # "deferred": the last stage's mask branch runs for the kept detections only; "last" runs it
-        # for every proposal (the plain path, kept to test that both give the same outputs)
-        self.inference_mask_stages = "deferred"
-        # "matched": the mask branch's gradient only for matched proposals (same losses and gradients
-        # as "all", which is kept to test that)
-        self.training_mask_stages = "matched"
+        self.fast_paths = FastPaths()
         self.inference_only = False  # set by fuse_for_inference()
-        # the backbone's input layout (torch.contiguous_format is the plain one, kept for benchmarks)
-        self.input_memory_format = torch.channels_last
         self.proposal_features = nn.Embedding(num_proposals, hidden_dim)
         self.proposal_boxes = nn.Embedding(num_proposals, 4)
         with torch.no_grad():
@@ -97,21 +118,13 @@ class ISTR(nn.Module):
             raise RuntimeError("this model was fused for inference (fuse_for_inference) and cannot train")
         if self.training and targets is None:
             raise ValueError("in training mode ISTR needs targets; call model.eval() for predictions")
-        original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
-        batch, sizes = self.batcher(images)
-        # channels-last input: oneDNN's convolutions run 5-17% faster (fp32 and bf16, CPU) and the
-        # RoIAlign's (pixels, channels) layout below becomes a view instead of a copy
-        batch = batch.contiguous(memory_format=self.input_memory_format)
-        # pooled by every stage and, at inference, again for the kept detections' masks: lay out once
-        features = flatten_features(self.backbone(batch), FEATURE_NAMES)
-        boxes, feats = (
-            self._proposals(self.proposal_boxes, sizes),
-            self._expand(self.proposal_features, len(images)),
-        )
+        encoded = self.encode(images)
+        sizes, features = encoded.sizes, encoded.features
+        boxes, feats = self.learned_proposals(sizes)
         if self.training and self.criterion is None:
             raise RuntimeError("this model was built without a criterion and cannot compute losses")
         if self.training:
-            targets = self.match_targets(targets, sizes, original_sizes)
+            targets = self.match_targets(targets, sizes, encoded.original_sizes)
         # training-only query groups beside the main one, which never sees them (nor they each other)
         group = torch.zeros(boxes.shape[1], dtype=torch.int64, device=boxes.device)
         n_main, n_aux, denoising, num_groups = boxes.shape[1], 0, None, 1
@@ -135,14 +148,12 @@ class ISTR(nn.Module):
                 num_groups + self.num_denoising_groups,
             )
         attn_mask = group[:, None] != group[None, :] if num_groups > 1 else None
-        stage_outputs = self.head(
-            features,
-            boxes,
-            feats,
-            sizes,
-            mask_stages=self.training_mask_stages if self.training else self.inference_mask_stages,
-            attn_mask=attn_mask,
-        )
+        fast = self.fast_paths
+        if self.training:
+            mask_stages = "matched" if fast.matched_mask_gradients else "all"
+        else:
+            mask_stages = "deferred" if fast.deferred_masks else "last"
+        stage_outputs = self.refine(encoded, boxes, feats, mask_stages, attn_mask)
         if self.training:
             losses = self.criterion([o.proposals(0, n_main) for o in stage_outputs], targets, self.codec)
             groups = []
@@ -176,11 +187,45 @@ class ISTR(nn.Module):
             mask_codes,
             self.codec,
             sizes,
-            original_sizes,
+            encoded.original_sizes,
             self.detections_per_image,
             self.score_threshold,
             class_pairs,
         )
+
+    def encode(self, images: list[Tensor]) -> EncodedImages:
+        """Resize and batch (3, H, W) images in [0, 1] and run the backbone once."""
+        original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
+        batch, sizes = self.batcher(images)
+        memory_format = torch.channels_last if self.fast_paths.channels_last else torch.contiguous_format
+        batch = batch.contiguous(memory_format=memory_format)
+        # pooled by every stage and, at inference, again for the kept detections' masks: lay out once
+        return EncodedImages(flatten_features(self.backbone(batch), FEATURE_NAMES), sizes, original_sizes)
+
+    def learned_proposals(self, sizes: list[tuple[int, int]]) -> tuple[Tensor, Tensor]:
+        """The learned proposals for images of ``sizes`` (resized (h, w)): boxes (B, N, 4) absolute
+        xyxy in each image, features (B, N, C)."""
+        return self._proposals(self.proposal_boxes, sizes), self._expand(self.proposal_features, len(sizes))
+
+    def refine(
+        self,
+        encoded: EncodedImages,
+        boxes: Tensor,
+        features: Tensor,
+        mask_stages: str,
+        attn_mask: Tensor | None = None,
+    ) -> list[StageOutput]:
+        """Proposals (B, K, 4) xyxy and their features (B, K, C) through every refinement stage on
+        ``encoded``; one output per stage (``mask_stages``: see :meth:`DynamicHead.forward`). The
+        click tool refines its prompt boxes with this, exactly as ``forward`` refines the learned ones."""
+        return self.head(
+            encoded.features, boxes, features, encoded.sizes, mask_stages=mask_stages, attn_mask=attn_mask
+        )
+
+    def set_fast_paths(self, **changes: bool) -> ISTR:
+        """Switch fast paths (see :class:`FastPaths`) on or off, e.g. ``deferred_masks=False``."""
+        self.fast_paths = dataclasses.replace(self.fast_paths, **changes)
+        return self
 
     def fuse_for_inference(self) -> ISTR:
         """Fold the backbone's BatchNorms into its convolutions: same outputs, one pass less over every

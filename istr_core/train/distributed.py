@@ -1,4 +1,4 @@
-"""torchrun / DDP plumbing: one process per device, gloo on CPU, nccl on CUDA."""
+"""Devices and torchrun / DDP plumbing: one process per device, gloo on CPU, nccl on CUDA."""
 
 from __future__ import annotations
 
@@ -48,3 +48,14 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """ "auto" -> CUDA when available, else CPU; a clear error when CUDA is asked for but absent."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was requested but no CUDA GPU is available; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}; expected auto, cpu or cuda")
+    return torch.device(device)

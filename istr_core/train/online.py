@@ -28,8 +28,8 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..model.build import build_model_from_config
-from ..predict.segmenter import resolve_device
 from .checkpoint import Checkpoint
+from .distributed import resolve_device
 from .finetune import remap_class_rows
 from .loop import TrainingDiverged, apply_gradients, build_optimizer
 from .precision import use_bf16_autocast

@@ -11,7 +11,7 @@ from ..config import PRESETS, ModelConfig, TrainConfig, cpu_small_train_config
 from ..data.coco import CocoData
 from ..formats import load_annotations
 from ..model.build import override
-from ..predict.segmenter import resolve_device
+from .distributed import resolve_device
 from .loop import Trainer, TrainProgress, TrainResult
 from .samples import CocoInstanceDataset
 

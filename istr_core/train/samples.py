@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.coco import CocoData, annotation_mask, resolve_image_path
-from ..data.images import read_image
+from ..data.images import image_to_tensor, read_image
 
 
 class CocoInstanceDataset(Dataset):
@@ -102,7 +102,7 @@ def training_sample(image: np.ndarray, masks: np.ndarray, labels: np.ndarray, im
         "masks": torch.from_numpy(np.ascontiguousarray(masks)),
         "image_id": torch.tensor(image_id),
     }
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255), target
+    return image_to_tensor(image), target
 
 
 def shrink(image: np.ndarray, masks: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,6 @@
 import numpy as np
 
 from istr_app.core.geometry import (
-    grabcut_in_box,
     nearest_edge,
     nearest_vertex,
     outer_polygons,
@@ -42,11 +41,3 @@ def test_vertex_move_keeps_hole():
 def test_nearest_edge():
     poly = np.array([(0, 0), (10, 0), (10, 10), (0, 10)], float)
     assert nearest_edge(poly, 5, 0.5, 1) == 0 and nearest_edge(poly, 5, 5, 1) is None
-
-
-def test_grabcut_finds_a_bright_square():
-    image = np.full((60, 60, 3), 30, np.uint8)
-    image[20:40, 20:40] = 220
-    m = grabcut_in_box(image, (12, 12, 48, 48))
-    assert m is not None and m[30, 30] and not m[14, 14]
-    assert grabcut_in_box(image, (5, 5, 6, 6)) is None

@@ -127,19 +127,31 @@ def test_model_path_runs_and_respects_the_clicks(tiny_checkpoint):
     assert boxed.shape == gt.shape
 
 
-def test_predict_in_box_reuses_the_features(tiny_checkpoint, monkeypatch):
+def test_a_box_on_the_same_image_reuses_the_features(tiny_checkpoint):
     segmenter = Segmenter.from_checkpoint(tiny_checkpoint, device="cpu")
     gt = disc()
     image = textured_scene(gt)
     calls = []
-    original = ClickPredictor.set_image
-    monkeypatch.setattr(ClickPredictor, "set_image", lambda self, im: calls.append(1) or original(self, im))
+    segmenter.model.backbone.register_forward_hook(lambda *a: calls.append(1))
+    predictor = ClickPredictor(segmenter)
     for box in ((35, 25, 105, 95), (40, 30, 100, 90)):
-        mask = segmenter.predict_in_box(image, box)
+        predictor.set_image(image.copy())  # the box tool sets the image before every box
+        mask = predictor.predict_box(box)
         assert mask is None or (mask.shape == gt.shape and not mask[:, :35].any())
     assert len(calls) == 1
-    segmenter.predict_in_box(image[::-1].copy(), (35, 25, 105, 95))
+    predictor.set_image(image[::-1].copy())
+    predictor.predict_box((35, 25, 105, 95))
     assert len(calls) == 2
+
+
+def test_a_box_without_a_model_is_grabcut_inside_it():
+    image = np.full((60, 60, 3), 30, np.uint8)
+    image[20:40, 20:40] = 220
+    predictor = ClickPredictor(None)
+    predictor.set_image(image)
+    m = predictor.predict_box((12, 12, 48, 48))
+    assert m is not None and m[30, 30] and not m[14, 14] and not m[:, :12].any()
+    assert predictor.predict_box((5, 5, 6, 6)) is None
 
 
 def test_scissors_path_follows_an_edge():

@@ -19,7 +19,7 @@ def model():
 
 
 def _run(model, images, mask_stages: str):
-    model.inference_mask_stages = mask_stages
+    model.set_fast_paths(deferred_masks=mask_stages == "deferred")
     with torch.inference_mode():
         return model(images)
 
@@ -37,9 +37,9 @@ def test_deferred_mask_branch_equals_computing_it_for_every_proposal(model):
 
 def test_channels_last_input_gives_the_plain_layouts_outputs(model):
     images = [torch.rand(3, 96, 120), torch.rand(3, 80, 64)]
-    assert model.input_memory_format == torch.channels_last  # the default being checked
+    assert model.fast_paths.channels_last  # the default being checked
     fast = _run(model, images, "deferred")
-    model.input_memory_format = torch.contiguous_format
+    model.set_fast_paths(channels_last=False)
     plain = _run(model, images, "deferred")
     for p, f in zip(plain, fast, strict=True):
         assert len(p["scores"]) > 0 and torch.equal(p["labels"], f["labels"])
@@ -97,7 +97,7 @@ def test_fused_model_refuses_to_train(model):
 
 def _train_step(model, mask_stages: str, images, targets):
     model.train()
-    model.training_mask_stages = mask_stages
+    model.set_fast_paths(matched_mask_gradients=mask_stages == "matched")
     model.zero_grad()
     torch.manual_seed(0)  # the denoising queries' noise: the same in both runs
     losses = model(images, targets)
