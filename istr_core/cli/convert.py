@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from ..formats import check_format, convert
-from .support import err_console
+import typer
+
+from ..formats import convert
+from .support import Debug, err_console, friendly_errors
 
 
 def run_convert(src: Path, to: str, out: Path, src_format: str | None, images: Path | None) -> None:
@@ -24,21 +27,19 @@ def run_convert(src: Path, to: str, out: Path, src_format: str | None, images: P
     )
 
 
-def run_segment_as(format_: str, folder: Path, out: Path, *segment_args) -> None:
-    """``istr segment --format F``: segment into a hidden COCO file beside ``out`` (so ``--resume``
-    works as for COCO), convert it to ``F`` with the images of ``folder``, then remove it."""
-    from .segment import run_segment
-
-    check_format(format_)
-    coco_out = out.parent / f".{out.name}.coco.json"
-    if not run_segment(folder, coco_out, *segment_args):
-        return  # another torchrun rank: rank 0 converts
-    result = convert(coco_out, out, format_, "coco", folder)
-    for w in result.warnings[:20]:
-        err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
-    coco_out.unlink()
-    err_console.print(
-        f"converted to {format_}: wrote {out} ({result.images} images, {result.instances} instances)",
-        highlight=False,
-        soft_wrap=True,
-    )
+@friendly_errors()
+def convert_command(
+    source: Annotated[Path, typer.Argument(help="Annotations: a file or a dataset folder.")],
+    to: Annotated[str, typer.Option(help="Output format: coco, cvat, labelme, voc or yolo.")],
+    out: Annotated[Path, typer.Option(help="File (coco, cvat .xml) or folder to write.")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Input format (default: detected from SOURCE).")
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(help="Images folder to copy into the output layout (yolo, voc, labelme, cvat)."),
+    ] = None,
+    debug: Debug = False,
+):
+    """Convert annotations between COCO, CVAT XML, labelme, VOC masks and YOLO-seg."""
+    run_convert(source, to, out, from_, images)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from ..data.coco import CocoData
 from ..eval.coco_eval import category_mapping, evaluate
 from ..formats import load_annotations
 from ..formats.locations import resolve_images_dir, resolve_weights
 from ..predict.segmenter import Segmenter
-from .support import UserError, err_console, progress_bar
+from .support import IMAGES_HELP, Debug, Device, UserError, err_console, friendly_errors, progress_bar
 
 
 def run_eval(
@@ -58,3 +62,26 @@ def check_classes(class_names: list[str], coco: CocoData, weights: Path | None) 
 def _names(names: list[str], limit: int = 6) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+@friendly_errors()
+def eval_command(
+    annotations: Annotated[Path, typer.Argument(help="COCO instances JSON with the ground truth.")],
+    images: Annotated[Path | None, typer.Option(help=IMAGES_HELP)] = None,
+    weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: the embedded model).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 1,
+    device: Device = "auto",
+    debug: Debug = False,
+):
+    """Print COCO box and mask AP of a checkpoint on an annotated set."""
+    metrics = run_eval(annotations, images, weights, batch_size, device, show_progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+    else:
+        for kind in ("bbox", "segm"):
+            m = metrics[kind]
+            typer.echo(
+                f"{kind:5s} AP {m['AP']:.3f}  AP50 {m['AP50']:.3f}  AP75 {m['AP75']:.3f}  "
+                f"APs {m['APs']:.3f}  APm {m['APm']:.3f}  APl {m['APl']:.3f}"
+            )

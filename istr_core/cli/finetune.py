@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from ..formats.locations import default_checkpoint_for, resolve_images_dir, resolve_weights
 from ..train.finetune import finetune
-from .support import check_output_path, err_console, progress_bar
+from .support import IMAGES_HELP, Debug, Device, check_output_path, err_console, friendly_errors, progress_bar
 
 
 def run_finetune(
@@ -60,3 +63,45 @@ def run_finetune(
     if result.metrics:
         s, b = result.metrics["segm"], result.metrics["bbox"]
         print(f"val: mask AP {s['AP']:.3f} (AP50 {s['AP50']:.3f}), box AP {b['AP']:.3f}")
+
+
+@friendly_errors()
+def finetune_command(
+    annotations: Annotated[Path, typer.Argument(help="COCO JSON with corrected annotations.")],
+    images: Annotated[Path | None, typer.Option(help=IMAGES_HELP)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Checkpoint to write (default: the JSON's name with .pt, beside it).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Model to start from (default: the embedded model).")
+    ] = None,
+    iterations: Annotated[int, typer.Option(help="Training steps.")] = 300,
+    time_budget: Annotated[
+        float,
+        typer.Option(help="Minutes to train, instead of --iterations; the lr schedule follows time."),
+    ] = 0.0,
+    batch_size: Annotated[int | None, typer.Option(help="Images per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate (default: min(base, 1e-4)).")] = None,
+    val: Annotated[Path | None, typer.Option(help="COCO JSON to report held-out AP on.")] = None,
+    val_images: Annotated[
+        Path | None, typer.Option(help="Images folder for --val (default: --images).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted fine-tune from --out.")] = False,
+    device: Device = "auto",
+    debug: Debug = False,
+):
+    """Fine-tune a model on annotations (e.g. `istr segment` output corrected in istr-app)."""
+    run_finetune(
+        annotations,
+        images,
+        out,
+        weights,
+        iterations,
+        batch_size,
+        lr,
+        val,
+        val_images,
+        resume,
+        device,
+        time_budget,
+    )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from ..data.images import list_images
+from ..formats import check_format, convert
 from ..formats.locations import resolve_weights
 from ..predict.distributed import device_for_rank, join_segment_group, segment_folder_distributed
 from ..predict.folder import segment_folder
 from ..predict.segmenter import Segmenter
-from .support import check_output_path, err_console, progress_bar
+from .support import Debug, Device, check_output_path, err_console, friendly_errors, progress_bar
 
 
 def run_segment(
@@ -62,3 +66,44 @@ def run_segment(
 
 def _warn(message: str) -> None:
     err_console.print(message, highlight=False, soft_wrap=True)
+
+
+def run_segment_as(format_: str, folder: Path, out: Path, *segment_args) -> None:
+    """``istr segment --format F``: segment into a hidden COCO file beside ``out`` (so ``--resume``
+    works as for COCO), convert it to ``F`` with the images of ``folder``, then remove it."""
+    check_format(format_)
+    coco_out = out.parent / f".{out.name}.coco.json"
+    if not run_segment(folder, coco_out, *segment_args):
+        return  # another torchrun rank: rank 0 converts
+    result = convert(coco_out, out, format_, "coco", folder)
+    for w in result.warnings[:20]:
+        err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
+    coco_out.unlink()
+    err_console.print(
+        f"converted to {format_}: wrote {out} ({result.images} images, {result.instances} instances)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@friendly_errors()
+def segment_command(
+    folder: Annotated[Path, typer.Argument(help="Folder of images (jpg, jpeg, png, bmp, tif, webp).")],
+    out: Annotated[Path, typer.Option(help="COCO JSON to write (atomically).")],
+    weights: Annotated[Path | None, typer.Option(help="Checkpoint (default: the embedded model).")] = None,
+    score_threshold: Annotated[float, typer.Option(help="Keep predictions scoring at least this.")] = 0.5,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 1,
+    recursive: Annotated[bool, typer.Option(help="Include sub-folders.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run into the same --out.")] = False,
+    workers: Annotated[int, typer.Option(help="Threads decoding images and encoding masks.")] = 2,
+    device: Device = "auto",
+    format_: Annotated[
+        str, typer.Option("--format", help="coco (one JSON), or cvat, labelme, voc, yolo (a dataset folder).")
+    ] = "coco",
+    debug: Debug = False,
+):
+    """Pre-label every image in FOLDER and write one COCO JSON file (or another format)."""
+    args = (weights, score_threshold, batch_size, recursive, resume, workers, device)
+    if format_ != "coco":
+        return run_segment_as(format_, folder, out, *args)
+    run_segment(folder, out, *args)

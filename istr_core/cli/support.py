@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import time
-import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,6 +28,12 @@ from ..train.checkpoint import CheckpointError
 from ..train.loop import TrainingDiverged
 
 err_console = Console(stderr=True)
+Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+IMAGES_HELP = (
+    "Folder the JSON's file_name entries are relative to (default: the folder the file records, "
+    "as `istr segment` and istr-app write it, else the JSON's own folder)."
+)
 USER_ERRORS = (
     AnnotationError,
     CheckpointError,
@@ -150,8 +155,3 @@ def progress_bar(description: str, total: int | None, extra: str = ""):
     with Progress(*columns, console=err_console) as p:
         task = p.add_task(description, total=total, info=extra)
         yield p, task
-
-
-def print_traceback_if(debug: bool) -> None:
-    if debug:
-        traceback.print_exc(file=sys.stderr)

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
 import torch
+import typer
 
 from ..config import PRESETS
 from ..formats import load_annotations
 from ..formats.locations import default_checkpoint_for, resolve_images_dir
-from ..model.build import _depth
+from ..model.build import backbone_depth
 from ..train.recipes import default_train_config, model_config_for, train_on_coco
-from .support import UserError, check_output_path, err_console, progress_bar
+from .support import (
+    IMAGES_HELP,
+    Debug,
+    Device,
+    UserError,
+    check_output_path,
+    err_console,
+    friendly_errors,
+    progress_bar,
+)
 
 
 def run_train(
@@ -34,7 +45,6 @@ def run_train(
     resume,
     device,
     seed,
-    debug,
     bf16: bool = True,
 ) -> None:
     images = resolve_images_dir(annotations, images)
@@ -50,7 +60,7 @@ def run_train(
     options = {"pretrained": pretrained}
     if proposals:
         options["num_proposals"] = proposals
-    model_config = model_config_for(coco, preset, _depth(backbone) if backbone else None, **options)
+    model_config = model_config_for(coco, preset, backbone_depth(backbone) if backbone else None, **options)
     tc = default_train_config(preset)
     changes = {
         "iterations": iterations,
@@ -103,3 +113,49 @@ def run_train(
         err_console.print(
             f"val: mask AP {m['segm']['AP']:.3f} (AP50 {m['segm']['AP50']:.3f}), box AP {m['bbox']['AP']:.3f}"
         )
+
+
+@friendly_errors()
+def train_command(
+    annotations: Annotated[Path, typer.Argument(help="COCO instances JSON to train on.")],
+    images: Annotated[Path | None, typer.Option(help=IMAGES_HELP)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint to write, atomically (default: the JSON's name with .pt, beside it)."),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="cpu-small or paper; default: paper on GPU, cpu-small on CPU.")
+    ] = None,
+    backbone: Annotated[str | None, typer.Option(help="resnet18, resnet34, resnet50 or resnet101.")] = None,
+    pretrained: Annotated[
+        str, typer.Option(help="Backbone init: none, imagenet, or a ResNet state-dict file.")
+    ] = "none",
+    iterations: Annotated[int | None, typer.Option(help="Training steps (preset default).")] = None,
+    time_budget: Annotated[
+        float, typer.Option(help="Stop after this many minutes; the lr schedule follows time.")
+    ] = 0.0,
+    batch_size: Annotated[int | None, typer.Option(help="Images per step per process.")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate.")] = None,
+    proposals: Annotated[
+        int | None, typer.Option(help="Number of proposals (default: fits the busiest image).")
+    ] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Data-loading worker processes.")] = None,
+    val: Annotated[Path | None, typer.Option(help="COCO JSON to evaluate on after training.")] = None,
+    val_images: Annotated[
+        Path | None, typer.Option(help="Images folder for --val (default: --images).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from --out.")] = False,
+    device: Device = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    bf16: Annotated[
+        bool,
+        typer.Option(
+            help="bf16 autocast on CUDA and on CPUs that do bf16 natively (--no-bf16: fp32 everywhere)."
+        ),
+    ] = True,
+    debug: Debug = False,
+):
+    """Train an ISTR model from scratch on a COCO file."""
+    params = {k: v for k, v in locals().items() if k != "debug"}  # --debug is friendly_errors'
+    run_train(**params)

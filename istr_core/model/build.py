@@ -34,7 +34,7 @@ def build_model(
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
         config = PRESETS[preset](num_classes)
-        depth = _depth(backbone)
+        depth = backbone_depth(backbone)
         config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, depth=depth))
     config = (
         override(config, num_classes=num_classes, **options)
@@ -44,7 +44,8 @@ def build_model(
     return build_model_from_config(config)
 
 
-def _depth(backbone: str) -> int:
+def backbone_depth(backbone: str) -> int:
+    """ResNet depth from a name as users write it: resnet50, r50, resnet50_fpn, 50."""
     name = backbone.lower().removeprefix("resnet").removeprefix("r").removesuffix("_fpn").removesuffix("-fpn")
     if not name.isdigit():
         raise ValueError(f"unknown backbone {backbone!r}; expected resnet18, resnet34, resnet50 or resnet101")
