@@ -97,7 +97,7 @@ def val_metrics(final, class_names: list[str], val: Path, val_images: Path) -> d
 
 
 def synthetic_files(folder: Path, n: int) -> tuple[Path, Path, Path]:
-    from istr_core.data.synthetic import write_synthetic_coco
+    from istr_core.train.synthetic import write_synthetic_coco
 
     train = write_synthetic_coco(folder / "train", n, 256, 256, seed=11, json_name="train.json")
     val = write_synthetic_coco(folder / "val", 20, 256, 256, seed=12, json_name="val.json")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from istr_core import formats
-from istr_core.data.synthetic import write_synthetic_coco
+from istr_core.train.synthetic import write_synthetic_coco
 
 
 def round_trip(src: Path, images: Path, fmt: str, work: Path) -> dict:

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from istr_core.data.synthetic import make_scene
+from istr_core.train.synthetic import make_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from istr_core.data.images import list_images, read_image
-from istr_core.data.synthetic import make_scene
 from istr_core.predict.folder import _encode, segment_folder
 from istr_core.predict.segmenter import Segmenter
+from istr_core.train.synthetic import make_scene
 
 
 def write_folder(folder: Path, n: int, h: int, w: int) -> None:

@@ -54,7 +54,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_dataset(tmp_path_factory) -> tuple[Path, Path]:
     """(annotations.json, images folder): 6 procedural 96x128 scenes with exact masks."""
-    from istr_core.data.synthetic import write_synthetic_coco
+    from istr_core.train.synthetic import write_synthetic_coco
 
     folder = tmp_path_factory.mktemp("synthetic")
     return write_synthetic_coco(folder, 6, height=96, width=128, seed=1, max_objects=4), folder

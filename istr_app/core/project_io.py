@@ -16,8 +16,9 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from istr_core import formats
+from istr_core.data.atomic import write_json_atomic
 from istr_core.data.coco import AnnotationError, annotation_rle, parse_coco, resolve_image_path
-from istr_core.data.export import mask_to_rle, write_json_atomic
+from istr_core.data.rle import mask_to_rle
 from istr_core.formats import load_annotations
 from istr_core.formats.coco import from_coco_data
 from istr_core.formats.locations import images_dir_info

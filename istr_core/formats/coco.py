@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.atomic import write_json_atomic
 from ..data.coco import CocoData, annotation_rle, load_coco
-from ..data.export import write_json_atomic
 from .dataset import Dataset, ImageEntry, Instance
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.atomic import write_atomic
 from ..data.coco import AnnotationError
-from ..data.export import write_atomic
 from .dataset import (
     Dataset,
     ImageEntry,

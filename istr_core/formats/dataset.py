@@ -17,7 +17,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from ..data.coco import AnnotationError
-from ..data.export import mask_to_rle
+from ..data.rle import mask_to_rle
 
 
 @dataclass

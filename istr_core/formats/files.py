@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from ..data.atomic import write_atomic
 from ..data.coco import AnnotationError, resolve_image_path
-from ..data.export import write_atomic
 
 
 def write_tree(out: Path, files: dict[str, bytes], copies: dict[str, Path] | None = None) -> Path:

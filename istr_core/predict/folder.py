@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.export import masks_to_annotations
 from ..data.images import ImageReadError, read_image
+from ..data.rle import masks_to_annotations
 from .journals import (
     SegmentSummary,
     drop_torn_tail,

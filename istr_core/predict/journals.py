@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.export import write_json_atomic
+from ..data.atomic import write_json_atomic
 from ..data.images import list_images
 from ..formats.locations import images_dir_info
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..config import ModelConfig, TrainConfig
-from ..data.export import write_atomic
+from ..data.atomic import write_atomic
 
 FORMAT = "istr-studio-checkpoint"
 FORMAT_VERSION = 1

@@ -45,7 +45,7 @@ SIZES = [(96, 128), (64, 64), (128, 160), (48, 96), (96, 96), (80, 120), (64, 12
 
 def write_uneven_folder(folder: Path) -> Path:
     """Nine synthetic scenes of different sizes (so the pixel split matters) and one unreadable file."""
-    from istr_core.data.synthetic import make_scene
+    from istr_core.train.synthetic import make_scene
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

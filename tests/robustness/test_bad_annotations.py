@@ -121,7 +121,7 @@ def test_bad_box_area_or_crowd_flag_is_repaired_with_a_warning(tmp_path, case):
 def test_full_mask_rle_and_compressed_rle_are_accepted(tmp_path):
     import numpy as np
 
-    from istr_core.data.export import mask_to_rle
+    from istr_core.data.rle import mask_to_rle
 
     data = _base()
     mask = np.zeros((H, W), np.uint8)

@@ -106,7 +106,7 @@ def test_new_edit_drops_redo_branch(tmp_path):
 
 def test_rle_cache_follows_mask_edits(tmp_path):
     from istr_app.core.project_io import _encoded
-    from istr_core.data.export import rle_to_mask
+    from istr_core.data.rle import rle_to_mask
 
     p = make_project(tmp_path)
     stack = UndoStack(p)

@@ -71,7 +71,7 @@ def test_autosave_and_recovery(synthetic_dataset, tmp_path):
 
 def test_encoded_rle_matches_direct_encoding():
     from istr_app.core.project_io import encode_mask
-    from istr_core.data.export import mask_bbox_xywh, mask_to_rle
+    from istr_core.data.rle import mask_bbox_xywh, mask_to_rle
 
     m = np.zeros((40, 50), bool)
     m[3:17, 8:30] = True

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from istr_core.data.synthetic import write_synthetic_coco
+from istr_core.train.synthetic import write_synthetic_coco
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     """mkstemp creates 0600 files; a user's annotation file must be as readable as any other."""
     import os
 
-    from istr_core.data.export import write_json_atomic
+    from istr_core.data.atomic import write_json_atomic
 
     umask = os.umask(0o022)
     try:

@@ -13,10 +13,10 @@ from PIL import Image
 
 from istr_core import formats
 from istr_core.data.coco import AnnotationError, load_coco
-from istr_core.data.synthetic import make_scene
 from istr_core.formats import Dataset, ImageEntry
 from istr_core.formats.dataset import instance_from_mask
 from istr_core.formats.voc import voc_colormap
+from istr_core.train.synthetic import make_scene
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "formats"
 MASK_FORMATS = ["coco", "cvat", "labelme", "voc"]  # exact; yolo is a polygon format

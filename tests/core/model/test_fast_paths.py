@@ -145,7 +145,7 @@ def test_batched_mask_encoding_equals_encoding_each_mask():
     per-mask encoding gives (RLE, tight box, area), and empty masks must be dropped."""
     import numpy as np
 
-    from istr_core.data.export import mask_bbox_xywh, mask_to_rle, masks_to_annotations
+    from istr_core.data.rle import mask_bbox_xywh, mask_to_rle, masks_to_annotations
 
     rng = np.random.default_rng(0)
     masks = [rng.random((37, 53)) > t for t in (0.2, 0.5, 0.97, 2.0)]  # the last one is empty

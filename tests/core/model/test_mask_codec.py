@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from istr_core import fit_mask_encoder
-from istr_core.data.synthetic import make_scene
 from istr_core.model.mask_codec import DCTMaskCodec, PCAMaskCodec
 from istr_core.ops.masks import crop_and_resize
 from istr_core.train.samples import mask_boxes
+from istr_core.train.synthetic import make_scene
 
 
 def _box_masks(seed: int, count: int, size: int = 56) -> torch.Tensor:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from istr_core.data.synthetic import make_scene
 from istr_core.predict.segmenter import Segmenter
 from istr_core.train.checkpoint import load_checkpoint, save_checkpoint
 from istr_core.train.online import OnlineConfig, OnlineTrainer
+from istr_core.train.synthetic import make_scene
 
 
 def scenes(n, seed=0):

@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .export import mask_bbox_xywh, mask_to_rle, write_json_atomic
+from ..data.atomic import write_json_atomic
+from ..data.rle import mask_bbox_xywh, mask_to_rle
 
 CATEGORIES = ["ellipse", "polygon", "ring", "blob"]
 
