@@ -30,6 +30,7 @@ from .weightfree import WeightFreeSegmenter, enforce_clicks
 
 PROMPT_SIZES = (0.06, 0.1, 0.16, 0.25, 0.4)  # prompt box sides, as fractions of the resized short side
 PROMPT_ASPECTS = (0.6, 1.0, 1.6)
+MIN_BOX = 3  # px: the box tool's smallest box
 # No minimum model score: measured on 60 droplets train.json objects, default model, NoC@85/NoC@90
 # 2.00/5.43 at 0, 1.82/6.55 at 0.3, 1.18/10.67 at 0.5 (then it is the weight-free path); fine-tuned
 # model: 1.22/7.95, 1.22/8.02, 1.22/8.50
@@ -147,11 +148,14 @@ class ClickPredictor:
 
     def predict_box(self, box: tuple[float, float, float, float]) -> np.ndarray | None:
         """The box tool: the object a user boxed (xyxy), clipped to the box; None when nothing is
-        found. With a model the box is a prompt as in :meth:`predict`; without one, GrabCut in it."""
-        mask = self.predict([], box=box)
+        found or the box is under MIN_BOX pixels a side (a click, not a drag). With a model the box is
+        a prompt as in :meth:`predict`; without one, GrabCut in it."""
         x0, x1 = sorted((int(round(box[0])), int(round(box[2]))))
         y0, y1 = sorted((int(round(box[1])), int(round(box[3]))))
         x0, x1, y0, y1 = max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)
+        if x1 - x0 < MIN_BOX or y1 - y0 < MIN_BOX:
+            return None
+        mask = self.predict([], box=box)
         clipped = np.zeros(mask.shape, bool)
         clipped[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
         return clipped if clipped.any() else None
