@@ -25,11 +25,12 @@ from pathlib import Path
 
 import torch
 
-from istr_core.data.coco import AnnotationError, load_coco
 from istr_core.data.images import ImageReadError
 from istr_core.data.shipped import DEFAULT_MODEL
 from istr_core.eval.annotation_cost import CostModel
 from istr_core.eval.session import MODES, ORDERS, InteractiveClickTool, load_truths, run_session
+from istr_core.formats.coco import load_coco
+from istr_core.formats.dataset import AnnotationError
 from istr_core.train.checkpoint import CheckpointError, load_checkpoint
 from istr_core.train.online import OnlineConfig, OnlineTrainer
 

@@ -27,8 +27,10 @@ import cv2
 import numpy as np
 import torch
 
-from istr_core.data.coco import annotation_mask, load_coco, resolve_image_path
 from istr_core.data.images import read_image
+from istr_core.data.rle import annotation_mask
+from istr_core.formats.coco import load_coco
+from istr_core.formats.dataset import resolve_image_path
 from istr_core.interactive import ClickPredictor, clicks_to_reach, mask_iou, simulate
 
 MAX_CLICKS = 20

@@ -20,9 +20,11 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from istr_core.data.coco import annotation_mask, load_coco, resolve_image_path
 from istr_core.data.images import read_image
+from istr_core.data.rle import annotation_mask
 from istr_core.eval.coco_eval import _gt_json, category_mapping, coco_metrics, predictions_to_results
+from istr_core.formats.coco import load_coco
+from istr_core.formats.dataset import resolve_image_path
 from istr_core.predict.segmenter import Segmenter
 from istr_core.structures import Prediction
 

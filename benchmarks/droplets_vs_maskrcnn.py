@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from istr_core.data.coco import load_coco
 from istr_core.eval.coco_eval import evaluate
+from istr_core.formats.coco import load_coco
 from istr_core.predict.segmenter import Segmenter
 from istr_core.structures import Prediction
 from istr_core.train.recipes import default_train_config, model_config_for, train_on_coco

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from istr_core.data.coco import AnnotationError
 from istr_core.data.images import ImageReadError, list_images, read_image
+from istr_core.formats.dataset import AnnotationError
 
 from .core import autosave
 from .core.document import MODEL, PRELABELLED, REVIEWED, UNLABELLED, ImageRecord, Instance, Project
@@ -35,8 +35,8 @@ def load_project(folder: Path, annotations: Path | None) -> tuple[Project, list[
     project = Project(folder, list_images(folder))
     warnings = []
     if annotations is not None and annotations.exists():  # a COCO file or any other format's path
-        data, warnings = read_coco(annotations)
-        warnings += load_coco_into(project, data)
+        coco, warnings = read_coco(annotations)
+        warnings += load_coco_into(project, coco)
     return project, warnings
 
 
@@ -307,38 +307,33 @@ class Controller(QObject):
         were opened from); clears the autosave."""
         path = Path(path) if path else self.default_save_path()
         fmt = self.annotations_format if path == self.annotations else format_of(path)
-        coco = self._visible_coco()
-        for w in save_as(path, coco, fmt, self.project.folder)[:5]:
+        saved = save_as(path, self.project, *self._visible(), fmt)
+        for w in saved.warnings[:5]:
             self.message.emit(f"warning: {w}")
         self.annotations, self.annotations_format, self.dirty = path, fmt, False
         self.flush_autosave()
         autosave.discard(self.autosave_path)
         self.autosave_path = autosave.sidecar_path(self.project.folder, path)
         autosave.discard(self.autosave_path)
-        self.message.emit(
-            f"saved {len(coco['annotations'])} instances on {len(coco['images'])} images to {path}"
-        )
+        self.message.emit(f"saved {saved.instances} instances on {saved.images} images to {path}")
         return path
 
-    def _visible_coco(self) -> dict:
-        return project_to_coco(
-            self.project,
-            lambda r: r.status != UNLABELLED or bool(r.instances),
-            lambda i: i.visible(self.threshold),
-        )
+    def _visible(self):
+        """What Save and Export write: every touched image, the instances the slider shows."""
+        return (lambda r: r.status != UNLABELLED or bool(r.instances), lambda i: i.visible(self.threshold))
 
     def export(self, path: Path, fmt: str) -> list[str]:
         """Write the visible instances as ``fmt`` (images copied where the layout needs them); the
         open file, the autosave and the unsaved state stay as they are. Returns the format's warnings."""
-        warnings = save_as(path, self._visible_coco(), fmt, self.project.folder)
+        warnings = save_as(path, self.project, *self._visible(), fmt).warnings
         self.message.emit(f"exported {fmt} to {path}" + (f" ({len(warnings)} warnings)" if warnings else ""))
         return warnings
 
     def open_annotations(self, path: Path) -> list[str]:
         """Load annotations of any format onto the open folder (replacing its masks); Save then writes
         back to ``path`` in its format. Returns the per-item warnings."""
-        data, warnings = read_coco(path)
-        warnings += load_coco_into(self.project, data)
+        coco, warnings = read_coco(path)
+        warnings += load_coco_into(self.project, coco)
         self.undo_stack = UndoStack(self.project)
         self.annotations, self.annotations_format, self.dirty = path, format_of(path), False
         self.autosave_path = autosave.sidecar_path(self.project.folder, path)

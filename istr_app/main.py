@@ -71,7 +71,7 @@ def load_segmenter(args: argparse.Namespace):
 
 def build_window(args: argparse.Namespace, folder: Path):
     """Project + model + controller + window, with recovery handled per ``args.recover``."""
-    from istr_core.data.coco import AnnotationError
+    from istr_core.formats.dataset import AnnotationError
 
     from .controller import Controller, load_project
     from .ui.main_window import MainWindow

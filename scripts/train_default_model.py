@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from istr_core.data.coco import load_coco
 from istr_core.data.shipped import DEFAULT_MODEL
 from istr_core.eval.coco_eval import evaluate
+from istr_core.formats.coco import load_coco
 from istr_core.predict.segmenter import Segmenter
 from istr_core.train.checkpoint import load_checkpoint, save_checkpoint
 from istr_core.train.recipes import default_train_config, model_config_for, train_on_coco

@@ -73,8 +73,8 @@ def recovery_available(path: Path) -> bool:
 
 def recover(project: Project, path: Path) -> list[str]:
     """Load the sidecar's state into ``project``; returns the loader's warnings."""
-    data, warnings = read_coco(path)
-    return warnings + load_coco_into(project, data)
+    coco, warnings = read_coco(path)
+    return warnings + load_coco_into(project, coco)
 
 
 def discard(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Qt-free COCO reading and writing for the app (RLE masks, atomic writes).
+"""Qt-free reading and writing of the app's project file: COCO (RLE masks, atomic writes), or any
+other format through istr_core.formats.
 
 The written files are plain COCO that pycocotools and ``istr finetune`` accept. A few extra keys
 (``istr_status`` on images, ``istr_source``/``istr_accepted`` on annotations) let the app restore the
@@ -9,36 +10,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from pycocotools import mask as mask_utils
 
 from istr_core import formats
 from istr_core.data.atomic import write_json_atomic
-from istr_core.data.coco import AnnotationError, annotation_rle, parse_coco, resolve_image_path
-from istr_core.data.rle import mask_to_rle
-from istr_core.formats import load_annotations
-from istr_core.formats.coco import from_coco_data
+from istr_core.data.images import image_size
+from istr_core.data.rle import annotation_rle, encode_mask, encoded_rle, rle_to_mask
+from istr_core.formats import Dataset, ImageEntry, load_annotations
+from istr_core.formats import Instance as DatasetInstance
+from istr_core.formats.coco import CocoData, CocoImage, coco_dict
+from istr_core.formats.dataset import AnnotationError, resolve_image_path
 from istr_core.formats.locations import images_dir_info
 
 from .document import HUMAN, MODEL, PRELABELLED, STATUSES, ImageRecord, Instance, Project
 
-_EXIF_ORIENTATION = 0x0112
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) as ``read_image`` will return it (EXIF rotation applied), without decoding."""
-    with Image.open(path) as im:
-        w, h = im.size
-        rotated = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-    return (w, h) if rotated else (h, w)
-
 
 def record_size(rec: ImageRecord) -> tuple[int, int]:
+    """(height, width) of a record, read from the file's header the first time it is needed."""
     if rec.size is None:
-        rec.size = image_size(rec.path)
+        w, h = image_size(rec.path)
+        rec.size = (h, w)
     return rec.size
 
 
@@ -46,20 +40,30 @@ def project_to_coco(
     project: Project, keep_record: Callable[[ImageRecord], bool], keep_instance: Callable[[Instance], bool]
 ) -> dict:
     """The chosen records and instances as a COCO dict; category ids are class index + 1."""
-    images, annotations = [], []
-    for rec in project.records:
-        if not keep_record(rec):
-            continue
+    entries = []
+    for rec in filter(keep_record, project.records):
         h, w = record_size(rec)
-        image_id = len(images) + 1
-        images.append(
-            {"id": image_id, "file_name": rec.key, "width": w, "height": h, "istr_status": rec.status}
-        )
-        for inst in rec.instances:
-            if keep_instance(inst) and _encoded(inst)[2] > 0:
-                annotations.append(_annotation(inst, len(annotations) + 1, image_id))
-    categories = [{"id": k + 1, "name": n} for k, n in enumerate(project.class_names)]
-    return {"images": images, "annotations": annotations, "categories": categories}
+        kept = [inst for inst in rec.instances if keep_instance(inst) and _encoded(inst)[2] > 0]
+        entry = {"file_name": rec.key, "width": w, "height": h, "istr_status": rec.status}
+        entries.append((entry, [_annotation(inst) for inst in kept]))
+    return coco_dict(entries, [{"id": k + 1, "name": n} for k, n in enumerate(project.class_names)])
+
+
+def project_to_dataset(
+    project: Project, keep_record: Callable[[ImageRecord], bool], keep_instance: Callable[[Instance], bool]
+) -> Dataset:
+    """The chosen records and instances as the formats' one in-memory dataset (for the other formats)."""
+    images = []
+    for rec in filter(keep_record, project.records):
+        h, w = record_size(rec)
+        kept = [inst for inst in rec.instances if keep_instance(inst) and _encoded(inst)[2] > 0]
+        rles = [_encoded(inst)[0] for inst in kept]
+        instances = [
+            DatasetInstance(inst.label, dict(rle), score=None if inst.score is None else float(inst.score))
+            for inst, rle in zip(kept, rles, strict=True)
+        ]
+        images.append(ImageEntry(rec.key, w, h, instances))
+    return Dataset(list(project.class_names), images)
 
 
 def _encoded(inst: Instance) -> tuple[dict, list[float], float]:
@@ -70,11 +74,9 @@ def _encoded(inst: Instance) -> tuple[dict, list[float], float]:
     return inst.rle_cache[1:]
 
 
-def _annotation(inst: Instance, ann_id: int, image_id: int) -> dict:
+def _annotation(inst: Instance) -> dict:
     rle, bbox, area = _encoded(inst)
     ann = {
-        "id": ann_id,
-        "image_id": image_id,
         "category_id": inst.label + 1,
         "segmentation": dict(rle),
         "bbox": list(bbox),
@@ -95,14 +97,29 @@ def save_coco(path: str | os.PathLike, coco: dict, images_dir: str | os.PathLike
     return write_json_atomic(path, coco)
 
 
-def save_as(path: str | os.PathLike, coco: dict, fmt: str, images_dir: Path) -> list[str]:
-    """Write the app's COCO dict as ``fmt`` (any registry format; images copied from ``images_dir``
-    where the layout wants them); returns what the format could not hold."""
+@dataclass
+class Saved:
+    images: int
+    instances: int
+    warnings: list[str]  # what the format could not hold
+
+
+def save_as(
+    path: str | os.PathLike,
+    project: Project,
+    keep_record: Callable[[ImageRecord], bool],
+    keep_instance: Callable[[Instance], bool],
+    fmt: str,
+) -> Saved:
+    """Write the chosen records and instances as ``fmt`` (any registry format; images copied from
+    the project folder where the layout wants them)."""
     if fmt == "coco":
-        save_coco(path, coco, images_dir)
-        return []
-    dataset = from_coco_data(parse_coco(coco, Path(path), require_images=False))
-    return formats.save(dataset, path, fmt, images_dir)
+        coco = project_to_coco(project, keep_record, keep_instance)
+        save_coco(path, coco, project.folder)
+        return Saved(len(coco["images"]), len(coco["annotations"]), [])
+    dataset = project_to_dataset(project, keep_record, keep_instance)
+    warnings = formats.save(dataset, path, fmt, project.folder)
+    return Saved(len(dataset.images), dataset.num_instances, warnings)
 
 
 def format_of(path: Path) -> str:
@@ -112,55 +129,44 @@ def format_of(path: Path) -> str:
     return "cvat" if path.suffix.lower() == ".xml" else "coco"
 
 
-def read_coco(path: str | os.PathLike) -> tuple[dict, list[str]]:
-    """A COCO file checked by the same validator as training (istr_core.data.coco.load_coco):
-    schema errors raise :class:`AnnotationError` with one line naming the file and the entry; a bad
-    annotation (degenerate polygon, RLE that does not fit its image - which could hang or overrun
-    pycocotools) is dropped with a warning. Returns (the cleaned COCO dict, warnings); the app's own
-    fields (``istr_status``, ``istr_source``, ``istr_accepted``) are kept."""
+def read_coco(path: str | os.PathLike) -> tuple[CocoData, list[str]]:
+    """An annotations file of any format, checked by the same validator as training
+    (:func:`istr_core.formats.coco.load_coco`): schema errors raise :class:`AnnotationError` with one
+    line naming the file and the entry; a bad annotation (degenerate polygon, RLE that does not fit
+    its image - which could hang or overrun pycocotools) is dropped with a warning. Returns (the
+    validated file, warnings); the app's own fields (``istr_status``, ``istr_source``,
+    ``istr_accepted``) are kept."""
     try:
         checked = load_annotations(path, require_images=False)  # any format, checked as COCO
     except OSError as e:
         raise AnnotationError(f"cannot read {path}: {e}") from None
-    data = {
-        "images": [
-            {**im.extra, "id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height}
-            for im in checked.images
-        ],
-        "annotations": [a for im in checked.images for a in im.annotations],
-        "categories": checked.categories,
-    }
-    return data, list(checked.warnings)
+    return checked, list(checked.warnings)
 
 
-def load_coco_into(project: Project, data: dict) -> list[str]:
-    """Put the annotations of a COCO dict onto the project's records; returns warnings.
+def load_coco_into(project: Project, coco: CocoData) -> list[str]:
+    """Put the annotations of a validated file onto the project's records; returns warnings.
 
     Categories are merged into ``project.class_names`` by name. Images whose file is missing are
     skipped with a warning rather than failing the whole file (a reviewer can still work).
     """
     warnings: list[str] = []
-    cat_index = {c["id"]: project.class_index(str(c["name"])) for c in data.get("categories", [])}
-    records: dict[int, ImageRecord] = {}
-    for im in data["images"]:
+    cat_index = {c["id"]: project.class_index(str(c["name"])) for c in coco.categories}
+    loaded: set[str] = set()  # a file that lists one image twice gets both entries' masks
+    for im in coco.images:
         rec = _record_for(project, im, warnings)
-        if rec is not None:
-            rec.size = (int(im["height"]), int(im["width"]))
-            rec.instances = []
-            rec.status = im.get("istr_status", PRELABELLED)
-            rec.status = rec.status if rec.status in STATUSES else PRELABELLED
-            records[im["id"]] = rec
-    for ann in data.get("annotations", []):
-        rec = records.get(ann.get("image_id"))
-        if rec is None or ann.get("category_id") not in cat_index:
-            warnings.append(f"annotation {ann.get('id')}: unknown image or category, skipped")
+        if rec is None:
             continue
-        rec.instances.append(_instance(ann, cat_index[ann["category_id"]], rec.size))
+        if rec.key not in loaded:
+            rec.instances, rec.size = [], (im.height, im.width)
+            loaded.add(rec.key)
+        status = im.extra.get("istr_status", PRELABELLED)
+        rec.status = status if status in STATUSES else PRELABELLED
+        rec.instances += [_instance(ann, cat_index[ann["category_id"]], rec.size) for ann in im.annotations]
     return warnings
 
 
-def _record_for(project: Project, im: dict, warnings: list[str]) -> ImageRecord | None:
-    name = str(im.get("file_name", ""))
+def _record_for(project: Project, im: CocoImage, warnings: list[str]) -> ImageRecord | None:
+    name = im.file_name
     if project.has(name):
         return project.record(name)
     try:
@@ -176,38 +182,16 @@ def _record_for(project: Project, im: dict, warnings: list[str]) -> ImageRecord 
 
 def _instance(ann: dict, label: int, size: tuple[int, int]) -> Instance:
     rle = annotation_rle(ann, *size)
-    mask = mask_utils.decode(rle).astype(bool)
     score = ann.get("score")
     source = ann.get("istr_source", MODEL if score is not None else HUMAN)
     inst = Instance(
-        np.ascontiguousarray(mask),
+        np.ascontiguousarray(rle_to_mask(rle)),
         label,
         None if score is None else float(score),
         source if source in (MODEL, HUMAN) else HUMAN,
         bool(ann.get("istr_accepted", False)),
     )
-    counts = rle["counts"]
     # keep the file's (or the polygon's) RLE: the first autosave then re-encodes nothing, which on a
     # photo with hundreds of instances would stall the first edit for about a second
-    inst.rle_cache = (
-        0,
-        *encoded_rle(
-            {
-                "size": list(rle["size"]),
-                "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-            }
-        ),
-    )
+    inst.rle_cache = (0, *encoded_rle(rle))
     return inst
-
-
-def encoded_rle(rle: dict) -> tuple[dict, list[float], float]:
-    """(RLE, bbox, area) of a compressed RLE, computed on the RLE itself (cheap)."""
-    coded = {"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")}
-    bbox = [float(v) for v in mask_utils.toBbox(coded)]
-    return {"size": list(rle["size"]), "counts": rle["counts"]}, bbox, float(mask_utils.area(coded))
-
-
-def encode_mask(mask: np.ndarray) -> tuple[dict, list[float], float]:
-    """(RLE, bbox, area) of a bool mask; the pre-label worker calls it off the GUI thread."""
-    return encoded_rle(mask_to_rle(mask))

@@ -13,8 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 
 from istr_core.data.images import ImageReadError, read_image
-
-from ..core.project_io import encode_mask
+from istr_core.data.rle import encode_mask
 
 
 class Worker(QObject):

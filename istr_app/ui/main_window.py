@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QSlider,
 )
 
-from istr_core.data.coco import AnnotationError
 from istr_core.formats import FORMATS
+from istr_core.formats.dataset import AnnotationError
 from istr_core.predict.segmenter import Segmenter
 
 from ..controller import Controller

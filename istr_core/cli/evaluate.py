@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..data.coco import CocoData
 from ..eval.coco_eval import category_mapping, evaluate
 from ..formats import load_annotations
+from ..formats.coco import CocoData
 from ..formats.locations import resolve_images_dir, resolve_weights
 from ..predict.segmenter import Segmenter
 from .support import IMAGES_HELP, Debug, Device, UserError, err_console, friendly_errors, progress_bar

@@ -21,8 +21,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..data.coco import AnnotationError
 from ..data.images import ImageReadError
+from ..formats.dataset import AnnotationError
 from ..model.backbone import PretrainedWeightsUnavailable
 from ..train.checkpoint import CheckpointError
 from ..train.loop import TrainingDiverged

@@ -19,6 +19,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Images above this many pixels are refused rather than risking the machine's memory
 # (12000x9000 = 108 MP would need ~1.3 GB as float on the model side).
 MAX_PIXELS = 50_000_000
+EXIF_ORIENTATION = 0x0112  # tag values 5-8: stored sideways
 
 
 class ImageReadError(ValueError):
@@ -106,3 +107,21 @@ def _to_rgb_uint8(image: np.ndarray) -> np.ndarray:
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 RGB -> (3, H, W) float in [0, 1], what the model takes."""
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file from its header, EXIF rotation applied (the size
+    :func:`read_image` returns), without decoding the pixels; :class:`ImageReadError` when Pillow
+    cannot tell (not an image, truncated, unreadable, or beyond its size limit)."""
+    import warnings
+
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # as in read_image
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            rotated = im.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, ValueError, SyntaxError, bomb errors
+        raise ImageReadError(f"{path}: not a readable image ({exc})") from None
+    return (h, w) if rotated else (w, h)

@@ -71,3 +71,80 @@ def mask_bbox_xywh(mask: np.ndarray) -> list[float]:
     if xs.size == 0:
         return [0.0, 0.0, 0.0, 0.0]
     return [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
+
+
+def annotation_rle(ann: dict, height: int, width: int) -> dict:
+    """A COCO annotation's segmentation (polygons, uncompressed or compressed RLE) as an RLE."""
+    seg = ann["segmentation"]
+    if isinstance(seg, list):
+        return polygons_to_rle([p for p in seg if len(p) >= 6 and len(p) % 2 == 0], height, width)
+    if isinstance(seg["counts"], list):
+        return _json_ready(mask_utils.frPyObjects(seg, height, width))
+    return {"size": [int(s) for s in seg["size"]], "counts": seg["counts"]}
+
+
+def annotation_mask(ann: dict, height: int, width: int) -> np.ndarray:
+    """A COCO annotation's segmentation as an (H, W) uint8 mask."""
+    return mask_utils.decode(annotation_rle(ann, height, width)).astype(np.uint8)
+
+
+def polygons_to_rle(polygons: list[list[float]], height: int, width: int) -> dict:
+    """COCO-convention polygons ([x0, y0, x1, y1, ...] each) rasterised as pycocotools does."""
+    return _json_ready(mask_utils.merge(mask_utils.frPyObjects(polygons, height, width)))
+
+
+def merge_rles(rles: list[dict]) -> dict:
+    """The union of masks of one image."""
+    return _json_ready(mask_utils.merge([dict(r) for r in rles]))
+
+
+def rle_area(rle: dict) -> int:
+    return int(mask_utils.area(rle))
+
+
+def rle_bbox(rle: dict) -> list[float]:
+    """Tight COCO box (x, y, w, h) of an RLE mask."""
+    return [float(v) for v in mask_utils.toBbox(rle)]
+
+
+def encode_mask(mask: np.ndarray) -> tuple[dict, list[float], float]:
+    """(RLE, tight xywh box, area) of one bool mask, as :func:`masks_to_annotations` encodes them;
+    an empty mask gives a box and area of zero."""
+    encoded = _strip_annotation(mask)
+    return encoded if encoded is not None else (mask_to_rle(mask), [0.0, 0.0, 0.0, 0.0], 0.0)
+
+
+def encoded_rle(rle: dict) -> tuple[dict, list[float], float]:
+    """(RLE, tight xywh box, area) of an RLE, computed on the RLE itself (no decoding)."""
+    return {"size": list(rle["size"]), "counts": rle["counts"]}, rle_bbox(rle), float(rle_area(rle))
+
+
+def _json_ready(rle: dict) -> dict:
+    counts = rle["counts"]
+    return {
+        "size": [int(s) for s in rle["size"]],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+    }
+
+
+def rle_counts(counts) -> list[int] | None:
+    """Run lengths of an uncompressed (list) or compressed (COCO string) RLE; None when malformed."""
+    if isinstance(counts, list):
+        ok = all(isinstance(c, int) and not isinstance(c, bool) for c in counts)
+        return counts if ok else None
+    if not isinstance(counts, str):
+        return None
+    out, x, k = [], 0, 0  # the inverse of pycocotools' rleToString (5 bits per char, sign-extended)
+    for ch in counts:
+        c = ord(ch) - 48
+        if not 0 <= c < 64:
+            return None
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            x |= -1 << (5 * k)
+        out.append(x + (out[-2] if len(out) > 2 else 0))
+        x, k = 0, 0
+    return None if k else out

@@ -7,13 +7,13 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..data.coco import CocoData, resolve_image_path
 from ..data.images import read_image
-from ..data.rle import mask_to_rle
+from ..data.rle import annotation_rle, mask_to_rle, rle_area, rle_bbox
+from ..formats.coco import CocoData
+from ..formats.dataset import resolve_image_path
 
 STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 
@@ -89,23 +89,17 @@ def evaluate(
 
 
 def _gt_json(coco: CocoData) -> dict:
-    """The validated annotations as pycocotools wants them (area and iscrowd filled in)."""
-    from pycocotools import mask as mask_utils
-
-    from ..data.coco import annotation_mask
-
+    """The validated annotations as pycocotools wants them (area, bbox, id and iscrowd filled in)."""
+    data = coco.to_dict()
+    sizes = {im.id: (im.height, im.width) for im in coco.images}
     annotations = []
-    for im in coco.images:
-        for a in im.annotations:
-            a = dict(a)
-            a.setdefault("iscrowd", 0)
-            a.setdefault("id", len(annotations) + 1)
-            if "area" not in a or "bbox" not in a:
-                rle = mask_utils.encode(np.asfortranarray(annotation_mask(a, im.height, im.width)))
-                a.setdefault("area", float(mask_utils.area(rle)))
-                a.setdefault("bbox", [float(v) for v in mask_utils.toBbox(rle)])
-            annotations.append(a)
-    images = [
-        {"id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height} for im in coco.images
-    ]
-    return {"images": images, "annotations": annotations, "categories": coco.categories}
+    for a in data["annotations"]:
+        a = dict(a)
+        a.setdefault("iscrowd", 0)
+        a.setdefault("id", len(annotations) + 1)
+        if "area" not in a or "bbox" not in a:
+            rle = annotation_rle(a, *sizes[a["image_id"]])
+            a.setdefault("area", float(rle_area(rle)))
+            a.setdefault("bbox", rle_bbox(rle))
+        annotations.append(a)
+    return {**data, "annotations": annotations}

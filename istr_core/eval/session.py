@@ -22,7 +22,6 @@ turns a per-image time budget into steps on the machine it runs on.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,8 +31,11 @@ from typing import Protocol
 
 import numpy as np
 
-from ..data.coco import CocoData, annotation_mask, load_coco, resolve_image_path
+from ..data.atomic import write_json_atomic
 from ..data.images import read_image
+from ..data.rle import annotation_mask
+from ..formats.coco import CocoData, load_coco
+from ..formats.dataset import resolve_image_path
 from ..interactive import Clicker, ClickPredictor, mask_iou
 from ..predict.segmenter import Segmenter
 from ..train.checkpoint import Checkpoint, load_checkpoint
@@ -204,7 +206,8 @@ def run_session(
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
     start, cost, online_config = time.monotonic(), cost or CostModel(), online_config or OnlineConfig()
-    class_names = load_coco(annotations, require_images=False).class_names
+    coco = load_coco(annotations, require_images=False)
+    class_names = coco.class_names
     price = _Pricer(class_names, score_threshold, cost, click_tool, other_thresholds)
     result = SessionResult(mode)
     base_ckpt = load_checkpoint(base)
@@ -231,7 +234,7 @@ def run_session(
             # a job is only worth its compute when its model will pre-label some image
             iterations = steps_per_image * batch_every
             started = time.monotonic()
-            model = _batch_finetune(base, annotations, images_dir, reviewed, iterations)
+            model = _batch_finetune(base, coco, images_dir, reviewed, iterations)
             result.train_wall_s += time.monotonic() - started
             pending.append((i + 1 + batch_every, model))
             result.steps += iterations
@@ -246,21 +249,13 @@ def _most_uncertain(segmenter: Segmenter, candidates: list[Truth]) -> int:
     return int(np.argmax(scores))
 
 
-def _batch_finetune(base: Path, annotations: Path, images_dir: Path, reviewed: list[Truth], iterations: int):
-    """``istr finetune`` of ``base`` on the reviewed images (a subset of ``annotations``), as the GUI's
+def _batch_finetune(base: Path, coco: CocoData, images_dir: Path, reviewed: list[Truth], iterations: int):
+    """``istr finetune`` of ``base`` on the reviewed images (a subset of ``coco``), as the GUI's
     button runs it."""
-    data = json.loads(Path(annotations).read_text(encoding="utf-8"))
-    keep = {t.key for t in reviewed}
-    images = [im for im in data["images"] if im["file_name"] in keep]
-    ids = {im["id"] for im in images}
-    subset = {
-        **data,
-        "images": images,
-        "annotations": [a for a in data["annotations"] if a["image_id"] in ids],
-    }
+    subset = coco.subset({t.key for t in reviewed})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reviewed.json"
-        path.write_text(json.dumps(subset), encoding="utf-8")
+        write_json_atomic(path, subset.to_dict())
         out = Path(tmp) / "batch.pt"
         finetune(path, images_dir, out, weights=base, iterations=iterations, device="cpu", log=lambda m: None)
         return load_checkpoint(out)

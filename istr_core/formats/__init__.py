@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.coco import AnnotationError, CocoData, load_coco, parse_coco
 from . import coco, cvat, labelme, voc, yolo
-from .dataset import Dataset, ImageEntry, Instance
+from .coco import CocoData, load_coco, parse_coco
+from .dataset import AnnotationError, Dataset, ImageEntry, Instance
 
 __all__ = [
     "FORMATS",

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data.atomic import write_atomic
-from ..data.coco import AnnotationError
 from .dataset import (
+    AnnotationError,
     Dataset,
     ImageEntry,
     Instance,

@@ -9,15 +9,19 @@ mask formats and YOLO work from the mask.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image
-from pycocotools import mask as mask_utils
 
-from ..data.coco import AnnotationError
-from ..data.rle import mask_to_rle
+from ..data import images
+from ..data.images import ImageReadError
+from ..data.rle import mask_to_rle, merge_rles, polygons_to_rle, rle_area, rle_bbox, rle_to_mask
+
+
+class AnnotationError(ValueError):
+    """The annotation file cannot be used; the message names the file, the problem and where."""
 
 
 @dataclass
@@ -32,18 +36,15 @@ class Instance:
 
     def mask(self) -> np.ndarray:
         """(H, W) bool."""
-        return mask_utils.decode({"size": self.rle["size"], "counts": self.rle["counts"].encode()}).astype(
-            bool
-        )
+        return rle_to_mask(self.rle)
 
     @property
     def area(self) -> int:
-        return int(mask_utils.area({"size": self.rle["size"], "counts": self.rle["counts"].encode()}))
+        return rle_area(self.rle)
 
     def bbox(self) -> list[float]:
         """Tight (x, y, w, h) of the mask."""
-        coded = {"size": self.rle["size"], "counts": self.rle["counts"].encode()}
-        return [float(v) for v in mask_utils.toBbox(coded)]
+        return rle_bbox(self.rle)
 
 
 @dataclass
@@ -78,27 +79,20 @@ def instance_from_mask(mask: np.ndarray, label: int, score: float | None = None)
 
 def instance_from_polygons(polys: list[list[float]], label: int, height: int, width: int) -> Instance | None:
     """COCO-convention polygons rasterised as pycocotools does; None when they cover no pixel."""
-    rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-    if mask_utils.area(rle) == 0:
+    rle = polygons_to_rle(polys, height, width)
+    if rle_area(rle) == 0:
         return None
-    counts = rle["counts"].decode("ascii") if isinstance(rle["counts"], bytes) else rle["counts"]
-    return Instance(
-        label, {"size": [height, width], "counts": counts}, polygons=[list(map(float, p)) for p in polys]
-    )
+    return Instance(label, rle, polygons=[list(map(float, p)) for p in polys])
 
 
 def merge_instances(parts: list[Instance]) -> Instance:
     """Union of the shapes of one object (labelme / CVAT ``group_id``); polygons kept when all have them."""
     if len(parts) == 1:
         return parts[0]
-    coded = [{"size": p.rle["size"], "counts": p.rle["counts"].encode()} for p in parts]
-    rle = mask_utils.merge(coded)
     polys = None
     if all(p.polygons for p in parts):
         polys = [poly for p in parts for poly in p.polygons]
-    return Instance(
-        parts[0].label, {"size": list(rle["size"]), "counts": rle["counts"].decode()}, polygons=polys
-    )
+    return Instance(parts[0].label, merge_rles([p.rle for p in parts]), polygons=polys)
 
 
 def check_points(values, where: str) -> list[float]:
@@ -118,14 +112,12 @@ def safe_relative(name: str, where: str) -> str:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the header, EXIF rotation applied (as training reads the image)."""
+    """(width, height) of an image the annotations name (:func:`istr_core.data.images.image_size`),
+    an :class:`AnnotationError` when it cannot be read."""
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise AnnotationError(f"{path}: not a readable image ({exc})") from None
-    return (h, w) if rotated else (w, h)
+        return images.image_size(path)
+    except ImageReadError as exc:
+        raise AnnotationError(str(exc)) from None
 
 
 def ordered_classes(declared: list[str], used: list[str]) -> list[str]:
@@ -135,3 +127,12 @@ def ordered_classes(declared: list[str], used: list[str]) -> list[str]:
         if name not in out:
             out.append(name)
     return out
+
+
+def resolve_image_path(images_dir: str | os.PathLike, file_name: str) -> Path:
+    """``images_dir/file_name``, refusing names that escape the folder (``../../etc/passwd``)."""
+    root = Path(images_dir).resolve()
+    target = (root / file_name).resolve()
+    if not target.is_relative_to(root):
+        raise AnnotationError(f"file_name {file_name!r} points outside {images_dir}")
+    return target

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from ..data.atomic import write_atomic
-from ..data.coco import AnnotationError, resolve_image_path
+from .dataset import AnnotationError, resolve_image_path
 
 
 def write_tree(out: Path, files: dict[str, bytes], copies: dict[str, Path] | None = None) -> Path:

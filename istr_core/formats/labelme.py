@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..data.coco import AnnotationError
 from .dataset import (
+    AnnotationError,
     Dataset,
     ImageEntry,
     Instance,

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from ..data.coco import AnnotationError
+from .dataset import AnnotationError
 
 MODELS_DIR = ".istr_models"  # where istr-app keeps the models it trains, inside the image folder
 

@@ -22,9 +22,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from ..data.coco import AnnotationError
 from ..data.images import IMAGE_EXTENSIONS
-from .dataset import Dataset, ImageEntry, image_size, instance_from_mask
+from .dataset import AnnotationError, Dataset, ImageEntry, image_size, instance_from_mask
 from .files import image_copies, write_tree
 
 VOID = 255

@@ -20,9 +20,8 @@ import numpy as np
 import yaml
 from scipy.spatial import cKDTree
 
-from ..data.coco import AnnotationError
 from ..data.images import IMAGE_EXTENSIONS
-from .dataset import Dataset, ImageEntry, Instance, image_size, instance_from_mask
+from .dataset import AnnotationError, Dataset, ImageEntry, Instance, image_size, instance_from_mask
 from .files import image_copies, write_tree
 
 

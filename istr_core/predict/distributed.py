@@ -26,13 +26,13 @@ import statistics
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from ..data.images import ImageReadError, image_size
 from ..train.distributed import DistInfo, init_distributed
 from .folder import Options, SegmentFailed, categories_for, segment_images
 from .journals import (
@@ -77,15 +77,11 @@ def device_for_rank(device: str, info: DistInfo) -> str:
 
 
 def image_pixels(path: Path) -> int | None:
-    """width x height from the file's header (nothing decoded), None when Pillow cannot tell."""
-    from PIL import Image
-
+    """width x height from the file's header (nothing decoded), None when Pillow cannot tell (an
+    unreadable image, or a format only OpenCV knows: weighed as a typical image)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as img:
-                width, height = img.size
-    except Exception:  # unreadable, or a format only OpenCV knows: weighed as a typical image
+        width, height = image_size(path)
+    except ImageReadError:
         return None
     return width * height
 

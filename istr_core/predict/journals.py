@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..data.atomic import write_json_atomic
 from ..data.images import list_images
+from ..formats.coco import coco_dict
 from ..formats.locations import images_dir_info
 
 
@@ -150,34 +151,13 @@ def merge_journals(plan: SegmentPlan, out: Path, categories: list[dict]) -> dict
     """Every journal of ``out`` -> the COCO file, in folder order with ids counted as one run would;
     written atomically, then the journals are removed."""
     journals = all_journals(out)
-    coco = _assemble(plan.paths, plan.names, read_journals(journals), categories)
-    coco["info"].update(images_dir_info(out, plan.folder))  # `istr finetune OUT` finds the images
+    records = read_journals(journals)
+    done = [records[plan.names[p]] for p in plan.paths if plan.names[p] in records]  # else unreadable
+    entries = [({k: r[k] for k in ("file_name", "width", "height")}, r["annotations"]) for r in done]
+    info = {"description": "pre-labelled by ISTR Studio (istr segment)"}
+    info.update(images_dir_info(out, plan.folder))  # `istr finetune OUT` finds the images
+    coco = coco_dict(entries, categories, info)
     write_json_atomic(out, coco)
     for journal in journals:
         journal.unlink(missing_ok=True)
     return coco
-
-
-def _assemble(paths: list[Path], names: dict[Path, str], records: dict[str, dict], categories) -> dict:
-    images, annotations = [], []
-    for path in paths:
-        record = records.get(names[path])
-        if record is None:
-            continue  # skipped (unreadable)
-        image_id = len(images) + 1
-        images.append(
-            {
-                "id": image_id,
-                "file_name": record["file_name"],
-                "width": record["width"],
-                "height": record["height"],
-            }
-        )
-        for ann in record["annotations"]:
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
-    return {
-        "images": images,
-        "annotations": annotations,
-        "categories": categories,
-        "info": {"description": "pre-labelled by ISTR Studio (istr segment)"},
-    }

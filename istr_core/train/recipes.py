@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import PRESETS, ModelConfig, TrainConfig, cpu_small_train_config
-from ..data.coco import CocoData
 from ..formats import load_annotations
+from ..formats.coco import CocoData
 from ..model.build import override
 from .distributed import resolve_device
 from .loop import Trainer, TrainProgress, TrainResult

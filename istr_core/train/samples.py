@@ -16,8 +16,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..data.coco import CocoData, annotation_mask, resolve_image_path
 from ..data.images import image_to_tensor, read_image
+from ..data.rle import annotation_mask
+from ..formats.coco import CocoData
+from ..formats.dataset import resolve_image_path
 
 
 class CocoInstanceDataset(Dataset):

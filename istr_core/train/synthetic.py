@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data.atomic import write_json_atomic
 from ..data.rle import mask_bbox_xywh, mask_to_rle
+from ..formats.coco import coco_dict
 
 CATEGORIES = ["ellipse", "polygon", "ring", "blob"]
 
@@ -129,31 +130,21 @@ def write_synthetic_coco(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    images, annotations = [], []
+    entries = []
     for i in range(num_images):
         image, masks, labels = scene(rng, height, width, max_objects)
         name = f"scene_{i:05d}.png"
         cv2.imwrite(str(folder / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        images.append({"id": i + 1, "file_name": name, "width": width, "height": height})
-        for mask, label in zip(masks, labels, strict=True):
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": i + 1,
-                    "category_id": int(label) + 1,
-                    "segmentation": mask_to_rle(mask),
-                    "bbox": mask_bbox_xywh(mask),
-                    "area": float(mask.sum()),
-                    "iscrowd": 0,
-                }
-            )
-    return write_json_atomic(
-        folder / json_name,
-        {
-            "images": images,
-            "annotations": annotations,
-            "categories": [
-                {"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(categories)
-            ],
-        },
-    )
+        annotations = [
+            {
+                "category_id": int(label) + 1,
+                "segmentation": mask_to_rle(mask),
+                "bbox": mask_bbox_xywh(mask),
+                "area": float(mask.sum()),
+                "iscrowd": 0,
+            }
+            for mask, label in zip(masks, labels, strict=True)
+        ]
+        entries.append(({"file_name": name, "width": width, "height": height}, annotations))
+    classes = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(categories)]
+    return write_json_atomic(folder / json_name, coco_dict(entries, classes))

@@ -174,7 +174,7 @@ def test_debug_shows_the_traceback(run, synthetic_dataset, tiny_checkpoint, tmp_
     _, folder = synthetic_dataset
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    from istr_core.data.coco import AnnotationError
+    from istr_core.formats.dataset import AnnotationError
 
     with pytest.raises(AnnotationError):
         run(

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from istr_core.data.coco import load_coco
+from istr_core.formats.coco import load_coco
 from tests.cli.test_finetune import BAD_FILES
 from tests.robustness.conftest import assert_clean_failure
 
@@ -79,7 +79,7 @@ def _write(tmp_path, data, name="a.json"):
 
 @pytest.mark.parametrize("case", sorted(MORE_BAD))
 def test_more_schema_errors_name_the_file_and_place(tmp_path, case):
-    from istr_core.data.coco import AnnotationError
+    from istr_core.formats.dataset import AnnotationError
 
     data, (mutate, message) = _base(), MORE_BAD[case]
     mutate(data)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from istr_core.data.coco import AnnotationError, resolve_image_path
+from istr_core.formats.dataset import AnnotationError, resolve_image_path
 
 CORE = Path(__file__).resolve().parents[2] / "istr_core"
 

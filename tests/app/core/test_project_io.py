@@ -8,8 +8,8 @@ from pycocotools.coco import COCO
 from istr_app.core import autosave
 from istr_app.core.document import MODEL, PRELABELLED, REVIEWED, UNLABELLED, Instance, Project
 from istr_app.core.project_io import load_coco_into, project_to_coco, read_coco, save_coco
-from istr_core.data.coco import load_coco
 from istr_core.data.images import list_images
+from istr_core.formats.coco import load_coco
 
 
 def labelled_project(folder):
@@ -43,6 +43,20 @@ def test_save_is_valid_coco_and_round_trips_pixelwise(synthetic_dataset, tmp_pat
     assert b[1].score == 0.7 and b[1].source == MODEL and q.records[0].status == REVIEWED
 
 
+def test_an_image_listed_twice_gets_the_masks_of_both_entries(synthetic_dataset, tmp_path):
+    ann, folder = synthetic_dataset
+    data = json.loads(ann.read_text())
+    first = data["images"][0]
+    twin = {**first, "id": 10_000}
+    anns = [a for a in data["annotations"] if a["image_id"] == first["id"]][:1]
+    data.update(images=[first, twin], annotations=anns + [{**anns[0], "id": 10_000, "image_id": 10_000}])
+    path = tmp_path / "twice.json"
+    path.write_text(json.dumps(data))
+    p = Project(folder, list_images(folder))
+    assert load_coco_into(p, read_coco(path)[0]) == []
+    assert len(p.record(first["file_name"]).instances) == 2
+
+
 def test_open_foreign_coco_marks_prelabelled(synthetic_dataset):
     ann, folder = synthetic_dataset
     p = Project(folder, list_images(folder))
@@ -70,14 +84,14 @@ def test_autosave_and_recovery(synthetic_dataset, tmp_path):
 
 
 def test_encoded_rle_matches_direct_encoding():
-    from istr_app.core.project_io import encode_mask
-    from istr_core.data.rle import mask_bbox_xywh, mask_to_rle
+    from istr_core.data.rle import encode_mask, mask_bbox_xywh, mask_to_rle
 
     m = np.zeros((40, 50), bool)
     m[3:17, 8:30] = True
     m[30, 49] = True
     rle, bbox, area = encode_mask(m)
     assert rle == mask_to_rle(m) and bbox == mask_bbox_xywh(m) and area == m.sum()
+    assert encode_mask(np.zeros((4, 5), bool)) == (mask_to_rle(np.zeros((4, 5), bool)), [0.0] * 4, 0.0)
 
 
 def test_background_writer_keeps_the_newest_snapshot(tmp_path):
@@ -99,12 +113,10 @@ def test_open_istr_segment_output(synthetic_dataset, tiny_checkpoint, tmp_path):
     seg = Segmenter.from_checkpoint(tiny_checkpoint, device="cpu")
     out = tmp_path / "segment.json"
     segment_folder(folder, out, seg, score_threshold=0.0, warn=lambda s: None)
-    data = read_coco(out)[0]
+    coco = read_coco(out)[0]
     p = Project(folder, list_images(folder))
-    assert load_coco_into(p, data) == []
+    assert load_coco_into(p, coco) == []
     loaded = [i for r in p.records for i in r.instances]
-    assert len(loaded) == len(data["annotations"]) > 0
+    assert len(loaded) == coco.num_annotations > 0
     assert all(i.source == MODEL and i.score is not None for i in loaded)
-    assert all(
-        r.status == PRELABELLED for r in p.records if r.key in {im["file_name"] for im in data["images"]}
-    )
+    assert all(r.status == PRELABELLED for r in p.records if r.key in {im.file_name for im in coco.images})

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from istr_core.data.coco import load_coco
 from istr_core.eval.annotation_cost import CostModel
 from istr_core.eval.session import InteractiveClickTool, load_truths, run_session
+from istr_core.formats.coco import load_coco
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from istr_core.data.coco import AnnotationError, load_coco, resolve_image_path
+from istr_core.formats.coco import load_coco
+from istr_core.formats.dataset import AnnotationError, resolve_image_path
 
 
 def _write(tmp_path, data):

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from istr_core import formats
-from istr_core.data.coco import AnnotationError, load_coco
 from istr_core.formats import Dataset, ImageEntry
-from istr_core.formats.dataset import instance_from_mask
+from istr_core.formats.coco import load_coco
+from istr_core.formats.dataset import AnnotationError, instance_from_mask
 from istr_core.formats.voc import voc_colormap
 from istr_core.train.synthetic import make_scene
 

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from istr_core.config import TrainConfig
-from istr_core.data.coco import load_coco
 from istr_core.eval.coco_eval import evaluate
+from istr_core.formats.coco import load_coco
 from istr_core.predict.segmenter import Segmenter
 from istr_core.train.recipes import model_config_for, train_on_coco
 from istr_core.train.synthetic import write_synthetic_coco

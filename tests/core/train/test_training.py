@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from istr_core.config import TrainConfig, cpu_small_config
-from istr_core.data.coco import load_coco
+from istr_core.formats.coco import load_coco
 from istr_core.model.build import override
 from istr_core.train.checkpoint import load_checkpoint
 from istr_core.train.loop import Trainer, TrainingDiverged, lr_factor
