@@ -158,12 +158,7 @@ class OnlineLoop(QObject):
         if self.trainer is None:
             self.trainer = OnlineTrainer.from_checkpoint(self.base, self.device, class_names, self.config)
         elif class_names != self.trainer.class_names:
-            old = self.trainer
-            self.trainer = OnlineTrainer(
-                old.checkpoint(with_train_state=False), class_names, old.config, self.device
-            )
-            for e in old.examples:  # the project's class list only grows: old indices stay valid
-                self.trainer.add_example(e.key, e.image, e.masks, e.labels)
+            self.trainer = self.trainer.with_classes(class_names)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from ..formats import load_annotations
 from ..formats.locations import default_checkpoint_for, resolve_images_dir, resolve_weights
 from ..train.finetune import finetune
+from .evaluate import run_eval
 from .support import IMAGES_HELP, Debug, Device, check_output_path, err_console, friendly_errors, progress_bar
 
 
@@ -34,6 +36,8 @@ def run_finetune(
     if time_budget < 0:
         raise ValueError("--time-budget must be positive (minutes)")
     weights = resolve_weights(weights, images)
+    if val is not None:
+        load_annotations(val, val_images or images)  # fail now, not after training
     total = None if time_budget > 0 else iterations
     extra = f" for {time_budget:g} min" if time_budget > 0 else ""
     with progress_bar("fine-tuning" + extra, total) as (bar, task):
@@ -46,8 +50,6 @@ def run_finetune(
             device,
             batch_size,
             lr,
-            val,
-            val_images,
             resume,
             minutes=time_budget or None,
             progress=lambda i, n, losses: bar.update(task, completed=i, info=f"loss {losses['loss']:.3f}"),
@@ -60,8 +62,9 @@ def run_finetune(
         highlight=False,
         soft_wrap=True,
     )
-    if result.metrics:
-        s, b = result.metrics["segm"], result.metrics["bbox"]
+    if val is not None:
+        metrics = run_eval(val, val_images or images, result.checkpoint, 1, device, show_progress=False)
+        s, b = metrics["segm"], metrics["bbox"]
         print(f"val: mask AP {s['AP']:.3f} (AP50 {s['AP50']:.3f}), box AP {b['AP']:.3f}")
 
 

@@ -25,7 +25,7 @@ from ..data.images import ImageReadError
 from ..formats.dataset import AnnotationError
 from ..model.backbone import PretrainedWeightsUnavailable
 from ..train.checkpoint import CheckpointError
-from ..train.loop import TrainingDiverged
+from ..train.step import TrainingDiverged
 
 err_console = Console(stderr=True)
 Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")]

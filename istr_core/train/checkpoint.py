@@ -6,6 +6,7 @@ reads them and a model file can never run code. Written atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..data.atomic import write_atomic
+from ..model.build import build_model_from_config
 
 FORMAT = "istr-studio-checkpoint"
 FORMAT_VERSION = 1
@@ -38,29 +40,15 @@ class Checkpoint:
 
     def build_model(self, device: str | torch.device = "cpu"):
         """The model with these weights, in eval mode, on ``device``."""
-        from ..model.build import build_model_from_config
-
         cfg = self.model_config
         if cfg.backbone.pretrained not in ("none", ""):
             # the weights below replace the backbone anyway: never reach for ImageNet files here
-            import dataclasses
-
+            norm = "frozen_bn" if cfg.backbone.norm == "auto" else cfg.backbone.norm
             cfg = dataclasses.replace(
-                cfg,
-                backbone=dataclasses.replace(
-                    cfg.backbone,
-                    pretrained="none",
-                    norm="frozen_bn" if cfg.backbone.norm == "auto" else cfg.backbone.norm,
-                ),
+                cfg, backbone=dataclasses.replace(cfg.backbone, pretrained="none", norm=norm)
             )
         model = build_model_from_config(cfg)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in self.model_state.items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(
-                f"checkpoint weights do not fit its config (missing {missing[:3]}, "
-                f"unexpected {unexpected[:3]})"
-            )
+        load_weights(model, self.model_state, "checkpoint weights do not fit its config", CheckpointError)
         return model.to(device).eval()
 
 
@@ -117,3 +105,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged checkpoint ({exc})") from None
+
+
+def load_weights(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    problem: str,
+    error: type[Exception] = ValueError,
+    may_miss: tuple[str, ...] = (),
+) -> None:
+    """Load ``state`` (any float precision: shipped models are fp16) into ``model``. Every key must
+    fit, except missing ones starting with ``may_miss``; otherwise ``error``, its message
+    ``problem`` and a few of the keys."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(may_miss)]
+    if missing or unexpected:
+        raise error(f"{problem} (missing {missing[:3]}, unexpected {unexpected[:3]})")

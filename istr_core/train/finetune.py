@@ -15,24 +15,18 @@ training away. A PCA basis fitted on thousands of varied shapes also reconstruct
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ..config import TrainConfig
 from ..data.shipped import DEFAULT_MODEL
 from ..formats import load_annotations
-from ..predict.segmenter import Segmenter
 from .checkpoint import load_checkpoint
 from .loop import TrainProgress, TrainResult
 from .recipes import proposals_for, train_on_coco
-from .warm_start import grown_state, with_proposals
-
-CLASS_ROW_SUFFIX = "class_logits.weight"
+from .warm_start import grown_state, with_classes, with_proposals
 
 
 @dataclass
@@ -42,35 +36,6 @@ class FinetuneResult:
     elapsed_s: float
     class_names: list[str]
     new_classes: list[str]
-    metrics: dict | None = None
-
-
-def remap_class_rows(
-    state: dict[str, torch.Tensor], old_names: list[str], new_names: list[str], prior_prob: float = 0.01
-) -> dict[str, torch.Tensor]:
-    """Classifier weights/biases (and the denoising queries' class embedding) for ``new_names``, copying
-    rows of classes found in ``old_names``."""
-    state = dict(state)
-    prior = -math.log((1 - prior_prob) / prior_prob)
-    generic = 0 if len(old_names) == 1 else None
-    sources = [old_names.index(name) if name in old_names else generic for name in new_names]
-    for key in [k for k in state if k.endswith("class_logits.weight")]:
-        weight, bias = state[key].float(), state[key[: -len("weight")] + "bias"].float()
-        new_w = torch.empty(len(new_names), weight.shape[1])
-        torch.nn.init.xavier_uniform_(new_w)
-        new_b = torch.full((len(new_names),), prior)
-        for i, j in enumerate(sources):
-            if j is not None:
-                new_w[i], new_b[i] = weight[j], bias[j]
-        state[key], state[key[: -len("weight")] + "bias"] = new_w, new_b
-    if "denoising_labels.weight" in state:
-        table = state["denoising_labels.weight"].float()
-        new_rows = torch.randn(len(new_names), table.shape[1])  # nn.Embedding's own initialisation
-        for i, j in enumerate(sources):
-            if j is not None:
-                new_rows[i] = table[j]
-        state["denoising_labels.weight"] = new_rows
-    return state
 
 
 def finetune(
@@ -82,8 +47,6 @@ def finetune(
     device: str = "auto",
     batch_size: int | None = None,
     lr: float | None = None,
-    val: str | os.PathLike | None = None,
-    val_images: str | os.PathLike | None = None,
     resume: bool = False,
     minutes: float | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
@@ -99,12 +62,10 @@ def finetune(
     """
     base = load_checkpoint(weights if weights is not None else DEFAULT_MODEL)
     coco = load_annotations(annotations, images_dir)
-    if val is not None:
-        load_annotations(val, val_images or images_dir)  # fail now, not after training
     names = coco.class_names
     new = [n for n in names if n not in base.class_names]
-    cfg = dataclasses.replace(base.model_config, num_classes=len(names))
-    state = remap_class_rows(base.model_state, base.class_names, names, cfg.head.prior_prob)
+    headed = with_classes(base, names)
+    cfg, state = headed.model_config, headed.model_state
     proposals = max(cfg.head.num_proposals, proposals_for(coco, 0))
     if proposals != cfg.head.num_proposals:
         log(
@@ -112,7 +73,7 @@ def finetune(
             f"{cfg.head.num_proposals} proposals grow to {proposals} (the learned ones are kept)"
         )
         grown = with_proposals(cfg, proposals)
-        state = grown_state(dataclasses.replace(base, model_config=cfg, model_state=state), grown)
+        state = grown_state(headed, grown)
         cfg = grown
     tc = base.train_config or TrainConfig()
     if minutes:
@@ -147,13 +108,4 @@ def finetune(
         should_stop=should_stop,
         log=log,
     )
-    metrics = None
-    if val is not None:
-        from ..eval.coco_eval import evaluate
-
-        metrics = evaluate(
-            Segmenter.from_checkpoint(out, device),
-            load_annotations(val, val_images or images_dir),
-            val_images or images_dir,
-        )
-    return FinetuneResult(Path(out), result.iterations, result.elapsed_s, names, new, metrics)
+    return FinetuneResult(Path(out), result.iterations, result.elapsed_s, names, new)

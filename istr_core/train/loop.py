@@ -21,14 +21,11 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from ..config import ModelConfig, TrainConfig
 from ..model.build import build_model_from_config
 from ..ops.masks import crop_and_resize
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .distributed import any_rank, cleanup, init_distributed
 from .precision import use_bf16_autocast
 from .samples import CocoInstanceDataset, collate, mask_boxes
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the message names the iteration and the checkpoint kept."""
+from .step import TrainingDiverged, set_lr, train_step, warmup
 
 
 @dataclass
@@ -80,8 +77,7 @@ def lr_factor(fraction: float, iteration: int, cfg: TrainConfig) -> float:
     """Warm-up (linear from warmup_factor) then x0.1 at each ``lr_steps`` fraction of training."""
     decay = 0.1 ** sum(fraction >= s for s in cfg.lr_steps)
     if iteration < cfg.warmup_iterations:
-        alpha = iteration / max(cfg.warmup_iterations, 1)
-        return decay * (cfg.warmup_factor * (1 - alpha) + alpha)
+        return decay * warmup(iteration, cfg.warmup_iterations, cfg.warmup_factor)
     return decay
 
 
@@ -107,18 +103,6 @@ def _infinite(loader: DataLoader, sampler):
             sampler.set_epoch(epoch)
         yield from loader
         epoch += 1
-
-
-def apply_gradients(optimizer: torch.optim.Optimizer, parameters, total: torch.Tensor, clip: float) -> None:
-    """One optimiser update from the summed loss ``total``, gradients clipped to norm ``clip`` (0: off).
-
-    Shared by the batch trainer and the online trainer so the two cannot drift apart in how they step.
-    """
-    optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    if clip > 0:
-        torch.nn.utils.clip_grad_norm_(parameters, clip)
-    optimizer.step()
 
 
 class Trainer:
@@ -182,12 +166,7 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _load_init(self, state: dict[str, torch.Tensor]) -> None:
-        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        if unexpected or missing:
-            raise ValueError(
-                f"initial weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
-            )
+        load_weights(self.model, state, "initial weights do not fit the model")
 
     def _resume(self) -> bool:
         ckpt = load_checkpoint(self.out)
@@ -282,25 +261,28 @@ class Trainer:
         return frac
 
     def _set_lr(self, it: int, elapsed: float) -> None:
-        factor = lr_factor(self._fraction(it, elapsed), it, self.tcfg)
-        for group in self.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
+        set_lr(self.optimizer, lr_factor(self._fraction(it, elapsed), it, self.tcfg))
 
     def _step(self, model, images, targets, it: int) -> dict[str, float]:
         images = [im.to(self.device, non_blocking=True) for im in images]
         targets = [{k: v.to(self.device, non_blocking=True) for k, v in t.items()} for t in targets]
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            losses = model(images, targets)
-        total = sum(losses.values())
-        if any_rank(not torch.isfinite(total).item(), self.dist, self.device):
-            raise TrainingDiverged(
-                f"loss became {total.item()} at iteration {it + 1}; stopped. The last good checkpoint "
+
+        def diverged(value: float) -> TrainingDiverged:
+            return TrainingDiverged(
+                f"loss became {value} at iteration {it + 1}; stopped. The last good checkpoint "
                 f"(if any) is kept at {self.out}. Try a lower learning rate."
             )
-        apply_gradients(self.optimizer, model.parameters(), total, self.tcfg.clip_grad_norm)
-        out = {k: float(v.detach()) for k, v in losses.items()}
-        out["loss"] = float(total.detach())
-        return out
+
+        return train_step(
+            model,
+            self.optimizer,
+            images,
+            targets,
+            bf16=self.bf16,
+            clip=self.tcfg.clip_grad_norm,
+            diverged=diverged,
+            finite_everywhere=lambda finite: not any_rank(not finite, self.dist, self.device),
+        )
 
     def _report(self, it: int, losses: dict[str, float], elapsed: float) -> None:
         if self.progress is None or not self.dist.is_main:

@@ -28,21 +28,23 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..model.build import build_model_from_config
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, load_weights
 from .distributed import resolve_device
-from .finetune import remap_class_rows
-from .loop import TrainingDiverged, apply_gradients, build_optimizer
+from .loop import build_optimizer
 from .precision import use_bf16_autocast
 from .recipes import proposals_needed
 from .samples import augment, shrink, training_sample
-from .warm_start import grown_state, with_proposals
+from .step import TrainingDiverged, set_lr, train_step, warmup
+from .warm_start import grown_state, with_classes, with_proposals
+
+WARMUP_START = 0.1  # the learning-rate factor of the online trainer's first step
 
 
 @dataclass(frozen=True)
 class OnlineConfig:
     lr: float = 1e-4
     batch_size: int = 2
-    warmup_steps: int = 20  # linear warm-up over the trainer's first steps (not every round's)
+    warmup_steps: int = 20  # linear warm-up from 0.1 x lr over the trainer's first steps (not every round's)
     weight_decay: float = 1e-4
     clip_grad_norm: float = 1.0
     newest_share: float = 0.5  # chance that a batch slot replays the newest reviewed image
@@ -83,14 +85,12 @@ class OnlineTrainer:
         device: str = "cpu",
     ):
         """Start from ``base`` (the model the annotator pre-labels with), re-headed for
-        ``class_names`` by name (see :func:`istr_core.train.finetune.remap_class_rows`)."""
+        ``class_names`` by name (see :func:`istr_core.train.warm_start.with_classes`)."""
         self.config, self.device = config, resolve_device(device)
-        self.class_names = list(class_names or base.class_names)
-        state = dict(base.model_state)
-        if self.class_names != base.class_names:
-            prior = base.model_config.head.prior_prob
-            state = remap_class_rows(state, base.class_names, self.class_names, prior)
-        self.model_config = _online_model_config(base.model_config, len(self.class_names), config)
+        base = with_classes(base, class_names or base.class_names)
+        self.class_names = list(base.class_names)
+        state = base.model_state
+        self.model_config = _online_model_config(base.model_config, config)
         self.metadata = {k: v for k, v in base.metadata.items() if k != "categories"}
         self.model = build_model_from_config(self.model_config).to(self.device)
         _load_state(self.model, state)
@@ -153,6 +153,17 @@ class OnlineTrainer:
                     moments[name] = torch.cat([old, old.new_zeros((want[0] - old.shape[0], *want[1:]))])
         self.optimizer.load_state_dict(optimizer_state)
 
+    def with_classes(self, class_names: list[str]) -> OnlineTrainer:
+        """A trainer for ``class_names`` (the annotator added a class) from this one's current
+        weights, with its reviewed images; the optimiser starts afresh (its rows would not fit). The
+        project's class list only grows, so the examples' labels stay valid."""
+        trainer = OnlineTrainer(
+            self.checkpoint(with_train_state=False), class_names, self.config, str(self.device)
+        )
+        for e in self.examples:
+            trainer.add_example(e.key, e.image, e.masks, e.labels)
+        return trainer
+
     @property
     def reviewed_keys(self) -> list[str]:
         return [e.key for e in self.examples]
@@ -201,23 +212,28 @@ class OnlineTrainer:
         ]
 
     def _train_step(self) -> dict[str, float]:
-        warm = min(1.0, 0.1 + 0.9 * self.step / max(self.config.warmup_steps, 1))
-        for group in self.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * warm
+        set_lr(self.optimizer, warmup(self.step, self.config.warmup_steps, WARMUP_START))
         images, targets = self._batch()
-        with torch.random.fork_rng(devices=[]):
+
+        def diverged(value: float) -> TrainingDiverged:
+            return TrainingDiverged(f"online training: loss became {value} at step {self.step + 1}")
+
+        with torch.random.fork_rng(devices=[]):  # the model's own draws (denoising noise) from our stream
             torch.set_rng_state(self._torch_rng)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                losses = self.model(images, targets)
+            losses = train_step(
+                self.model,
+                self.optimizer,
+                images,
+                targets,
+                bf16=self.bf16,
+                clip=self.config.clip_grad_norm,
+                diverged=diverged,
+            )
             self._torch_rng = torch.get_rng_state()
-        total = sum(losses.values())
-        if not torch.isfinite(total):
-            raise TrainingDiverged(f"online training: loss became {total.item()} at step {self.step + 1}")
-        apply_gradients(self.optimizer, self.model.parameters(), total, self.config.clip_grad_norm)
         self.step += 1
         if self.config.ema_decay > 0:
             self._update_ema()
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return losses
 
     def _update_ema(self) -> None:
         current = self.model.state_dict()
@@ -286,22 +302,16 @@ class OnlineTrainer:
         return cls(ckpt, class_names, config or OnlineConfig(), device)
 
 
-def _online_model_config(base: ModelConfig, num_classes: int, config: OnlineConfig) -> ModelConfig:
+def _online_model_config(base: ModelConfig, config: OnlineConfig) -> ModelConfig:
     head = base.head
     if config.denoising_groups and not head.num_denoising_groups:
         head = dataclasses.replace(head, num_denoising_groups=config.denoising_groups)
-    return dataclasses.replace(base, num_classes=num_classes, head=head)
+    return dataclasses.replace(base, head=head)
 
 
 def _load_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load ``state``; only the denoising class table may be missing (a base trained without it)."""
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("denoising_labels.")]
-    if missing or unexpected:
-        raise ValueError(
-            f"base weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
+    load_weights(model, state, "base weights do not fit the model", may_miss=("denoising_labels.",))
 
 
 def _cpu_copy(value):

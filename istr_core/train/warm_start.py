@@ -8,12 +8,15 @@ old stage learned to do); tables the old model lacks keep the fresh model's init
 
 The same holds for more proposals (an image with more objects than the model can emit): the learned
 proposals are kept, the new ones take fresh boxes spread over the image and copies of learned
-proposal features (a learned "what to look for", now looking somewhere else).
+proposal features (a learned "what to look for", now looking somewhere else). And for other classes
+(a fine-tune file's categories, a class the annotator adds): classes are matched by name, see
+:func:`remap_class_rows`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 
 import torch
@@ -76,3 +79,43 @@ def _more_rows(key: str, old: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor
     boxes = key.endswith("boxes.weight")
     added = fresh[len(old) :] if boxes else old[torch.arange(extra) % len(old)]
     return torch.cat([old, added.to(old.dtype)])
+
+
+def with_classes(ckpt: Checkpoint, class_names: list[str]) -> Checkpoint:
+    """``ckpt`` re-headed for ``class_names``: the config's class count and the classifier rows
+    (:func:`remap_class_rows`); ``ckpt`` itself when the names are already its own. The one place
+    the fine-tune, the online trainer and the GUI's loop re-head a model."""
+    class_names = list(class_names)
+    if class_names == list(ckpt.class_names):
+        return ckpt
+    cfg = dataclasses.replace(ckpt.model_config, num_classes=len(class_names))
+    state = remap_class_rows(ckpt.model_state, ckpt.class_names, class_names, cfg.head.prior_prob)
+    return dataclasses.replace(ckpt, model_config=cfg, class_names=class_names, model_state=state)
+
+
+def remap_class_rows(
+    state: dict[str, torch.Tensor], old_names: list[str], new_names: list[str], prior_prob: float = 0.01
+) -> dict[str, torch.Tensor]:
+    """Classifier weights/biases (and the denoising queries' class embedding) for ``new_names``, copying
+    rows of classes found in ``old_names``."""
+    state = dict(state)
+    prior = -math.log((1 - prior_prob) / prior_prob)
+    generic = 0 if len(old_names) == 1 else None
+    sources = [old_names.index(name) if name in old_names else generic for name in new_names]
+    for key in [k for k in state if k.endswith("class_logits.weight")]:
+        weight, bias = state[key].float(), state[key[: -len("weight")] + "bias"].float()
+        new_w = torch.empty(len(new_names), weight.shape[1])
+        torch.nn.init.xavier_uniform_(new_w)
+        new_b = torch.full((len(new_names),), prior)
+        for i, j in enumerate(sources):
+            if j is not None:
+                new_w[i], new_b[i] = weight[j], bias[j]
+        state[key], state[key[: -len("weight")] + "bias"] = new_w, new_b
+    if "denoising_labels.weight" in state:
+        table = state["denoising_labels.weight"].float()
+        new_rows = torch.randn(len(new_names), table.shape[1])  # nn.Embedding's own initialisation
+        for i, j in enumerate(sources):
+            if j is not None:
+                new_rows[i] = table[j]
+        state["denoising_labels.weight"] = new_rows
+    return state

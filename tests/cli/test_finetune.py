@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from istr_core.train.checkpoint import load_checkpoint
-from istr_core.train.finetune import remap_class_rows
+from istr_core.train.warm_start import remap_class_rows
 from tests.cli.conftest import load_json
 
 

@@ -8,8 +8,9 @@ from istr_core.config import TrainConfig, cpu_small_config
 from istr_core.formats.coco import load_coco
 from istr_core.model.build import override
 from istr_core.train.checkpoint import load_checkpoint
-from istr_core.train.loop import Trainer, TrainingDiverged, lr_factor
+from istr_core.train.loop import Trainer, lr_factor
 from istr_core.train.samples import CocoInstanceDataset
+from istr_core.train.step import TrainingDiverged
 from tests.conftest import tiny_model_options
 
 
