@@ -121,8 +121,8 @@ def run_istr(
     )
 
     def progress(p):
-        if p.iteration % 50 == 0:
-            print(f"istr it {p.iteration} loss {p.losses['loss']:.3f} {p.elapsed_s / 60:.1f} min", flush=True)
+        if p.done % 50 == 0:
+            print(f"istr it {p.done} loss {p.losses['loss']:.3f} {p.elapsed_s / 60:.1f} min", flush=True)
 
     result = train_on_coco(
         DATA / "train.json",

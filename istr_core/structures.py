@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,3 +19,21 @@ class Prediction:
     box: tuple[float, float, float, float]
     label: int
     score: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a long job has come: ``done`` of ``total`` steps (images segmented or evaluated,
+    training iterations; total None when a time budget ends the job). Training adds the step's
+    losses (``"loss"`` is their sum), the learning rate, and the elapsed and remaining seconds."""
+
+    done: int
+    total: int | None
+    losses: dict[str, float] = field(default_factory=dict)
+    lr: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+
+
+# what every long job of the core takes as ``progress``: segment, evaluate, train, finetune
+ProgressCallback = Callable[[Progress], None]

@@ -80,8 +80,8 @@ def main() -> None:
     start = time.monotonic()
 
     def progress(p):
-        if p.iteration % 50 == 0:
-            print(f"it {p.iteration} loss {p.losses['loss']:.3f} {p.elapsed_s / 60:.1f} min", flush=True)
+        if p.done % 50 == 0:
+            print(f"it {p.done} loss {p.losses['loss']:.3f} {p.elapsed_s / 60:.1f} min", flush=True)
 
     result = train_on_coco(
         train,

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from istr_core.data.images import ImageReadError, read_image
 from istr_core.data.rle import encode_mask
+from istr_core.structures import Progress
 
 
 class Worker(QObject):
@@ -108,9 +109,9 @@ class FinetuneWorker(Worker):
             log=self.log.emit,
         )
 
-    def _progress(self, iteration: int, total: int, losses: dict) -> None:
-        loss = sum(float(v) for v in losses.values()) if losses else float("nan")
-        self.progress.emit(iteration, total, f"fine-tuning {iteration}/{total}, loss {loss:.3f}")
+    def _progress(self, p: Progress) -> None:
+        loss = sum(float(v) for v in p.losses.values()) if p.losses else float("nan")
+        self.progress.emit(p.done, p.total, f"fine-tuning {p.done}/{p.total}, loss {loss:.3f}")
 
 
 def start(worker: Worker) -> QThread:

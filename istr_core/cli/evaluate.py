@@ -37,7 +37,7 @@ def run_eval(
         return evaluate(segmenter, coco, images, batch_size)
     with progress_bar("evaluating", len(coco.images)) as (bar, task):
         return evaluate(
-            segmenter, coco, images, batch_size, progress=lambda done, total: bar.update(task, completed=done)
+            segmenter, coco, images, batch_size, progress=lambda p: bar.update(task, completed=p.done)
         )
 
 

@@ -52,7 +52,7 @@ def run_finetune(
             lr,
             resume,
             minutes=time_budget or None,
-            progress=lambda i, n, losses: bar.update(task, completed=i, info=f"loss {losses['loss']:.3f}"),
+            progress=lambda p: bar.update(task, completed=p.done, info=f"loss {p.losses['loss']:.3f}"),
             log=lambda m: err_console.print(m, highlight=False, soft_wrap=True),
         )
     new = f" (new: {', '.join(result.new_classes)})" if result.new_classes else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from ..formats.locations import resolve_weights
 from ..predict.distributed import device_for_rank, join_segment_group, segment_folder_distributed
 from ..predict.folder import segment_folder
 from ..predict.segmenter import Segmenter
+from ..structures import Progress
 from .support import Debug, Device, check_output_path, err_console, friendly_errors, progress_bar
 
 
@@ -37,14 +39,12 @@ def run_segment(
     with progress_bar("segmenting", total) if info.is_main else nullcontext((None, None)) as (bar, task):
         state = {"last": 0, "t0": None}
 
-        def on_progress(done, total):
-            import time
-
+        def on_progress(p: Progress) -> None:
             now = time.monotonic()
-            state["t0"] = state["t0"] or (now, done)
+            state["t0"] = state["t0"] or (now, p.done)
             t0, d0 = state["t0"]
-            rate = (done - d0) / (now - t0) if now > t0 else 0.0
-            bar.update(task, completed=done, total=total, info=f"{rate:.2f} img/s")
+            rate = (p.done - d0) / (now - t0) if now > t0 else 0.0
+            bar.update(task, completed=p.done, total=p.total, info=f"{rate:.2f} img/s")
 
         args = (folder, out, segmenter, score_threshold, batch_size, recursive, resume, workers)
         progress = on_progress if info.is_main else None

@@ -90,7 +90,7 @@ def run_train(
             info = f"loss {p.losses['loss']:.3f} lr {p.lr:.2e}"
             if total is None:
                 info += f" ({p.elapsed_s / 60:.1f}/{tc.time_budget_s / 60:.0f} min)"
-            bar.update(task, completed=p.iteration, info=info)
+            bar.update(task, completed=p.done, info=info)
 
         result = train_on_coco(
             annotations,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable
 from pathlib import Path
 
 from pycocotools.coco import COCO
@@ -14,6 +13,7 @@ from ..data.images import read_image
 from ..data.rle import annotation_rle, mask_to_rle, rle_area, rle_bbox
 from ..formats.coco import CocoData
 from ..formats.dataset import resolve_image_path
+from ..structures import Progress, ProgressCallback
 
 STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 
@@ -67,7 +67,7 @@ def evaluate(
     coco: CocoData,
     images_dir: str | Path,
     batch_size: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, dict[str, float]]:
     """Run ``segmenter`` (istr_core.predict.segmenter.Segmenter or anything with ``predict_batch`` and
     ``class_names``) over ``coco``'s images and score it against ``coco``'s annotations. Detections
@@ -84,7 +84,7 @@ def evaluate(
         for im, preds in zip(chunk, predictions, strict=True):
             results += predictions_to_results(im.id, preds, mapping)
         if progress:
-            progress(min(start + batch_size, len(images)), len(images))
+            progress(Progress(min(start + batch_size, len(images)), len(images)))
     return coco_metrics(_gt_json(coco), results)
 
 

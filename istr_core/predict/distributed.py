@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 
 from ..data.images import ImageReadError, image_size
+from ..structures import Progress, ProgressCallback
 from ..train.distributed import DistInfo, init_distributed
 from .folder import Options, SegmentFailed, categories_for, segment_images
 from .journals import (
@@ -109,7 +110,7 @@ def segment_folder_distributed(
     recursive: bool,
     resume: bool,
     workers: int,
-    progress: Callable[[int, int], None] | None,
+    progress: ProgressCallback | None,
     warn: Callable[[str], None],
     info: DistInfo,
 ) -> SegmentSummary:
@@ -216,7 +217,7 @@ def _run_share(share, plan, out, segmenter, categories, options, summary, warn, 
             failure = store.get("failed").decode()
             raise SegmentFailed(failure) if info.is_main else StoppedByRank0(failure)
         if progress:
-            progress(finished, len(share))
+            progress(Progress(finished, len(share)))
 
     try:
         on_image(0)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.images import ImageReadError, read_image
 from ..data.rle import masks_to_annotations
+from ..structures import Progress, ProgressCallback
 from .journals import (
     SegmentSummary,
     drop_torn_tail,
@@ -84,7 +85,7 @@ def segment_folder(
     recursive: bool = False,
     resume: bool = False,
     workers: int = 2,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     warn: Callable[[str], None] = print,
 ) -> SegmentSummary:
     """Segment every image of ``folder`` into the COCO file ``out`` in this process (under torchrun,
@@ -96,7 +97,7 @@ def segment_folder(
         categories = categories_for(segmenter)
         total, finished = len(plan.paths), len(plan.paths) - len(plan.todo)
         if progress:
-            progress(finished, total)
+            progress(Progress(finished, total))
         segment_images(
             plan.todo,
             plan.names,
@@ -106,10 +107,10 @@ def segment_folder(
             Options(score_threshold, batch_size, workers),
             summary,
             warn,
-            (lambda n: progress(finished + n, total)) if progress else None,
+            (lambda n: progress(Progress(finished + n, total))) if progress else None,
         )
         if progress:
-            progress(total, total)
+            progress(Progress(total, total))
         coco = merge_journals(plan, out, categories)
     summary.images, summary.instances = len(coco["images"]), len(coco["annotations"])
     return summary

@@ -23,8 +23,9 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..data.shipped import DEFAULT_MODEL
 from ..formats import load_annotations
+from ..structures import ProgressCallback
 from .checkpoint import load_checkpoint
-from .loop import TrainProgress, TrainResult
+from .loop import TrainResult
 from .recipes import proposals_for, train_on_coco
 from .warm_start import grown_state, with_classes, with_proposals
 
@@ -49,13 +50,13 @@ def finetune(
     lr: float | None = None,
     resume: bool = False,
     minutes: float | None = None,
-    progress: Callable[[int, int, dict], None] | None = None,
+    progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str], None] = print,
 ) -> FinetuneResult:
     """Fine-tune ``weights`` (default: the embedded model) on ``annotations``; write ``out``.
 
-    ``progress(iteration, total, losses)`` is called after every step; ``should_stop()`` before
+    ``progress`` is called after every step; ``should_stop()`` before
     every step (a True stops early and still writes a usable, resumable checkpoint). ``minutes``
     trains for that long instead of ``iterations`` steps (the lr schedule then follows time), which
     is how a fine-tune is compared with training from scratch on equal terms.
@@ -89,10 +90,6 @@ def finetune(
         lr_steps=(0.8,),
     )
 
-    def report(p: TrainProgress):
-        if progress:
-            progress(p.iteration, p.total, p.losses)
-
     meta = {"finetuned_from": str(weights or DEFAULT_MODEL), "base_classes": base.class_names}
     result: TrainResult = train_on_coco(
         annotations,
@@ -104,7 +101,7 @@ def finetune(
         resume=resume,
         init_state=state,
         metadata=meta,
-        progress=report,
+        progress=progress,
         should_stop=should_stop,
         log=log,
     )

@@ -21,21 +21,12 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from ..config import ModelConfig, TrainConfig
 from ..model.build import build_model_from_config
 from ..ops.masks import crop_and_resize
+from ..structures import Progress, ProgressCallback
 from .checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .distributed import any_rank, cleanup, init_distributed
 from .precision import use_bf16_autocast
 from .samples import CocoInstanceDataset, collate, mask_boxes
 from .step import TrainingDiverged, set_lr, train_step, warmup
-
-
-@dataclass
-class TrainProgress:
-    iteration: int
-    total: int
-    losses: dict[str, float]
-    lr: float
-    elapsed_s: float
-    eta_s: float
 
 
 @dataclass
@@ -119,7 +110,7 @@ class Trainer:
         init_state: dict[str, torch.Tensor] | None = None,
         metadata: dict | None = None,
         resume: bool = False,
-        progress: Callable[[TrainProgress], None] | None = None,
+        progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
         log: Callable[[str], None] = print,
     ):
@@ -293,7 +284,5 @@ class Trainer:
         if self.tcfg.time_budget_s > 0:
             eta = min(eta, max(self.tcfg.time_budget_s - elapsed, 0.0))
         self.progress(
-            TrainProgress(
-                it, self.tcfg.iterations, losses, self.optimizer.param_groups[0]["lr"], elapsed, eta
-            )
+            Progress(it, self.tcfg.iterations, losses, self.optimizer.param_groups[0]["lr"], elapsed, eta)
         )

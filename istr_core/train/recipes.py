@@ -11,8 +11,9 @@ from ..config import PRESETS, ModelConfig, TrainConfig, cpu_small_train_config
 from ..formats import load_annotations
 from ..formats.coco import CocoData
 from ..model.build import override
+from ..structures import ProgressCallback
 from .distributed import resolve_device
-from .loop import Trainer, TrainProgress, TrainResult
+from .loop import Trainer, TrainResult
 from .samples import CocoInstanceDataset
 
 
@@ -73,7 +74,7 @@ def train_on_coco(
     resume: bool = False,
     init_state=None,
     metadata: dict | None = None,
-    progress: Callable[[TrainProgress], None] | None = None,
+    progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:

@@ -43,7 +43,7 @@ def test_training_writes_a_self_describing_checkpoint(synthetic_dataset, tmp_pat
     seen = []
     result = _trainer(synthetic_dataset, out, progress=seen.append).run()
     assert result.iterations == 4 and result.finished
-    assert [p.iteration for p in seen] == [1, 2, 3, 4]
+    assert [p.done for p in seen] == [1, 2, 3, 4]
     assert all(np.isfinite(p.losses["loss"]) for p in seen) and seen[-1].eta_s == pytest.approx(0, abs=1e-6)
     ckpt = load_checkpoint(out)
     assert ckpt.iteration == 4 and ckpt.train_state == {}  # a finished model carries no optimizer state
@@ -62,7 +62,7 @@ def test_interrupted_run_resumes_where_it_stopped(synthetic_dataset, tmp_path):
     out = tmp_path / "run.pt"
 
     def crash_at_3(p):
-        if p.iteration == 3:
+        if p.done == 3:
             raise KeyboardInterrupt  # like a kill: nothing is saved after the step-2 checkpoint
 
     with pytest.raises(KeyboardInterrupt):
@@ -71,7 +71,7 @@ def test_interrupted_run_resumes_where_it_stopped(synthetic_dataset, tmp_path):
     assert partial.iteration == 2 and "optimizer" in partial.train_state
     seen = []
     result = _trainer(synthetic_dataset, out, resume=True, progress=seen.append).run()
-    assert [p.iteration for p in seen] == [3, 4] and result.iterations == 4
+    assert [p.done for p in seen] == [3, 4] and result.iterations == 4
     assert load_checkpoint(out).train_state == {}
 
 
