@@ -110,7 +110,7 @@ class FinetuneWorker(Worker):
         )
 
     def _progress(self, p: Progress) -> None:
-        loss = sum(float(v) for v in p.losses.values()) if p.losses else float("nan")
+        loss = p.losses.get("loss", float("nan"))  # the sum; the other entries are its terms
         self.progress.emit(p.done, p.total, f"fine-tuning {p.done}/{p.total}, loss {loss:.3f}")
 
 
