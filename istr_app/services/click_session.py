@@ -1,6 +1,6 @@
 """The click tool's state and its background predictions; all segmentation is ``istr_core``'s.
 
-``ClickTool`` keeps the pending clicks (and a box prompt, and the instance being refined), asks
+``ClickSession`` keeps the pending clicks (and a box prompt, and the instance being refined), asks
 ``istr_core.interactive.ClickPredictor`` for a mask after every change, off the GUI thread, and
 emits ``mask_changed``. The predictor's image features are computed in the background as soon as an
 image opens, so a click costs only the model's head. Enter (``accept``) turns the mask into a new
@@ -20,7 +20,7 @@ from ..controller import Controller
 from .workers import CallWorker, start
 
 
-class ClickTool(QObject):
+class ClickSession(QObject):
     mask_changed = Signal()  # ``mask`` or the clicks changed (the canvas redraws the draft)
 
     def __init__(self, controller: Controller):

@@ -43,7 +43,7 @@ def test_clicks_undo_accept_escape(make_window, image_dir, qtbot):
     )
     mask = wait_mask(qtbot, tool)
     assert iou(mask, truth) > 0.9 and [p.is_positive for p in tool.clicks] == [True]
-    assert not canvas.click_points[1].path().isEmpty()  # the positive point is drawn
+    assert not canvas.tools["click"].point_items[1].path().isEmpty()  # the positive point is drawn
     # a negative click (right button) inside the disc carves a hole around it
     canvas.tool_press(60, 48, Qt.MouseButton.RightButton)
     qtbot.waitUntil(lambda: not tool.busy and not tool.mask[48, 60], timeout=30000)

@@ -1,4 +1,4 @@
-"""Vertex tool of the canvas: edit the selected mask's outer contours as polygons.
+"""Vertex tool: edit the selected mask's outer contours as polygons.
 
 Drag a vertex, double-click an edge to insert one, right-click (or Delete on the hovered vertex)
 to remove one. Each finished gesture rewrites the mask through ``geometry.replace_polygon``, which
@@ -13,11 +13,14 @@ from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsPathItem
 
 from ...core.geometry import nearest_edge, nearest_vertex, outer_polygons, replace_polygon
+from .base import CanvasTool
 
 
-class VertexEditor:
+class VertexTool(CanvasTool):
+    name = "vertex"
+
     def __init__(self, canvas):
-        self.canvas = canvas
+        super().__init__(canvas)
         self.item = QGraphicsPathItem()
         self.item.setZValue(5)
         canvas.scene().addItem(self.item)
@@ -39,7 +42,7 @@ class VertexEditor:
 
     def reload(self) -> None:
         """Recompute polygons from the selected mask (after any document change)."""
-        inst = self.canvas.controller.selected_instance() if self.canvas.tool == "vertex" else None
+        inst = self.controller.selected_instance() if self.canvas.active is self else None
         if self._keeps_polygons(inst):
             self.redraw()
             return
@@ -68,13 +71,13 @@ class VertexEditor:
                 return k, v
         return None
 
-    def press(self, x: float, y: float) -> bool:
+    def grab(self, x: float, y: float) -> bool:
         """Start dragging the vertex under (x, y); False when there is none (caller selects)."""
         self.drag = self._hit_vertex(x, y)
         self._before = self.polys[self.drag[0]].copy() if self.drag else None
         return self.drag is not None
 
-    def move(self, x: float, y: float) -> None:
+    def drag_to(self, x: float, y: float) -> None:
         if self.drag is None:
             self.hover = self._hit_vertex(x, y)
             return
@@ -82,13 +85,30 @@ class VertexEditor:
         self.polys[k][v] = (x, y)
         self.redraw()
 
-    def release(self, x: float, y: float) -> None:
+    def drop(self, x: float, y: float) -> None:
         if self.drag is not None:
             k, v = self.drag
             self.polys[k][v] = (x, y)
             self.drag = None
             self._commit(k, self._before)
 
+    # -- the tool's gestures ---------------------------------------------------------------------
+    def press(self, x, y, right, modifiers) -> None:
+        if right:
+            self.delete_at(x, y)
+        elif not self.grab(x, y) and not self.near_edge(x, y):
+            self.canvas.select_at(x, y, toggle=False)
+
+    def move(self, x, y) -> None:
+        self.drag_to(x, y)
+
+    def release(self, x, y, right) -> None:
+        self.drop(x, y)
+
+    def double_click(self, x, y) -> None:
+        self.insert_at(x, y)
+
+    # -- editing -------------------------------------------------------------------------------
     def near_edge(self, x: float, y: float) -> bool:
         """A click here is the first half of an insert double-click: keep the selection."""
         tol = self.canvas.pixel_tolerance(7)
@@ -119,7 +139,7 @@ class VertexEditor:
 
     def _commit(self, k: int, old: np.ndarray) -> None:
         """Redraw part ``k`` of the mask from its edited polygon (one undo step)."""
-        c = self.canvas.controller
+        c = self.controller
         inst = c.record.find(self.instance_id) if c.record and self.instance_id is not None else None
         if inst is None:
             return
