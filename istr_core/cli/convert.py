@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..formats import convert
-from .support import Debug, err_console, friendly_errors
+from .support import Debug, err_console, friendly_errors, say
 
 
 def run_convert(src: Path, to: str, out: Path, src_format: str | None, images: Path | None) -> None:
@@ -16,14 +16,12 @@ def run_convert(src: Path, to: str, out: Path, src_format: str | None, images: P
         raise ValueError(f"{out}: --out is the input; write the conversion somewhere else")
     result = convert(src, out, to, src_format, images)
     for w in result.warnings[:50]:
-        err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
+        say(f"warning: {w}")
     if len(result.warnings) > 50:
         err_console.print(f"warning: ... {len(result.warnings) - 50} more warnings", highlight=False)
-    err_console.print(
+    say(
         f"wrote {out} ({to}, from {result.source_format}): {result.images} images, {result.instances} "
-        f"instances, {result.classes} classes, {len(result.warnings)} warnings",
-        highlight=False,
-        soft_wrap=True,
+        f"instances, {result.classes} classes, {len(result.warnings)} warnings"
     )
 
 

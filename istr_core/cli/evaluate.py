@@ -13,7 +13,7 @@ from ..formats import load_annotations
 from ..formats.coco import CocoData
 from ..formats.locations import resolve_images_dir, resolve_weights
 from ..predict.segmenter import Segmenter
-from .support import IMAGES_HELP, Debug, Device, UserError, err_console, friendly_errors, progress_bar
+from .support import IMAGES_HELP, Debug, Device, UserError, friendly_errors, progress_bar, say
 
 
 def run_eval(
@@ -30,7 +30,7 @@ def run_eval(
     weights = resolve_weights(weights, images)
     coco = load_annotations(annotations, images)
     for w in coco.warnings[:20]:
-        err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
+        say(f"warning: {w}")
     segmenter = Segmenter.from_checkpoint(weights, device)
     check_classes(segmenter.class_names, coco, weights)
     if not show_progress:
@@ -52,11 +52,7 @@ def check_classes(class_names: list[str], coco: CocoData, weights: Path | None) 
         )
     unknown = [n for n in coco.class_names if n not in class_names]
     if unknown:
-        err_console.print(
-            f"warning: {model} has no class for {_names(unknown)} in {coco.path}; their AP counts as 0",
-            highlight=False,
-            soft_wrap=True,
-        )
+        say(f"warning: {model} has no class for {_names(unknown)} in {coco.path}; their AP counts as 0")
 
 
 def _names(names: list[str], limit: int = 6) -> str:

@@ -11,7 +11,15 @@ from ..formats import load_annotations
 from ..formats.locations import default_checkpoint_for, resolve_images_dir, resolve_weights
 from ..train.finetune import finetune
 from .evaluate import run_eval
-from .support import IMAGES_HELP, Debug, Device, check_output_path, err_console, friendly_errors, progress_bar
+from .support import (
+    IMAGES_HELP,
+    Debug,
+    Device,
+    check_output_path,
+    friendly_errors,
+    progress_bar,
+    say,
+)
 
 
 def run_finetune(
@@ -53,14 +61,12 @@ def run_finetune(
             resume,
             minutes=time_budget or None,
             progress=lambda p: bar.update(task, completed=p.done, info=f"loss {p.losses['loss']:.3f}"),
-            log=lambda m: err_console.print(m, highlight=False, soft_wrap=True),
+            log=say,
         )
     new = f" (new: {', '.join(result.new_classes)})" if result.new_classes else ""
-    err_console.print(
+    say(
         f"wrote {result.checkpoint}: classes {', '.join(result.class_names)}{new}, "
-        f"{result.iterations} iterations in {result.elapsed_s / 60:.1f} min",
-        highlight=False,
-        soft_wrap=True,
+        f"{result.iterations} iterations in {result.elapsed_s / 60:.1f} min"
     )
     if val is not None:
         metrics = run_eval(val, val_images or images, result.checkpoint, 1, device, show_progress=False)
@@ -94,17 +100,4 @@ def finetune_command(
     debug: Debug = False,
 ):
     """Fine-tune a model on annotations (e.g. `istr segment` output corrected in istr-app)."""
-    run_finetune(
-        annotations,
-        images,
-        out,
-        weights,
-        iterations,
-        batch_size,
-        lr,
-        val,
-        val_images,
-        resume,
-        device,
-        time_budget,
-    )
+    run_finetune(**{k: v for k, v in locals().items() if k != "debug"})  # --debug is friendly_errors'

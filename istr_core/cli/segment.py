@@ -16,7 +16,7 @@ from ..predict.distributed import device_for_rank, join_segment_group, segment_f
 from ..predict.folder import segment_folder
 from ..predict.segmenter import Segmenter
 from ..structures import Progress
-from .support import Debug, Device, check_output_path, err_console, friendly_errors, progress_bar
+from .support import Debug, Device, check_output_path, friendly_errors, progress_bar, say
 
 
 def run_segment(
@@ -49,23 +49,17 @@ def run_segment(
         args = (folder, out, segmenter, score_threshold, batch_size, recursive, resume, workers)
         progress = on_progress if info.is_main else None
         if info.enabled:  # under torchrun: this rank's share; rank 0 writes the one COCO file
-            summary = segment_folder_distributed(*args, progress, _warn, info)
+            summary = segment_folder_distributed(*args, progress, say, info)
         else:
-            summary = segment_folder(*args, progress=progress, warn=_warn)
+            summary = segment_folder(*args, progress=progress, warn=say)
     if not info.is_main:
         return False
     resumed = f", {summary.resumed} from the interrupted run" if summary.resumed else ""
-    err_console.print(
+    say(
         f"wrote {out}: {summary.images} images{resumed}, {summary.instances} instances, "
-        f"{len(summary.skipped)} skipped",
-        highlight=False,
-        soft_wrap=True,
+        f"{len(summary.skipped)} skipped"
     )
     return True
-
-
-def _warn(message: str) -> None:
-    err_console.print(message, highlight=False, soft_wrap=True)
 
 
 def run_segment_as(format_: str, folder: Path, out: Path, *segment_args) -> None:
@@ -77,13 +71,9 @@ def run_segment_as(format_: str, folder: Path, out: Path, *segment_args) -> None
         return  # another torchrun rank: rank 0 converts
     result = convert(coco_out, out, format_, "coco", folder)
     for w in result.warnings[:20]:
-        err_console.print(f"warning: {w}", highlight=False, soft_wrap=True)
+        say(f"warning: {w}")
     coco_out.unlink()
-    err_console.print(
-        f"converted to {format_}: wrote {out} ({result.images} images, {result.instances} instances)",
-        highlight=False,
-        soft_wrap=True,
-    )
+    say(f"converted to {format_}: wrote {out} ({result.images} images, {result.instances} instances)")
 
 
 @friendly_errors()

@@ -45,6 +45,11 @@ USER_ERRORS = (
 )  # OSError: missing files, permissions, a full disk, a folder given as --out
 
 
+def say(message: str) -> None:
+    """One line for the user on stderr, as written (no rich highlighting, no wrapping)."""
+    err_console.print(message, highlight=False, soft_wrap=True)
+
+
 class UserError(Exception):
     """A problem with the user's input, already phrased for them."""
 
