@@ -51,6 +51,15 @@ class CanvasTool:
         return QPainterPath(), QPen(QColor(255, 255, 0), 0)
 
 
+class DragTool(CanvasTool):
+    """A tool whose gesture is a left-button drag from press to release."""
+
+    def press(self, x, y, right, modifiers) -> None:
+        if not right:
+            self.pressed, self.points = True, [(x, y)]
+            self.canvas.redraw_draft()
+
+
 def polyline(points: list[tuple[float, float]]) -> QPainterPath:
     path = QPainterPath()
     if points:

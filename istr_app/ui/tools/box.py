@@ -6,16 +6,11 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QPainterPath
 
-from .base import CanvasTool
+from .base import DragTool
 
 
-class BoxTool(CanvasTool):
+class BoxTool(DragTool):
     name = "box"
-
-    def press(self, x, y, right, modifiers) -> None:
-        if not right:
-            self.pressed, self.points = True, [(x, y)]
-            self.canvas.redraw_draft()
 
     def move(self, x, y) -> None:
         if self.pressed:

@@ -6,19 +6,14 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPen
 
-from .base import CanvasTool, polyline
+from .base import DragTool, polyline
 
 
-class BrushTool(CanvasTool):
+class BrushTool(DragTool):
     name = "brush"
     shows_brush = True
     erase = False
     colour = QColor(80, 255, 80, 120)
-
-    def press(self, x, y, right, modifiers) -> None:
-        if not right:
-            self.pressed, self.points = True, [(x, y)]
-            self.canvas.redraw_draft()
 
     def move(self, x, y) -> None:
         if self.pressed:

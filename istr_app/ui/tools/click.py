@@ -11,13 +11,14 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsPixmapItem
 
 from ...services.click_session import ClickSession
 from ..images import to_pixmap
-from .base import CanvasTool
-from .box import rectangle
+from .box import BoxTool
 
 DRAG = 4.0  # screen pixels a press must move to become a box prompt
 
 
-class ClickTool(CanvasTool):
+class ClickTool(BoxTool):
+    """A box tool whose short drags are clicks (and whose right button is a negative click)."""
+
     name = "click"
 
     def __init__(self, canvas):
@@ -45,11 +46,6 @@ class ClickTool(CanvasTool):
             self.pressed, self.points = True, [(x, y)]
             self.negative = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
 
-    def move(self, x, y) -> None:
-        if self.pressed:
-            self.points[1:] = [(x, y)]
-            self.canvas.redraw_draft()
-
     def release(self, x, y, right) -> None:
         if right or not self.pressed:
             return
@@ -65,10 +61,6 @@ class ClickTool(CanvasTool):
         if not self.session.accept():
             self.controller.message.emit("click tool: nothing to accept yet (click the object)")
         return True
-
-    def draft(self, cursor):
-        path, pen = super().draft(cursor)
-        return rectangle(self.points), pen
 
     def redraw(self) -> None:
         """The session's draft: its proposed mask (cyan), its points (green +, red -) and its box."""
