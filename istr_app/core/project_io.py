@@ -27,6 +27,9 @@ from istr_core.formats.locations import images_dir_info
 
 from .document import HUMAN, MODEL, PRELABELLED, STATUSES, ImageRecord, Instance, Project
 
+RecordFilter = Callable[[ImageRecord], bool]
+InstanceFilter = Callable[[Instance], bool]
+
 
 def record_size(rec: ImageRecord) -> tuple[int, int]:
     """(height, width) of a record, read from the file's header the first time it is needed."""
@@ -36,34 +39,38 @@ def record_size(rec: ImageRecord) -> tuple[int, int]:
     return rec.size
 
 
-def project_to_coco(
-    project: Project, keep_record: Callable[[ImageRecord], bool], keep_instance: Callable[[Instance], bool]
-) -> dict:
+def project_to_coco(project: Project, keep_record: RecordFilter, keep_instance: InstanceFilter) -> dict:
     """The chosen records and instances as a COCO dict; category ids are class index + 1."""
-    entries = []
-    for rec in filter(keep_record, project.records):
-        h, w = record_size(rec)
-        kept = [inst for inst in rec.instances if keep_instance(inst) and _encoded(inst)[2] > 0]
-        entry = {"file_name": rec.key, "width": w, "height": h, "istr_status": rec.status}
-        entries.append((entry, [_annotation(inst) for inst in kept]))
+    entries = [
+        (
+            {"file_name": rec.key, "width": w, "height": h, "istr_status": rec.status},
+            [_annotation(inst) for inst in kept],
+        )
+        for rec, (h, w), kept in _chosen(project, keep_record, keep_instance)
+    ]
     return coco_dict(entries, [{"id": k + 1, "name": n} for k, n in enumerate(project.class_names)])
 
 
-def project_to_dataset(
-    project: Project, keep_record: Callable[[ImageRecord], bool], keep_instance: Callable[[Instance], bool]
-) -> Dataset:
+def project_to_dataset(project: Project, keep_record: RecordFilter, keep_instance: InstanceFilter) -> Dataset:
     """The chosen records and instances as the formats' one in-memory dataset (for the other formats)."""
-    images = []
-    for rec in filter(keep_record, project.records):
-        h, w = record_size(rec)
-        kept = [inst for inst in rec.instances if keep_instance(inst) and _encoded(inst)[2] > 0]
-        rles = [_encoded(inst)[0] for inst in kept]
-        instances = [
-            DatasetInstance(inst.label, dict(rle), score=None if inst.score is None else float(inst.score))
-            for inst, rle in zip(kept, rles, strict=True)
-        ]
-        images.append(ImageEntry(rec.key, w, h, instances))
+    images = [
+        ImageEntry(rec.key, w, h, [_dataset_instance(inst) for inst in kept])
+        for rec, (h, w), kept in _chosen(project, keep_record, keep_instance)
+    ]
     return Dataset(list(project.class_names), images)
+
+
+def _chosen(project: Project, keep_record: RecordFilter, keep_instance: InstanceFilter):
+    """(record, (height, width), its kept instances) for every chosen record, in project order;
+    an instance is kept when chosen and not empty."""
+    for rec in filter(keep_record, project.records):
+        size = record_size(rec)
+        yield rec, size, [inst for inst in rec.instances if keep_instance(inst) and _encoded(inst)[2] > 0]
+
+
+def _dataset_instance(inst: Instance) -> DatasetInstance:
+    score = None if inst.score is None else float(inst.score)
+    return DatasetInstance(inst.label, dict(_encoded(inst)[0]), score=score)
 
 
 def _encoded(inst: Instance) -> tuple[dict, list[float], float]:
@@ -107,8 +114,8 @@ class Saved:
 def save_as(
     path: str | os.PathLike,
     project: Project,
-    keep_record: Callable[[ImageRecord], bool],
-    keep_instance: Callable[[Instance], bool],
+    keep_record: RecordFilter,
+    keep_instance: InstanceFilter,
     fmt: str,
 ) -> Saved:
     """Write the chosen records and instances as ``fmt`` (any registry format; images copied from
