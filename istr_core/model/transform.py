@@ -3,8 +3,6 @@ of any size in [0, 1] and get predictions back in their own pixel coordinates.""
 
 from __future__ import annotations
 
-import random
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -39,7 +37,7 @@ class ImageBatcher(torch.nn.Module):
         for image in images:
             if image.dim() != 3 or image.shape[0] != 3:
                 raise ValueError(f"expected images of shape (3, H, W), got {tuple(image.shape)}")
-            min_size = random.choice(self.train_min_sizes) if self.training else self.min_size
+            min_size = self._train_scale() if self.training else self.min_size
             h, w = image.shape[-2:]
             scale = resize_scale(h, w, min_size, self.max_size)
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
@@ -53,3 +51,8 @@ class ImageBatcher(torch.nn.Module):
         for b, r in zip(batch, resized, strict=True):
             b[:, : r.shape[1], : r.shape[2]].copy_(r)
         return batch, sizes
+
+    def _train_scale(self) -> int:
+        """A random training scale, drawn from torch's generator like every other random choice of
+        the model (the online trainer keeps its own stream of it, so a session is reproducible)."""
+        return self.train_min_sizes[int(torch.randint(len(self.train_min_sizes), ()))]
