@@ -13,6 +13,19 @@ from pathlib import Path
 EXIT_USAGE = 2
 
 
+class PrintVersion(argparse.Action):
+    """``--version``: istr_core's version, imported only when asked (it imports torch)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from istr_core import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="istr-app", description="ISTR Studio: review and correct instance masks."
@@ -43,6 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--online-steps", type=int, default=20, help="training steps per online learning round (default 20)"
     )
     p.add_argument("--screenshot", type=Path, help="headless self-check: save a window screenshot and exit")
+    p.add_argument("--version", action=PrintVersion)
     return p.parse_args(argv)
 
 
