@@ -128,6 +128,12 @@ def handle_recovery(controller, window, choice: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from .platform_check import xcb_problem
+
+    problem = xcb_problem()  # before Qt: a missing X11 library makes it abort without a name
+    if problem:
+        print(f"istr-app: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     from PySide6.QtWidgets import QApplication, QFileDialog
 
     from .qt_check import broken_binding_message
