@@ -13,6 +13,19 @@ from pathlib import Path
 EXIT_USAGE = 2
 
 
+class PrintVersion(argparse.Action):
+    """``--version``: istr_core's version, imported only when asked (it imports torch)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from istr_core import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="istr-app", description="ISTR Studio: review and correct instance masks."
@@ -43,6 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--online-steps", type=int, default=20, help="training steps per online learning round (default 20)"
     )
     p.add_argument("--screenshot", type=Path, help="headless self-check: save a window screenshot and exit")
+    p.add_argument("--version", action=PrintVersion)
     return p.parse_args(argv)
 
 
@@ -114,6 +128,12 @@ def handle_recovery(controller, window, choice: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from .platform_check import xcb_problem
+
+    problem = xcb_problem()  # before Qt: a missing X11 library makes it abort without a name
+    if problem:
+        print(f"istr-app: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     from PySide6.QtWidgets import QApplication, QFileDialog
 
     from .qt_check import broken_binding_message

@@ -3,8 +3,11 @@ in a module of its own beside this one (segment.py, finetune.py, train.py, evalu
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from .. import __version__
 from . import convert, evaluate, finetune, segment, train
 
 app = typer.Typer(
@@ -18,6 +21,21 @@ app.command("eval")(evaluate.eval_command)
 app.command("segment")(segment.segment_command)
 app.command("finetune")(finetune.finetune_command)
 app.command("convert")(convert.convert_command)
+
+
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"istr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=print_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Options before the command."""
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""istr_app.core (document, edits, project file, autosave, geometry) must work without Qt."""
+"""istr_app.core (document, edits, project file, autosave, geometry) and the start-up platform check
+must work without Qt."""
 
 import subprocess
 import sys
@@ -11,7 +12,8 @@ class Block:
             raise ImportError('Qt blocked')
 sys.meta_path.insert(0, Block())
 import istr_app.core.document, istr_app.core.edits, istr_app.core.project_io, istr_app.core.autosave
-import istr_app.core.geometry
+import istr_app.core.geometry, istr_app.platform_check
+istr_app.platform_check.xcb_problem({'QT_QPA_PLATFORM': 'offscreen'}, 'linux')
 print('ok')
 """
 

@@ -1,8 +1,10 @@
 """The entry point: headless self-check, one-line errors, autosave recovery at start-up."""
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
+import istr_core
 from istr_app.main import build_window, main, parse_args
 
 
@@ -149,3 +151,9 @@ def test_kill_minus_9_loses_nothing(image_dir, qtbot):
     qtbot.addWidget(w)
     (inst,) = w.controller.project.records[0].instances
     assert inst.mask.sum() == 20 * 30 and inst.mask[40, 70]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"istr-app {istr_core.__version__}"
