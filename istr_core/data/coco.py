@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from .images import MAX_PIXELS
+
 
 class AnnotationError(ValueError):
     """The annotation file cannot be used; the message names the file, the problem and where."""
@@ -138,11 +140,24 @@ def _check_images(images: list, where: str) -> dict[int, CocoImage]:
         w, h = _require(im, "width", int, loc), _require(im, "height", int, loc)
         if iid in out:
             raise AnnotationError(f"{loc}: duplicate image id {iid}")
-        if w <= 0 or h <= 0:
-            raise AnnotationError(f"{loc}: width and height must be positive, got {w}x{h}")
+        if not name:
+            raise AnnotationError(f"{loc}: 'file_name' is empty")
+        check_image_size(w, h, loc)
         extra = {k: v for k, v in im.items() if k not in ("id", "file_name", "width", "height")}
         out[iid] = CocoImage(iid, name, w, h, extra=extra)
     return out
+
+
+def check_image_size(width: int, height: int, where: str) -> None:
+    """Positive, and no larger than the image reader reads: a huge declared size would only exhaust
+    memory once the masks are decoded at it."""
+    if width <= 0 or height <= 0:
+        raise AnnotationError(f"{where}: width and height must be positive, got {width}x{height}")
+    if width * height > MAX_PIXELS:
+        raise AnnotationError(
+            f"{where}: image size {width}x{height} ({width * height / 1e6:.0f} MP) is above the "
+            f"{MAX_PIXELS / 1e6:.0f} MP limit of the image reader"
+        )
 
 
 def _attach_annotations(
@@ -153,7 +168,9 @@ def _attach_annotations(
         loc = f"{where}: annotations[{i}]"
         aid = a.get("id") if isinstance(a, dict) else None
         if aid is not None:
-            loc += f" (id {aid})"
+            if not isinstance(aid, (int, float, str)) or isinstance(aid, bool):
+                raise AnnotationError(f"{loc}: 'id' has the wrong type ({type(aid).__name__})")
+            loc += f" (id {aid!r})"
             if aid in seen:
                 raise AnnotationError(f"{loc}: duplicate annotation id {aid}")
             seen.add(aid)
@@ -164,21 +181,66 @@ def _attach_annotations(
         if category_id not in category_ids:
             raise AnnotationError(f"{loc}: category_id {category_id} is not in 'categories'")
         image = images[image_id]
-        problem = _segmentation_problem(a.get("segmentation"), image)
+        seg = a.get("segmentation")
+        if isinstance(seg, list):
+            seg = _polygon_parts(seg, image, loc, warnings)
+        problem = _segmentation_problem(seg, image)
         if problem:
             warnings.append(f"{loc}: {problem}; annotation skipped")
             continue
+        a = {**a, "segmentation": seg}
         if "bbox" in a and (problem := _bbox_problem(a["bbox"], image)):
             warnings.append(f"{loc}: {problem}; box recomputed from the segmentation")
             a = {k: v for k, v in a.items() if k not in ("bbox", "area")}
         if "area" in a and not (isinstance(a["area"], (int, float)) and math.isfinite(a["area"])):
             warnings.append(f"{loc}: 'area' is not a number; recomputed from the segmentation")
             a = {k: v for k, v in a.items() if k not in ("bbox", "area")}
-        if not isinstance(a.get("iscrowd", 0), int):
+        if a.get("iscrowd", 0) not in (0, 1):
             warnings.append(f"{loc}: 'iscrowd' must be 0 or 1; treated as 0")
             a = {**a, "iscrowd": 0}
+        if a.get("score") is not None and not _is_number(a["score"]):
+            warnings.append(f"{loc}: 'score' is not a finite number; ignored")
+            a = {k: v for k, v in a.items() if k != "score"}
         image.annotations.append(a)
     return warnings
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def far_outside(xs: list[float], ys: list[float], width: int, height: int) -> bool:
+    """Any point farther beyond the image's sides than the larger of 1000 px, its width and its
+    height. pycocotools and Pillow walk every pixel of an edge, so a point at 1e7 takes them seconds
+    and one at 1e9 crashes pycocotools; no annotation needs points that far out."""
+    margin = max(1000, width, height)
+    return bool(xs) and (
+        min(xs) < -margin or max(xs) > width + margin or min(ys) < -margin or max(ys) > height + margin
+    )
+
+
+def polygon_problem(poly, width: int, height: int) -> str | None:
+    """Why one polygon part cannot be rasterised on a ``width`` x ``height`` image (None when it can)."""
+    if not (isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0):
+        return "with fewer than 3 points"
+    if not all(_is_number(v) for v in poly):
+        return "with non-numeric or non-finite coordinates"
+    if far_outside(poly[0::2], poly[1::2], width, height):
+        return f"with coordinates far outside the {width}x{height} image"
+    return None
+
+
+def _polygon_parts(seg: list, image: CocoImage, loc: str, warnings: list[str]) -> list:
+    """The parts of a polygon segmentation that can be used; each other part is dropped with a
+    warning, unless none is left (then the annotation is skipped, see :func:`_segmentation_problem`)."""
+    problems = [polygon_problem(p, image.width, image.height) for p in seg]
+    good = [p for p, problem in zip(seg, problems, strict=True) if problem is None]
+    if not good:
+        return seg
+    for k, problem in enumerate(problems):
+        if problem:
+            warnings.append(f"{loc}: polygon part {k} {problem}; part dropped")
+    return good
 
 
 def _segmentation_problem(seg, image: CocoImage) -> str | None:
@@ -187,16 +249,12 @@ def _segmentation_problem(seg, image: CocoImage) -> str | None:
     if seg is None:
         return "no 'segmentation'"
     if isinstance(seg, list):
-        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
-        if not polys:
-            return "polygon with fewer than 3 points"
-        if not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for p in polys
-            for v in p
-        ):
-            return "polygon with non-numeric or non-finite coordinates"
-        rle = mask_utils.merge(mask_utils.frPyObjects(polys, image.height, image.width))
+        problems = [polygon_problem(p, image.width, image.height) for p in seg] or [
+            "with fewer than 3 points"
+        ]
+        if all(problems):
+            return f"polygon {problems[0]}"
+        rle = mask_utils.merge(mask_utils.frPyObjects(seg, image.height, image.width))
         return None if mask_utils.area(rle) > 0 else "polygon with zero area (or outside the image)"
     if isinstance(seg, dict):
         size = seg.get("size")
@@ -235,11 +293,7 @@ def _rle_counts(counts) -> list[int] | None:
 
 
 def _bbox_problem(bbox, image: CocoImage) -> str | None:
-    if not (
-        isinstance(bbox, list)
-        and len(bbox) == 4
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
-    ):
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
         return "'bbox' is not [x, y, width, height]"
     x, y, w, h = bbox
     if w <= 0 or h <= 0 or x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
