@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from ..data.coco import AnnotationError
+from ..data.coco import AnnotationError, check_image_size, far_outside
 from ..data.export import mask_to_rle
 
 
@@ -101,11 +101,19 @@ def merge_instances(parts: list[Instance]) -> Instance:
     )
 
 
-def check_points(values, where: str) -> list[float]:
-    """Flat finite numbers, or an error naming ``where`` (NaN and strings never reach pycocotools)."""
+def check_points(values, where: str, width: int, height: int) -> list[float]:
+    """Flat finite x, y numbers not far outside the image, or an error naming ``where``: NaN and
+    strings never reach pycocotools, nor far-off points (see :func:`far_outside`)."""
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
         raise AnnotationError(f"{where}: coordinates are not finite numbers")
+    if far_outside(values[0::2], values[1::2], width, height):
+        raise AnnotationError(f"{where}: coordinates far outside the {width}x{height} image")
     return [float(v) for v in values]
+
+
+def one_line(value) -> str:
+    """``value`` for a message: a printable string as it is, anything else as its repr (one line)."""
+    return value if isinstance(value, str) and value.isprintable() else repr(value)
 
 
 def safe_relative(name: str, where: str) -> str:
@@ -123,14 +131,21 @@ def image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             w, h = im.size
             rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise AnnotationError(f"{path}: not a readable image ({exc})") from None
+    except Exception as exc:  # corrupt headers: Pillow's plugins raise SyntaxError, struct.error, ...
+        raise AnnotationError(f"{path}: not a readable image ({exc or type(exc).__name__})") from None
+    check_image_size(w, h, str(path))
     return (h, w) if rotated else (w, h)
 
 
-def ordered_classes(declared: list[str], used: list[str]) -> list[str]:
-    """The declared class list, then any class only found in use (first appearance)."""
-    out = list(declared)
+def ordered_classes(declared: list[str], used: list[str], warnings: list[str], where: str) -> list[str]:
+    """The declared class list, then any class only found in use (first appearance); a class
+    declared twice (in ``where``) is one class, with a warning."""
+    out: list[str] = []
+    for name in declared:
+        if name in out:
+            warnings.append(f"{where}: class {name!r} is declared twice; read as one class")
+        else:
+            out.append(name)
     for name in used:
         if name not in out:
             out.append(name)

@@ -70,7 +70,11 @@ def _read_names(yaml_path: Path) -> list[str]:
         names = [names[k] for k in range(len(names))]
     if not (isinstance(names, list) and names and all(isinstance(n, (str, int)) for n in names)):
         raise AnnotationError(f"{yaml_path}: 'names' must be a list or a {{index: name}} mapping")
-    return [str(n) for n in names]
+    names = [str(n) for n in names]
+    if len(set(names)) < len(names):  # a label line's class is an index: which of the two is meant?
+        twice = next(n for n in names if names.count(n) > 1)
+        raise AnnotationError(f"{yaml_path}: class {twice!r} is listed twice in 'names'")
+    return names
 
 
 def _read_labels(path: Path, num_classes: int, w: int, h: int, warnings: list[str]) -> list[Instance]:
