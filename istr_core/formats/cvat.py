@@ -174,9 +174,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
     if path.suffix.lower() == ".xml":
         write_atomic(path, lambda f: f.write(data), binary=True)
         return warnings
-    write_tree(
-        path, {FILE: data}, image_copies([im.file_name for im in dataset.images], images_dir, "images/")
-    )
+    write_tree(path, {FILE: data}, image_copies(dataset.images, images_dir, "images/"))
     return warnings
 
 

@@ -207,7 +207,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
         files[rel] = json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
     if any(inst.score is not None for im in dataset.images for inst in im.instances):
         warnings.append("labelme has no score field: scores not written")
-    write_tree(path, files, image_copies([im.file_name for im in dataset.images], images_dir))
+    write_tree(path, files, image_copies(dataset.images, images_dir))
     return warnings
 
 

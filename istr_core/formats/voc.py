@@ -148,7 +148,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
         files[f"SegmentationObject/{stem}.png"] = _png(objects, cmap)  # export must not leave stale masks
         files[f"SegmentationClass/{stem}.png"] = _png(classes, cmap)
     files["ImageSets/Segmentation/default.txt"] = "".join(f"{s}\n" for s in stems).encode("utf-8")
-    copies = image_copies([im.file_name for im in dataset.images], images_dir, prefix="JPEGImages/")
+    copies = image_copies(dataset.images, images_dir, prefix="JPEGImages/")
     if images_dir is None:
         warnings.append(f"{path}: images not copied (pass --images); VOC reads them from JPEGImages/")
     write_tree(path, files, copies)

@@ -144,7 +144,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
             raise AnnotationError(f"{im.file_name}: two images share the label file {rel}; rename one")
         lines = [_line(inst, im, k, warnings) for k, inst in enumerate(im.instances)]
         files[rel] = "".join(line for line in lines if line).encode("utf-8")
-    copies = image_copies([im.file_name for im in dataset.images], images_dir, prefix="images/")
+    copies = image_copies(dataset.images, images_dir, prefix="images/")
     if images_dir is None:
         warnings.append(f"{root}: images not copied (pass --images); put them under {root / 'images'}")
     write_tree(root, files, copies)

@@ -18,7 +18,7 @@ from PIL import Image
 from istr_core import formats
 from istr_core.data.coco import AnnotationError, load_coco
 from tests.robustness.conftest import assert_clean_failure
-from tests.robustness.test_bad_formats import _edit_json, written
+from tests.robustness.test_bad_formats import _dataset, _edit_json, written
 
 W, H = 64, 48
 
@@ -261,3 +261,16 @@ def test_labelme_mask_that_is_not_a_string_is_a_skipped_shape(tmp_path):
     _edit_json(src / "frame.json", lambda d: d["shapes"][0].update(points=[[3, 2], [11, 9]]))
     dataset = formats.load(src)
     assert dataset.num_instances == 1 and "'mask' is not a base64 PNG; shape skipped" in dataset.warnings[0]
+
+
+@pytest.mark.parametrize("to", ["voc", "yolo", "labelme", "cvat"])
+def test_convert_refuses_images_of_another_size_than_the_annotations_say(to, tmp_path, run):
+    """The masks were written at the declared size beside a copied image of another size: VOC could
+    not read its own output back, YOLO's normalised coordinates were off."""
+    images = tmp_path / "images"
+    dataset = _dataset(images)
+    dataset.images[0].width = 40  # frame.png is 32 wide
+    formats.save(dataset, tmp_path / "a.json", "coco")
+    out = tmp_path / "out"
+    result = run("convert", tmp_path / "a.json", "--to", to, "--out", out, "--images", images)
+    assert_clean_failure(result, "frame.png: the image is 32x24, the annotations say 40x24", out=out)
