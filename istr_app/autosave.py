@@ -74,7 +74,7 @@ def recovery_available(path: Path) -> bool:
 def recover(project: Project, path: Path) -> list[str]:
     """Load the sidecar's state into ``project``; returns the loader's warnings."""
     data, warnings = read_coco(path)
-    return warnings + load_coco_into(project, data)
+    return warnings + load_coco_into(project, data, path)
 
 
 def discard(path: Path) -> None:

@@ -132,43 +132,54 @@ def read_coco(path: str | os.PathLike) -> tuple[dict, list[str]]:
     return data, list(checked.warnings)
 
 
-def load_coco_into(project: Project, data: dict) -> list[str]:
-    """Put the annotations of a COCO dict onto the project's records; returns warnings.
+def load_coco_into(project: Project, data: dict, source: str | os.PathLike | None = None) -> list[str]:
+    """Put the annotations of a COCO dict onto the project's records; returns warnings, each naming
+    ``source`` (the file ``data`` was read from) when given.
 
     Categories are merged into ``project.class_names`` by name. Images whose file is missing are
     skipped with a warning rather than failing the whole file (a reviewer can still work).
     """
     warnings: list[str] = []
+    prefix = f"{source}: " if source is not None else ""
     cat_index = {c["id"]: project.class_index(str(c["name"])) for c in data.get("categories", [])}
     records: dict[int, ImageRecord] = {}
-    for im in data["images"]:
-        rec = _record_for(project, im, warnings)
+    filled: set[ImageRecord] = set()  # records this file has listed so far
+    for k, im in enumerate(data["images"]):
+        rec = _record_for(project, im, warnings, prefix)
+        size = (int(im["height"]), int(im["width"]))
+        if rec in filled and rec.size != size:  # the masks of this entry would not fit the record
+            warnings.append(
+                f"{prefix}images[{k}]: {rec.key!r} is listed again with another size ({size[1]}x{size[0]}, "
+                f"not {rec.size[1]}x{rec.size[0]}); its annotations skipped"
+            )
+            continue
         if rec is not None:
-            rec.size = (int(im["height"]), int(im["width"]))
+            rec.size = size
             rec.instances = []
             rec.status = im.get("istr_status", PRELABELLED)
             rec.status = rec.status if rec.status in STATUSES else PRELABELLED
             records[im["id"]] = rec
+            filled.add(rec)
     for ann in data.get("annotations", []):
         rec = records.get(ann.get("image_id"))
         if rec is None or ann.get("category_id") not in cat_index:
-            warnings.append(f"annotation {ann.get('id')}: unknown image or category, skipped")
+            warnings.append(f"{prefix}annotation {ann.get('id')!r}: unknown image or category, skipped")
             continue
         rec.instances.append(_instance(ann, cat_index[ann["category_id"]], rec.size))
     return warnings
 
 
-def _record_for(project: Project, im: dict, warnings: list[str]) -> ImageRecord | None:
+def _record_for(project: Project, im: dict, warnings: list[str], prefix: str) -> ImageRecord | None:
     name = str(im.get("file_name", ""))
     if project.has(name):
         return project.record(name)
     try:
         path = resolve_image_path(project.folder, name)
     except AnnotationError as e:
-        warnings.append(str(e))
+        warnings.append(f"{prefix}{e}")
         return None
     if not path.is_file():
-        warnings.append(f"image {name!r} is not in {project.folder}, skipped")
+        warnings.append(f"{prefix}image {name!r} is not in {project.folder}, skipped")
         return None
     return project.add_record(path)
 

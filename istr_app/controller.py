@@ -36,7 +36,7 @@ def load_project(folder: Path, annotations: Path | None) -> tuple[Project, list[
     warnings = []
     if annotations is not None and annotations.exists():  # a COCO file or any other format's path
         data, warnings = read_coco(annotations)
-        warnings += load_coco_into(project, data)
+        warnings += load_coco_into(project, data, annotations)
     return project, warnings
 
 
@@ -338,7 +338,7 @@ class Controller(QObject):
         """Load annotations of any format onto the open folder (replacing its masks); Save then writes
         back to ``path`` in its format. Returns the per-item warnings."""
         data, warnings = read_coco(path)
-        warnings += load_coco_into(self.project, data)
+        warnings += load_coco_into(self.project, data, path)
         self.undo_stack = UndoStack(self.project)
         self.annotations, self.annotations_format, self.dirty = path, format_of(path), False
         self.autosave_path = autosave.sidecar_path(self.project.folder, path)

@@ -274,3 +274,41 @@ def test_convert_refuses_images_of_another_size_than_the_annotations_say(to, tmp
     out = tmp_path / "out"
     result = run("convert", tmp_path / "a.json", "--to", to, "--out", out, "--images", images)
     assert_clean_failure(result, "frame.png: the image is 32x24, the annotations say 40x24", out=out)
+
+
+def test_gui_warnings_name_the_file(tmp_path):
+    """'annotation 6: unknown image or category, skipped' named neither the file nor the image."""
+    from istr_app.coco_io import load_coco_into, read_coco
+    from istr_app.document import Project
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    path = _coco(tmp_path)
+    project = Project(folder, [])
+    warnings = load_coco_into(project, read_coco(path)[0], path)
+    assert warnings == [
+        f"{path}: image 'x.png' is not in {folder}, skipped",
+        f"{path}: annotation 1: unknown image or category, skipped",
+        f"{path}: annotation 2: unknown image or category, skipped",
+    ]
+
+
+def test_gui_image_listed_twice_with_two_sizes_keeps_the_first(tmp_path):
+    """The second entry's size replaced the first's, and the first entry's masks no longer fitted."""
+    from istr_app.coco_io import load_coco_into, read_coco
+    from istr_app.document import Project
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "x.png").write_bytes(b"")  # only its existence is looked at
+    path = _coco(
+        tmp_path, lambda d: d["images"].append({"id": 2, "file_name": "x.png", "width": 9, "height": 9})
+    )
+    project = Project(folder, [folder / "x.png"])
+    warnings = load_coco_into(project, read_coco(path)[0], path)
+    (warning,) = warnings
+    assert warning.startswith(
+        f"{path}: images[1]: 'x.png' is listed again with another size (9x9, not 64x48)"
+    )
+    (rec,) = project.records
+    assert rec.size == (H, W) and len(rec.instances) == 2
