@@ -39,7 +39,7 @@ class Instance:
     source: str = HUMAN
     accepted: bool = False
     id: int = field(default_factory=new_instance_id)
-    version: int = 0  # bumped by every in-place mask edit; keys the RLE cache of coco_io
+    version: int = 0  # bumped by every in-place mask edit; keys the RLE cache of project_io
     rle_cache: tuple | None = field(default=None, repr=False)
 
     def visible(self, threshold: float) -> bool:

@@ -151,38 +151,47 @@ def read_coco(path: str | os.PathLike) -> tuple[CocoData, list[str]]:
 
 
 def load_coco_into(project: Project, coco: CocoData) -> list[str]:
-    """Put the annotations of a validated file onto the project's records; returns warnings.
+    """Put the annotations of a validated file onto the project's records; returns warnings, each
+    naming the file.
 
     Categories are merged into ``project.class_names`` by name. Images whose file is missing are
     skipped with a warning rather than failing the whole file (a reviewer can still work).
     """
     warnings: list[str] = []
+    prefix = f"{coco.path}: "
     cat_index = {c["id"]: project.class_index(str(c["name"])) for c in coco.categories}
     loaded: set[str] = set()  # a file that lists one image twice gets both entries' masks
-    for im in coco.images:
-        rec = _record_for(project, im, warnings)
+    for k, im in enumerate(coco.images):
+        rec = _record_for(project, im, warnings, prefix)
         if rec is None:
             continue
+        size = (im.height, im.width)
         if rec.key not in loaded:
-            rec.instances, rec.size = [], (im.height, im.width)
+            rec.instances, rec.size = [], size
             loaded.add(rec.key)
+        elif rec.size != size:  # the masks of this entry would not fit the record
+            warnings.append(
+                f"{prefix}images[{k}]: {rec.key!r} is listed again with another size ({size[1]}x{size[0]}, "
+                f"not {rec.size[1]}x{rec.size[0]}); its annotations skipped"
+            )
+            continue
         status = im.extra.get("istr_status", PRELABELLED)
         rec.status = status if status in STATUSES else PRELABELLED
         rec.instances += [_instance(ann, cat_index[ann["category_id"]], rec.size) for ann in im.annotations]
     return warnings
 
 
-def _record_for(project: Project, im: CocoImage, warnings: list[str]) -> ImageRecord | None:
+def _record_for(project: Project, im: CocoImage, warnings: list[str], prefix: str) -> ImageRecord | None:
     name = im.file_name
     if project.has(name):
         return project.record(name)
     try:
         path = resolve_image_path(project.folder, name)
     except AnnotationError as e:
-        warnings.append(str(e))
+        warnings.append(f"{prefix}{e}")
         return None
     if not path.is_file():
-        warnings.append(f"image {name!r} is not in {project.folder}, skipped")
+        warnings.append(f"{prefix}image {name!r} is not in {project.folder}, skipped")
         return None
     return project.add_record(path)
 

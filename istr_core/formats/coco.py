@@ -19,7 +19,16 @@ from pathlib import Path
 
 from ..data.atomic import write_json_atomic
 from ..data.rle import annotation_rle, polygons_to_rle, rle_area, rle_counts
-from .dataset import AnnotationError, Dataset, ImageEntry, Instance, resolve_image_path
+from .dataset import (
+    AnnotationError,
+    Dataset,
+    ImageEntry,
+    Instance,
+    check_image_size,
+    far_outside,
+    is_number,
+    resolve_image_path,
+)
 
 
 @dataclass
@@ -153,8 +162,9 @@ def _check_images(images: list, where: str) -> dict[int, CocoImage]:
         w, h = _require(im, "width", int, loc), _require(im, "height", int, loc)
         if iid in out:
             raise AnnotationError(f"{loc}: duplicate image id {iid}")
-        if w <= 0 or h <= 0:
-            raise AnnotationError(f"{loc}: width and height must be positive, got {w}x{h}")
+        if not name:
+            raise AnnotationError(f"{loc}: 'file_name' is empty")
+        check_image_size(w, h, loc)
         extra = {k: v for k, v in im.items() if k not in ("id", "file_name", "width", "height")}
         out[iid] = CocoImage(iid, name, w, h, extra=extra)
     return out
@@ -168,7 +178,9 @@ def _attach_annotations(
         loc = f"{where}: annotations[{i}]"
         aid = a.get("id") if isinstance(a, dict) else None
         if aid is not None:
-            loc += f" (id {aid})"
+            if not isinstance(aid, (int, float, str)) or isinstance(aid, bool):
+                raise AnnotationError(f"{loc}: 'id' has the wrong type ({type(aid).__name__})")
+            loc += f" (id {aid!r})"
             if aid in seen:
                 raise AnnotationError(f"{loc}: duplicate annotation id {aid}")
             seen.add(aid)
@@ -179,21 +191,52 @@ def _attach_annotations(
         if category_id not in category_ids:
             raise AnnotationError(f"{loc}: category_id {category_id} is not in 'categories'")
         image = images[image_id]
-        problem = _segmentation_problem(a.get("segmentation"), image)
+        seg = a.get("segmentation")
+        if isinstance(seg, list):
+            seg = _polygon_parts(seg, image, loc, warnings)
+        problem = _segmentation_problem(seg, image)
         if problem:
             warnings.append(f"{loc}: {problem}; annotation skipped")
             continue
+        a = {**a, "segmentation": seg}
         if "bbox" in a and (problem := _bbox_problem(a["bbox"], image)):
             warnings.append(f"{loc}: {problem}; box recomputed from the segmentation")
             a = {k: v for k, v in a.items() if k not in ("bbox", "area")}
         if "area" in a and not (isinstance(a["area"], (int, float)) and math.isfinite(a["area"])):
             warnings.append(f"{loc}: 'area' is not a number; recomputed from the segmentation")
             a = {k: v for k, v in a.items() if k not in ("bbox", "area")}
-        if not isinstance(a.get("iscrowd", 0), int):
+        if a.get("iscrowd", 0) not in (0, 1):
             warnings.append(f"{loc}: 'iscrowd' must be 0 or 1; treated as 0")
             a = {**a, "iscrowd": 0}
+        if a.get("score") is not None and not is_number(a["score"]):
+            warnings.append(f"{loc}: 'score' is not a finite number; ignored")
+            a = {k: v for k, v in a.items() if k != "score"}
         image.annotations.append(a)
     return warnings
+
+
+def polygon_problem(poly, width: int, height: int) -> str | None:
+    """Why one polygon part cannot be rasterised on a ``width`` x ``height`` image (None when it can)."""
+    if not (isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0):
+        return "with fewer than 3 points"
+    if not all(is_number(v) for v in poly):
+        return "with non-numeric or non-finite coordinates"
+    if far_outside(poly[0::2], poly[1::2], width, height):
+        return f"with coordinates far outside the {width}x{height} image"
+    return None
+
+
+def _polygon_parts(seg: list, image: CocoImage, loc: str, warnings: list[str]) -> list:
+    """The parts of a polygon segmentation that can be used; each other part is dropped with a
+    warning, unless none is left (then the annotation is skipped, see :func:`_segmentation_problem`)."""
+    problems = [polygon_problem(p, image.width, image.height) for p in seg]
+    good = [p for p, problem in zip(seg, problems, strict=True) if problem is None]
+    if not good:
+        return seg
+    for k, problem in enumerate(problems):
+        if problem:
+            warnings.append(f"{loc}: polygon part {k} {problem}; part dropped")
+    return good
 
 
 def _segmentation_problem(seg, image: CocoImage) -> str | None:
@@ -202,16 +245,12 @@ def _segmentation_problem(seg, image: CocoImage) -> str | None:
     if seg is None:
         return "no 'segmentation'"
     if isinstance(seg, list):
-        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
-        if not polys:
-            return "polygon with fewer than 3 points"
-        if not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for p in polys
-            for v in p
-        ):
-            return "polygon with non-numeric or non-finite coordinates"
-        rle = polygons_to_rle(polys, image.height, image.width)
+        problems = [polygon_problem(p, image.width, image.height) for p in seg] or [
+            "with fewer than 3 points"
+        ]
+        if all(problems):
+            return f"polygon {problems[0]}"
+        rle = polygons_to_rle(seg, image.height, image.width)
         return None if rle_area(rle) > 0 else "polygon with zero area (or outside the image)"
     if isinstance(seg, dict):
         size = seg.get("size")
@@ -227,11 +266,7 @@ def _segmentation_problem(seg, image: CocoImage) -> str | None:
 
 
 def _bbox_problem(bbox, image: CocoImage) -> str | None:
-    if not (
-        isinstance(bbox, list)
-        and len(bbox) == 4
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
-    ):
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(is_number(v) for v in bbox)):
         return "'bbox' is not [x, y, width, height]"
     x, y, w, h = bbox
     if w <= 0 or h <= 0 or x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:

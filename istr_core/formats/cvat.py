@@ -9,6 +9,7 @@ read as polygons stay ``<polygon>`` (one per part, joined by ``group_id``), othe
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,10 +21,12 @@ from .dataset import (
     Dataset,
     ImageEntry,
     Instance,
+    check_image_size,
     check_points,
     instance_from_mask,
     instance_from_polygons,
     merge_instances,
+    one_line,
     ordered_classes,
     safe_relative,
 )
@@ -45,13 +48,18 @@ def load(path: Path) -> Dataset:
     except ET.ParseError as exc:
         line, col = exc.position
         raise AnnotationError(f"{path}: not valid XML (line {line}, column {col})") from None
+    except (LookupError, ValueError) as exc:  # e.g. <?xml encoding="utm-8"?>: an unknown encoding
+        raise AnnotationError(f"{path}: not valid XML ({exc})") from None
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if root.tag != "annotations":
         raise AnnotationError(f"{path}: top element is <{root.tag}>, not <annotations> (CVAT for images 1.1)")
     declared = [e.text or "" for e in root.findall("./meta//labels/label/name")]
     used = [s.get("label", "") for s in root.iterfind("./image/*")]
-    dataset = Dataset(ordered_classes(declared, [u for u in used if u]), [])
+    dataset = Dataset([], [])
+    dataset.class_names = ordered_classes(
+        declared, [u for u in used if u], dataset.warnings, f"{path}: <labels>"
+    )
     for i, el in enumerate(root.findall("./image")):
         dataset.images.append(_image(el, f"{path}: <image> {i}", dataset))
     return dataset
@@ -62,12 +70,11 @@ def _image(el: ET.Element, where: str, dataset: Dataset) -> ImageEntry:
         w, h = int(el.get("width", "")), int(el.get("height", ""))
     except ValueError:
         raise AnnotationError(f"{where}: 'width' and 'height' must be integers") from None
-    if w <= 0 or h <= 0:
-        raise AnnotationError(f"{where}: width and height must be positive, got {w}x{h}")
+    check_image_size(w, h, where)
     entry = ImageEntry(safe_relative(el.get("name", ""), where), w, h)
     groups: dict[tuple, list[Instance]] = {}
     for k, shape in enumerate(el):
-        loc = f"{where} ({entry.file_name}): <{shape.tag}> {k}"
+        loc = f"{where} ({one_line(entry.file_name)}): <{shape.tag}> {k}"
         try:
             inst = _shape(shape, dataset.class_names, entry, loc)
         except AnnotationError as exc:
@@ -91,11 +98,12 @@ def _shape(el: ET.Element, names: list[str], im: ImageEntry, where: str) -> Inst
     try:
         if el.tag == "polygon":
             pts = [float(v) for pair in el.get("points", "").split(";") for v in pair.split(",")]
-            polys = [check_points(pts, where)]
+            polys = [check_points(pts, where, im.width, im.height)]
             if len(pts) < 6 or len(pts) % 2:
                 raise AnnotationError(f"{where}: polygon with fewer than 3 points")
         elif el.tag == "box":
-            x0, y0, x1, y1 = check_points([float(el.get(k, "")) for k in ("xtl", "ytl", "xbr", "ybr")], where)
+            corners = [float(el.get(k, "")) for k in ("xtl", "ytl", "xbr", "ybr")]
+            x0, y0, x1, y1 = check_points(corners, where, im.width, im.height)
             polys = [[x0, y0, x1, y0, x1, y1, x0, y1]]
         else:
             return instance_from_mask(_mask(el, im, where), label)
@@ -112,7 +120,7 @@ def _shape(el: ET.Element, names: list[str], im: ImageEntry, where: str) -> Inst
 def _mask(el: ET.Element, im: ImageEntry, where: str) -> np.ndarray:
     try:
         runs = [int(v) for v in el.get("rle", "").split(",")]
-        left, top, w, h = (int(float(el.get(k, ""))) for k in ("left", "top", "width", "height"))
+        left, top, w, h = (_integer(el.get(k, "")) for k in ("left", "top", "width", "height"))
     except ValueError:
         raise AnnotationError(f"{where}: 'rle', 'left', 'top', 'width', 'height' must be integers") from None
     if w <= 0 or h <= 0 or left < 0 or top < 0 or left + w > im.width or top + h > im.height:
@@ -126,6 +134,14 @@ def _mask(el: ET.Element, im: ImageEntry, where: str) -> np.ndarray:
     mask = np.zeros((im.height, im.width), bool)
     mask[top : top + h, left : left + w] = crop
     return mask
+
+
+def _integer(text: str) -> int:
+    """An integer attribute, also as CVAT writes some ("12.0"); ValueError for 12.5, inf, nan."""
+    value = float(text)
+    if not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(text)
+    return int(value)
 
 
 def encode_rle(crop: np.ndarray) -> list[int]:
@@ -159,9 +175,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
     if path.suffix.lower() == ".xml":
         write_atomic(path, lambda f: f.write(data), binary=True)
         return warnings
-    write_tree(
-        path, {FILE: data}, image_copies([im.file_name for im in dataset.images], images_dir, "images/")
-    )
+    write_tree(path, {FILE: data}, image_copies(dataset.images, images_dir, "images/"))
     return warnings
 
 

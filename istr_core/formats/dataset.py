@@ -16,12 +16,39 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..data import images
-from ..data.images import ImageReadError
+from ..data.images import MAX_PIXELS, ImageReadError
 from ..data.rle import mask_to_rle, merge_rles, polygons_to_rle, rle_area, rle_bbox, rle_to_mask
 
 
 class AnnotationError(ValueError):
     """The annotation file cannot be used; the message names the file, the problem and where."""
+
+
+def check_image_size(width: int, height: int, where: str) -> None:
+    """Positive, and no larger than the image reader reads: a huge declared size would only exhaust
+    memory once the masks are decoded at it."""
+    if width <= 0 or height <= 0:
+        raise AnnotationError(f"{where}: width and height must be positive, got {width}x{height}")
+    if width * height > MAX_PIXELS:
+        raise AnnotationError(
+            f"{where}: image size {width}x{height} ({width * height / 1e6:.0f} MP) is above the "
+            f"{MAX_PIXELS / 1e6:.0f} MP limit of the image reader"
+        )
+
+
+def is_number(v) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def far_outside(xs: list[float], ys: list[float], width: int, height: int) -> bool:
+    """Any point farther beyond the image's sides than the larger of 1000 px, its width and its
+    height. pycocotools and Pillow walk every pixel of an edge, so a point at 1e7 takes them seconds
+    and one at 1e9 crashes pycocotools; no annotation needs points that far out."""
+    margin = max(1000, width, height)
+    return bool(xs) and (
+        min(xs) < -margin or max(xs) > width + margin or min(ys) < -margin or max(ys) > height + margin
+    )
 
 
 @dataclass
@@ -95,11 +122,19 @@ def merge_instances(parts: list[Instance]) -> Instance:
     return Instance(parts[0].label, merge_rles([p.rle for p in parts]), polygons=polys)
 
 
-def check_points(values, where: str) -> list[float]:
-    """Flat finite numbers, or an error naming ``where`` (NaN and strings never reach pycocotools)."""
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+def check_points(values, where: str, width: int, height: int) -> list[float]:
+    """Flat finite x, y numbers not far outside the image, or an error naming ``where``: NaN and
+    strings never reach pycocotools, nor far-off points (see :func:`far_outside`)."""
+    if not all(is_number(v) for v in values):
         raise AnnotationError(f"{where}: coordinates are not finite numbers")
+    if far_outside(values[0::2], values[1::2], width, height):
+        raise AnnotationError(f"{where}: coordinates far outside the {width}x{height} image")
     return [float(v) for v in values]
+
+
+def one_line(value) -> str:
+    """``value`` for a message: a printable string as it is, anything else as its repr (one line)."""
+    return value if isinstance(value, str) and value.isprintable() else repr(value)
 
 
 def safe_relative(name: str, where: str) -> str:
@@ -115,14 +150,22 @@ def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image the annotations name (:func:`istr_core.data.images.image_size`),
     an :class:`AnnotationError` when it cannot be read."""
     try:
-        return images.image_size(path)
+        w, h = images.image_size(path)
     except ImageReadError as exc:
         raise AnnotationError(str(exc)) from None
+    check_image_size(w, h, str(path))
+    return w, h
 
 
-def ordered_classes(declared: list[str], used: list[str]) -> list[str]:
-    """The declared class list, then any class only found in use (first appearance)."""
-    out = list(declared)
+def ordered_classes(declared: list[str], used: list[str], warnings: list[str], where: str) -> list[str]:
+    """The declared class list, then any class only found in use (first appearance); a class
+    declared twice (in ``where``) is one class, with a warning."""
+    out: list[str] = []
+    for name in declared:
+        if name in out:
+            warnings.append(f"{where}: class {name!r} is declared twice; read as one class")
+        else:
+            out.append(name)
     for name in used:
         if name not in out:
             out.append(name)

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from ..data.atomic import write_atomic
-from .dataset import AnnotationError, resolve_image_path
+from .dataset import AnnotationError, ImageEntry, image_size, resolve_image_path
 
 
 def write_tree(out: Path, files: dict[str, bytes], copies: dict[str, Path] | None = None) -> Path:
@@ -61,19 +61,27 @@ def _umask() -> int:
     return mask
 
 
-def image_copies(file_names: list[str], images_dir: Path | None, prefix: str = "") -> dict[str, Path]:
+def image_copies(images: list[ImageEntry], images_dir: Path | None, prefix: str = "") -> dict[str, Path]:
     """{prefix + file_name: source} for the images found in ``images_dir`` (none without it).
 
     A listed image missing from the folder is an error: an output that silently lacks images would
-    load back with fewer of them."""
+    load back with fewer of them. So is one of another size than the annotations say: its masks
+    (written at the annotations' size) would not fit the copied image."""
     if images_dir is None:
         return {}
     if not images_dir.is_dir():
         raise AnnotationError(f"images folder not found: {images_dir}")
     out = {}
-    for name in file_names:
-        src = resolve_image_path(images_dir, name)
+    for im in images:
+        src = resolve_image_path(images_dir, im.file_name)
         if not src.is_file():
-            raise AnnotationError(f"{images_dir}: image {name!r} not found (listed in the annotations)")
-        out[prefix + name] = src
+            raise AnnotationError(
+                f"{images_dir}: image {im.file_name!r} not found (listed in the annotations)"
+            )
+        if (size := image_size(src)) != (im.width, im.height):
+            raise AnnotationError(
+                f"{src}: the image is {size[0]}x{size[1]}, the annotations say {im.width}x{im.height} "
+                "(fix their width and height)"
+            )
+        out[prefix + im.file_name] = src
     return out

@@ -13,7 +13,6 @@ labelme's ``--labels`` file) keeps the classes and their order.
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 import json
 import posixpath
@@ -28,9 +27,11 @@ from .dataset import (
     Dataset,
     ImageEntry,
     Instance,
+    check_image_size,
     check_points,
     instance_from_mask,
     merge_instances,
+    one_line,
     ordered_classes,
     safe_relative,
 )
@@ -62,7 +63,7 @@ def load(path: Path) -> Dataset:
         entry, shapes = _image_entry(f, raw, root)
         per_file.append((f, entry, shapes))
         used += [s["label"] for s in shapes]
-    names = ordered_classes(declared, used)
+    names = ordered_classes(declared, used, warnings, str(root / LABELS_FILE))
     dataset = Dataset(names, [], warnings)
     for f, entry, shapes in per_file:
         entry.instances = _objects(f, shapes, names, entry, warnings)
@@ -75,7 +76,10 @@ def load(path: Path) -> Dataset:
 def _read_labels(path: Path) -> list[str]:
     if not path.is_file():
         return []
-    names = [n.strip() for n in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        names = [n.strip() for n in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise AnnotationError(f"{path}: not a text (UTF-8) file") from None
     return [n for n in names if n and n not in ("__ignore__", "_background_")]
 
 
@@ -95,6 +99,7 @@ def _image_entry(path: Path, raw: dict, root: Path) -> tuple[ImageEntry, list[di
     h, w = raw["imageHeight"], raw["imageWidth"]
     if h <= 0 or w <= 0:
         raise AnnotationError(f"{path}: imageWidth and imageHeight must be positive, got {w}x{h}")
+    check_image_size(w, h, str(path))
     folder = path.parent.relative_to(root).as_posix()  # imagePath is relative to the JSON's folder
     image_path = raw["imagePath"].replace("\\", "/")
     name = safe_relative(posixpath.normpath(posixpath.join(folder, image_path)), str(path))
@@ -111,7 +116,7 @@ def _image_entry(path: Path, raw: dict, root: Path) -> tuple[ImageEntry, list[di
 def _objects(path: Path, shapes: list[dict], names: list[str], im: ImageEntry, warnings: list[str]):
     groups: dict[tuple, list[Instance]] = {}
     for s in shapes:
-        where = f"{path}: shapes[{s['_index']}] ({s.get('shape_type', 'polygon')} {s['label']!r})"
+        where = f"{path}: shapes[{s['_index']}] ({one_line(s.get('shape_type', 'polygon'))} {s['label']!r})"
         try:
             inst = _shape(s, names.index(s["label"]), im, where)
         except AnnotationError as exc:
@@ -131,7 +136,7 @@ def _shape(s: dict, label: int, im: ImageEntry, where: str) -> Instance | None:
     pts = s["points"]
     if not all(isinstance(p, list) and len(p) == 2 for p in pts):
         raise AnnotationError(f"{where}: points must be [x, y] pairs")
-    flat = check_points([v for p in pts for v in p], where)
+    flat = check_points([v for p in pts for v in p], where, im.width, im.height)
     if kind == "polygon" and len(pts) < 3:
         raise AnnotationError(f"{where}: polygon with fewer than 3 points")
     if kind in ("rectangle", "circle", "mask") and len(pts) != 2:
@@ -162,12 +167,16 @@ def draw_shape(kind: str, points: np.ndarray, width: int, height: int) -> np.nda
 
 
 def _mask_shape(s: dict, flat: list[float], im: ImageEntry, where: str) -> np.ndarray:
-    try:
-        crop = np.asarray(Image.open(io.BytesIO(base64.b64decode(s.get("mask") or "", validate=True)))) > 0
-    except (OSError, ValueError, binascii.Error, Image.DecompressionBombError):
-        raise AnnotationError(f"{where}: 'mask' is not a base64 PNG") from None
     x0, y0 = int(flat[0]), int(flat[1])
-    if crop.ndim != 2 or crop.shape != (int(flat[3]) - y0 + 1, int(flat[2]) - x0 + 1):
+    box = (int(flat[2]) - x0 + 1, int(flat[3]) - y0 + 1)
+    if not isinstance(s.get("mask") or "", str):
+        raise AnnotationError(f"{where}: 'mask' is not a base64 PNG")
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(s.get("mask") or "", validate=True))) as png:
+            crop = np.asarray(png) > 0 if png.size == box else None  # the size first: never decode a bomb
+    except Exception:  # bad base64 (binascii.Error); corrupt PNGs: Pillow raises SyntaxError, zlib.error, ...
+        raise AnnotationError(f"{where}: 'mask' is not a base64 PNG") from None
+    if crop is None or crop.ndim != 2:
         raise AnnotationError(f"{where}: the mask PNG is not the size of its box {flat}")
     if x0 < 0 or y0 < 0 or x0 + crop.shape[1] > im.width or y0 + crop.shape[0] > im.height:
         raise AnnotationError(f"{where}: the mask box {flat} leaves the {im.width}x{im.height} image")
@@ -199,7 +208,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
         files[rel] = json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
     if any(inst.score is not None for im in dataset.images for inst in im.instances):
         warnings.append("labelme has no score field: scores not written")
-    write_tree(path, files, image_copies([im.file_name for im in dataset.images], images_dir))
+    write_tree(path, files, image_copies(dataset.images, images_dir))
     return warnings
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.images import IMAGE_EXTENSIONS
-from .dataset import AnnotationError, Dataset, ImageEntry, image_size, instance_from_mask
+from .dataset import AnnotationError, Dataset, ImageEntry, image_size, instance_from_mask, safe_relative
 from .files import image_copies, write_tree
 
 VOID = 255
@@ -60,13 +60,9 @@ def load(path: Path) -> Dataset:
         if image is None:
             dataset.warnings.append(f"{png}: no image {stem}.* in {img_dir}; skipped")
             continue
-        objects = _read_png(png)
-        classes = _read_png(cls_dir / f"{stem}.png")
         w, h = image_size(image)
-        if objects.shape != (h, w) or classes.shape != (h, w):
-            raise AnnotationError(
-                f"{png}: size {objects.shape[::-1]} (or its class PNG's) differs from {image}"
-            )
+        objects = _read_png(png, (w, h), image)
+        classes = _read_png(cls_dir / f"{stem}.png", (w, h), image)
         entry = ImageEntry(image.relative_to(img_dir).as_posix(), w, h)
         for k in sorted(set(np.unique(objects).tolist()) - {0, VOID}):
             mask = objects == k
@@ -77,6 +73,7 @@ def load(path: Path) -> Dataset:
             entry.instances.append(instance_from_mask(mask, label - 1))
         dataset.images.append(entry)
     for stem in sorted(listed):  # listed images without objects
+        safe_relative(stem, f"{path / 'ImageSets' / 'Segmentation' / 'default.txt'}: {stem!r}")
         image = next((p for ext in IMAGE_EXTENSIONS if (p := img_dir / f"{stem}{ext}").is_file()), None)
         if image is not None:
             w, h = image_size(image)
@@ -87,35 +84,49 @@ def load(path: Path) -> Dataset:
 def _read_classes(root: Path) -> list[str]:
     labelmap, plain = root / LABELMAP, root / "labels.txt"
     if labelmap.is_file():
-        lines = [ln for ln in labelmap.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        lines = [ln for ln in _read_text(labelmap).splitlines() if ln.strip()]
         names = [ln.split(":")[0].strip() for ln in lines if not ln.lstrip().startswith("#")]
     elif plain.is_file():
-        names = [ln.strip() for ln in plain.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        names = [ln.strip() for ln in _read_text(plain).splitlines() if ln.strip()]
     else:
         raise AnnotationError(f"{root}: no {LABELMAP} (or labels.txt) with the class names")
+    source = labelmap if labelmap.is_file() else plain
     if not names or names[0].lower() not in ("background", "_background_"):
-        raise AnnotationError(
-            f"{labelmap if labelmap.is_file() else plain}: the first class must be background"
-        )
+        raise AnnotationError(f"{source}: the first class must be background")
+    if len(set(names)) < len(names):  # a pixel's class is its line: which of the two is meant?
+        twice = next(n for n in names if names.count(n) > 1)
+        raise AnnotationError(f"{source}: class {twice!r} is listed twice")
     return names[1:]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise AnnotationError(f"{path}: not a text (UTF-8) file") from None
 
 
 def _image_set(root: Path) -> set[str]:
     f = root / "ImageSets" / "Segmentation" / "default.txt"
     if not f.is_file():
         return set()
-    return {ln.strip() for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()}
+    return {ln.strip() for ln in _read_text(f).splitlines() if ln.strip()}
 
 
-def _read_png(path: Path) -> np.ndarray:
+def _read_png(path: Path, size: tuple[int, int], image: Path) -> np.ndarray:
+    """The (H, W) indices of a mask PNG that must be ``size`` (W, H), the size of ``image``."""
     if not path.is_file():
         raise AnnotationError(f"{path}: not found")
     try:
         with Image.open(path) as im:
             if im.mode not in ("P", "L"):
                 raise AnnotationError(f"{path}: must be a palette or grey PNG of indices, got mode {im.mode}")
+            if im.size != size:  # checked before decoding: a crafted header cannot exhaust memory
+                raise AnnotationError(f"{path}: size {im.size} differs from {image}")
             return np.asarray(im)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except AnnotationError:
+        raise
+    except Exception:  # corrupt PNGs: Pillow raises OSError, SyntaxError, zlib.error, ...
         raise AnnotationError(f"{path}: not a readable PNG (truncated, corrupt or too large)") from None
 
 
@@ -136,7 +147,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
         files[f"SegmentationObject/{stem}.png"] = _png(objects, cmap)  # export must not leave stale masks
         files[f"SegmentationClass/{stem}.png"] = _png(classes, cmap)
     files["ImageSets/Segmentation/default.txt"] = "".join(f"{s}\n" for s in stems).encode("utf-8")
-    copies = image_copies([im.file_name for im in dataset.images], images_dir, prefix="JPEGImages/")
+    copies = image_copies(dataset.images, images_dir, prefix="JPEGImages/")
     if images_dir is None:
         warnings.append(f"{path}: images not copied (pass --images); VOC reads them from JPEGImages/")
     write_tree(path, files, copies)

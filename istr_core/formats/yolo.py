@@ -69,7 +69,11 @@ def _read_names(yaml_path: Path) -> list[str]:
         names = [names[k] for k in range(len(names))]
     if not (isinstance(names, list) and names and all(isinstance(n, (str, int)) for n in names)):
         raise AnnotationError(f"{yaml_path}: 'names' must be a list or a {{index: name}} mapping")
-    return [str(n) for n in names]
+    names = [str(n) for n in names]
+    if len(set(names)) < len(names):  # a label line's class is an index: which of the two is meant?
+        twice = next(n for n in names if names.count(n) > 1)
+        raise AnnotationError(f"{yaml_path}: class {twice!r} is listed twice in 'names'")
+    return names
 
 
 def _read_labels(path: Path, num_classes: int, w: int, h: int, warnings: list[str]) -> list[Instance]:
@@ -139,7 +143,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
             raise AnnotationError(f"{im.file_name}: two images share the label file {rel}; rename one")
         lines = [_line(inst, im, k, warnings) for k, inst in enumerate(im.instances)]
         files[rel] = "".join(line for line in lines if line).encode("utf-8")
-    copies = image_copies([im.file_name for im in dataset.images], images_dir, prefix="images/")
+    copies = image_copies(dataset.images, images_dir, prefix="images/")
     if images_dir is None:
         warnings.append(f"{root}: images not copied (pass --images); put them under {root / 'images'}")
     write_tree(root, files, copies)
