@@ -19,8 +19,7 @@ from istr_core import formats
 from istr_core.data.atomic import write_json_atomic
 from istr_core.data.images import image_size
 from istr_core.data.rle import annotation_rle, encode_mask, encoded_rle, rle_to_mask
-from istr_core.formats import Dataset, ImageEntry, load_annotations
-from istr_core.formats import Instance as DatasetInstance
+from istr_core.formats import Annotation, Dataset, ImageEntry, load_annotations
 from istr_core.formats.coco import CocoData, CocoImage, coco_dict
 from istr_core.formats.dataset import AnnotationError, resolve_image_path
 from istr_core.formats.locations import images_dir_info
@@ -68,9 +67,9 @@ def _chosen(project: Project, keep_record: RecordFilter, keep_instance: Instance
         yield rec, size, [inst for inst in rec.instances if keep_instance(inst) and _encoded(inst)[2] > 0]
 
 
-def _dataset_instance(inst: Instance) -> DatasetInstance:
+def _dataset_instance(inst: Instance) -> Annotation:
     score = None if inst.score is None else float(inst.score)
-    return DatasetInstance(inst.label, dict(_encoded(inst)[0]), score=score)
+    return Annotation(inst.label, dict(_encoded(inst)[0]), score=score)
 
 
 def _encoded(inst: Instance) -> tuple[dict, list[float], float]:

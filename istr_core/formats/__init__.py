@@ -14,13 +14,13 @@ from pathlib import Path
 
 from . import coco, cvat, labelme, voc, yolo
 from .coco import CocoData, load_coco, parse_coco
-from .dataset import AnnotationError, Dataset, ImageEntry, Instance
+from .dataset import Annotation, AnnotationError, Dataset, ImageEntry
 
 __all__ = [
     "FORMATS",
     "Dataset",
     "ImageEntry",
-    "Instance",
+    "Annotation",
     "convert",
     "detect",
     "load",

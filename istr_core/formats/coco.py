@@ -20,10 +20,10 @@ from pathlib import Path
 from ..data.atomic import write_json_atomic
 from ..data.rle import annotation_rle, polygons_to_rle, rle_area, rle_counts
 from .dataset import (
+    Annotation,
     AnnotationError,
     Dataset,
     ImageEntry,
-    Instance,
     check_image_size,
     far_outside,
     is_number,
@@ -328,7 +328,7 @@ def from_coco_data(coco: CocoData) -> Dataset:
             polys = [list(map(float, p)) for p in seg if len(p) >= 6] if isinstance(seg, list) else None
             score = a.get("score")
             entry.instances.append(
-                Instance(
+                Annotation(
                     index[a["category_id"]],
                     {"size": [im.height, im.width], "counts": counts},
                     polygons=polys,
@@ -349,7 +349,7 @@ def to_coco_dict(dataset: Dataset) -> dict:
     return coco_dict(images, [{"id": k + 1, "name": n} for k, n in enumerate(dataset.class_names)])
 
 
-def _annotation(inst: Instance) -> dict:
+def _annotation(inst: Annotation) -> dict:
     ann = {
         "category_id": inst.label + 1,
         "segmentation": dict(inst.rle),

@@ -17,15 +17,15 @@ import numpy as np
 
 from ..data.atomic import write_atomic
 from .dataset import (
+    Annotation,
     AnnotationError,
     Dataset,
     ImageEntry,
-    Instance,
+    annotation_from_mask,
+    annotation_from_polygons,
     check_image_size,
     check_points,
-    instance_from_mask,
-    instance_from_polygons,
-    merge_instances,
+    merge_annotations,
     one_line,
     ordered_classes,
     safe_relative,
@@ -72,7 +72,7 @@ def _image(el: ET.Element, where: str, dataset: Dataset) -> ImageEntry:
         raise AnnotationError(f"{where}: 'width' and 'height' must be integers") from None
     check_image_size(w, h, where)
     entry = ImageEntry(safe_relative(el.get("name", ""), where), w, h)
-    groups: dict[tuple, list[Instance]] = {}
+    groups: dict[tuple, list[Annotation]] = {}
     for k, shape in enumerate(el):
         loc = f"{where} ({one_line(entry.file_name)}): <{shape.tag}> {k}"
         try:
@@ -85,11 +85,11 @@ def _image(el: ET.Element, where: str, dataset: Dataset) -> ImageEntry:
         gid = shape.get("group_id")
         key = (inst.label, gid) if gid not in (None, "", "0") else (k,)
         groups.setdefault(key, []).append(inst)
-    entry.instances = [merge_instances(parts) for parts in groups.values()]
+    entry.instances = [merge_annotations(parts) for parts in groups.values()]
     return entry
 
 
-def _shape(el: ET.Element, names: list[str], im: ImageEntry, where: str) -> Instance | None:
+def _shape(el: ET.Element, names: list[str], im: ImageEntry, where: str) -> Annotation | None:
     if el.tag not in ("polygon", "box", "mask"):
         raise AnnotationError(f"{where}: <{el.tag}> has no area (polygon, box and mask are read)")
     if el.get("label") not in names:
@@ -106,12 +106,12 @@ def _shape(el: ET.Element, names: list[str], im: ImageEntry, where: str) -> Inst
             x0, y0, x1, y1 = check_points(corners, where, im.width, im.height)
             polys = [[x0, y0, x1, y0, x1, y1, x0, y1]]
         else:
-            return instance_from_mask(_mask(el, im, where), label)
+            return annotation_from_mask(_mask(el, im, where), label)
     except AnnotationError:
         raise
     except ValueError:
         raise AnnotationError(f"{where}: coordinates are not numbers") from None
-    inst = instance_from_polygons(polys, label, im.height, im.width)
+    inst = annotation_from_polygons(polys, label, im.height, im.width)
     if inst is None:
         raise AnnotationError(f"{where}: covers no pixel of the {im.width}x{im.height} image")
     return inst
@@ -179,7 +179,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
     return warnings
 
 
-def _write_instance(image: ET.Element, inst: Instance, label: str, z: int) -> None:
+def _write_instance(image: ET.Element, inst: Annotation, label: str, z: int) -> None:
     common = {"label": label, "source": "manual", "occluded": "0", "z_order": str(z)}
     if inst.polygons:
         group = {"group_id": str(z + 1)} if len(inst.polygons) > 1 else {}

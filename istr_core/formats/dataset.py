@@ -52,7 +52,7 @@ def far_outside(xs: list[float], ys: list[float], width: int, height: int) -> bo
 
 
 @dataclass
-class Instance:
+class Annotation:
     """One object: class index into ``Dataset.class_names`` and its full-image mask as COCO RLE."""
 
     label: int
@@ -81,7 +81,7 @@ class ImageEntry:
     file_name: str
     width: int
     height: int
-    instances: list[Instance] = field(default_factory=list)
+    instances: list[Annotation] = field(default_factory=list)
 
 
 @dataclass
@@ -97,29 +97,31 @@ class Dataset:
         return sum(len(im.instances) for im in self.images)
 
 
-def instance_from_mask(mask: np.ndarray, label: int, score: float | None = None) -> Instance | None:
+def annotation_from_mask(mask: np.ndarray, label: int, score: float | None = None) -> Annotation | None:
     """None for an empty mask (nothing to keep)."""
     if not mask.any():
         return None
-    return Instance(label, mask_to_rle(mask), score=score)
+    return Annotation(label, mask_to_rle(mask), score=score)
 
 
-def instance_from_polygons(polys: list[list[float]], label: int, height: int, width: int) -> Instance | None:
+def annotation_from_polygons(
+    polys: list[list[float]], label: int, height: int, width: int
+) -> Annotation | None:
     """COCO-convention polygons rasterised as pycocotools does; None when they cover no pixel."""
     rle = polygons_to_rle(polys, height, width)
     if rle_area(rle) == 0:
         return None
-    return Instance(label, rle, polygons=[list(map(float, p)) for p in polys])
+    return Annotation(label, rle, polygons=[list(map(float, p)) for p in polys])
 
 
-def merge_instances(parts: list[Instance]) -> Instance:
+def merge_annotations(parts: list[Annotation]) -> Annotation:
     """Union of the shapes of one object (labelme / CVAT ``group_id``); polygons kept when all have them."""
     if len(parts) == 1:
         return parts[0]
     polys = None
     if all(p.polygons for p in parts):
         polys = [poly for p in parts for poly in p.polygons]
-    return Instance(parts[0].label, merge_rles([p.rle for p in parts]), polygons=polys)
+    return Annotation(parts[0].label, merge_rles([p.rle for p in parts]), polygons=polys)
 
 
 def check_points(values, where: str, width: int, height: int) -> list[float]:

@@ -23,14 +23,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .dataset import (
+    Annotation,
     AnnotationError,
     Dataset,
     ImageEntry,
-    Instance,
+    annotation_from_mask,
     check_image_size,
     check_points,
-    instance_from_mask,
-    merge_instances,
+    merge_annotations,
     one_line,
     ordered_classes,
     safe_relative,
@@ -114,7 +114,7 @@ def _image_entry(path: Path, raw: dict, root: Path) -> tuple[ImageEntry, list[di
 
 
 def _objects(path: Path, shapes: list[dict], names: list[str], im: ImageEntry, warnings: list[str]):
-    groups: dict[tuple, list[Instance]] = {}
+    groups: dict[tuple, list[Annotation]] = {}
     for s in shapes:
         where = f"{path}: shapes[{s['_index']}] ({one_line(s.get('shape_type', 'polygon'))} {s['label']!r})"
         try:
@@ -128,10 +128,10 @@ def _objects(path: Path, shapes: list[dict], names: list[str], im: ImageEntry, w
         gid = s.get("group_id")
         key = (s["label"], gid) if isinstance(gid, int) else ("", s["_index"], None)
         groups.setdefault(key, []).append(inst)
-    return [merge_instances(parts) for parts in groups.values()]
+    return [merge_annotations(parts) for parts in groups.values()]
 
 
-def _shape(s: dict, label: int, im: ImageEntry, where: str) -> Instance | None:
+def _shape(s: dict, label: int, im: ImageEntry, where: str) -> Annotation | None:
     kind = s.get("shape_type") or "polygon"
     pts = s["points"]
     if not all(isinstance(p, list) and len(p) == 2 for p in pts):
@@ -142,9 +142,9 @@ def _shape(s: dict, label: int, im: ImageEntry, where: str) -> Instance | None:
     if kind in ("rectangle", "circle", "mask") and len(pts) != 2:
         raise AnnotationError(f"{where}: {kind} needs exactly 2 points")
     if kind in ("polygon", "rectangle", "circle"):
-        return instance_from_mask(draw_shape(kind, np.reshape(flat, (-1, 2)), im.width, im.height), label)
+        return annotation_from_mask(draw_shape(kind, np.reshape(flat, (-1, 2)), im.width, im.height), label)
     if kind == "mask":
-        return instance_from_mask(_mask_shape(s, flat, im, where), label)
+        return annotation_from_mask(_mask_shape(s, flat, im, where), label)
     raise AnnotationError(f"{where}: shape type {kind!r} has no area (only polygon, rectangle, circle, mask)")
 
 
@@ -212,7 +212,7 @@ def save(dataset: Dataset, path: Path, images_dir: Path | None = None) -> list[s
     return warnings
 
 
-def _shapes(inst: Instance, label: str, group: int, im: ImageEntry) -> list[dict]:
+def _shapes(inst: Annotation, label: str, group: int, im: ImageEntry) -> list[dict]:
     base = {"label": label, "description": "", "flags": {}, "mask": None}
     mask = inst.mask()
     polygons = _polygons(mask, im)

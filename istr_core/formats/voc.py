@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.images import IMAGE_EXTENSIONS
-from .dataset import AnnotationError, Dataset, ImageEntry, image_size, instance_from_mask, safe_relative
+from .dataset import AnnotationError, Dataset, ImageEntry, annotation_from_mask, image_size, safe_relative
 from .files import image_copies, write_tree
 
 VOID = 255
@@ -70,7 +70,7 @@ def load(path: Path) -> Dataset:
             if not 0 < label < len(names) + 1:
                 dataset.warnings.append(f"{png}: object {k} has class {label}, not in {LABELMAP}; skipped")
                 continue
-            entry.instances.append(instance_from_mask(mask, label - 1))
+            entry.instances.append(annotation_from_mask(mask, label - 1))
         dataset.images.append(entry)
     for stem in sorted(listed):  # listed images without objects
         safe_relative(stem, f"{path / 'ImageSets' / 'Segmentation' / 'default.txt'}: {stem!r}")

@@ -21,7 +21,7 @@ import yaml
 from scipy.spatial import cKDTree
 
 from ..data.images import IMAGE_EXTENSIONS
-from .dataset import AnnotationError, Dataset, ImageEntry, Instance, image_size, instance_from_mask
+from .dataset import Annotation, AnnotationError, Dataset, ImageEntry, annotation_from_mask, image_size
 from .files import image_copies, write_tree
 
 
@@ -76,7 +76,7 @@ def _read_names(yaml_path: Path) -> list[str]:
     return names
 
 
-def _read_labels(path: Path, num_classes: int, w: int, h: int, warnings: list[str]) -> list[Instance]:
+def _read_labels(path: Path, num_classes: int, w: int, h: int, warnings: list[str]) -> list[Annotation]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
@@ -93,7 +93,7 @@ def _read_labels(path: Path, num_classes: int, w: int, h: int, warnings: list[st
     return [i for i in out if i is not None]
 
 
-def _parse_line(line: str, num_classes: int, w: int, h: int) -> Instance | None:
+def _parse_line(line: str, num_classes: int, w: int, h: int) -> Annotation | None:
     tokens = line.split()
     try:
         cls_f, values = float(tokens[0]), [float(t) for t in tokens[1:]]
@@ -122,7 +122,7 @@ def _parse_line(line: str, num_classes: int, w: int, h: int) -> Instance | None:
     mask = rasterise(np.clip(np.asarray(values).reshape(-1, 2), 0, 1), w, h)
     if not mask.any():
         raise ValueError("polygon covers no pixel")
-    return instance_from_mask(mask, int(cls_f))
+    return annotation_from_mask(mask, int(cls_f))
 
 
 def rasterise(points: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -156,7 +156,7 @@ def _data_yaml(names: list[str]) -> bytes:
     return (header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)).encode("utf-8")
 
 
-def _line(inst: Instance, im: ImageEntry, k: int, warnings: list[str]) -> str:
+def _line(inst: Annotation, im: ImageEntry, k: int, warnings: list[str]) -> str:
     mask = inst.mask()
     polygon = outline(mask)
     if polygon is None:

@@ -38,7 +38,7 @@ from istr_core import formats
 from istr_core.data.rle import annotation_rle
 from istr_core.formats import Dataset, ImageEntry
 from istr_core.formats.coco import CocoData
-from istr_core.formats.dataset import AnnotationError, instance_from_mask, instance_from_polygons
+from istr_core.formats.dataset import AnnotationError, annotation_from_mask, annotation_from_polygons
 from istr_core.train.synthetic import make_scene
 
 READERS = ("coco", "cvat", "labelme", "voc", "yolo", "project", "autosave")
@@ -60,14 +60,14 @@ def scene_dataset(images_dir: Path) -> Dataset:
         cv2.imwrite(str(images_dir / name), image)
         entry = ImageEntry(name, w, h)
         if name != "empty.png":
-            insts = [instance_from_mask(m, int(c) % 2) for m, c in zip(masks, labels, strict=True)]
+            insts = [annotation_from_mask(m, int(c) % 2) for m, c in zip(masks, labels, strict=True)]
             entry.instances = [i for i in insts if i is not None]
             poly = [2.0, 3.0, 20.0, 2.5, 14.0 + k, 18.0, 3.0, 12.0]
-            entry.instances.append(instance_from_polygons([poly], 0, h, w))
+            entry.instances.append(annotation_from_polygons([poly], 0, h, w))
             ring = np.zeros((h, w), bool)
             ring[h // 2 : h // 2 + 9, w - 9 :] = True
             ring[h // 2 + 3 : h // 2 + 6, w - 6 : w - 3] = False  # a hole, touching the right border
-            entry.instances.append(instance_from_mask(ring, 1))
+            entry.instances.append(annotation_from_mask(ring, 1))
         entries.append(entry)
     entries[0].instances[0].score = 0.75
     entries[1].instances[-1].iscrowd = True

@@ -13,7 +13,7 @@ import pytest
 
 from istr_core import formats
 from istr_core.formats import Dataset, ImageEntry
-from istr_core.formats.dataset import instance_from_mask
+from istr_core.formats.dataset import annotation_from_mask
 from tests.robustness.conftest import assert_clean_failure
 
 
@@ -24,7 +24,7 @@ def _dataset(folder: Path) -> Dataset:
     a[2:10, 3:12], b[12:20, 15:30] = True, True
     return Dataset(
         ["cell", "dust"],
-        [ImageEntry("frame.png", 32, 24, [instance_from_mask(a, 0), instance_from_mask(b, 1)])],
+        [ImageEntry("frame.png", 32, 24, [annotation_from_mask(a, 0), annotation_from_mask(b, 1)])],
     )
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from istr_core import formats
 from istr_core.formats import Dataset, ImageEntry
 from istr_core.formats.coco import load_coco
-from istr_core.formats.dataset import AnnotationError, instance_from_mask
+from istr_core.formats.dataset import AnnotationError, annotation_from_mask
 from istr_core.formats.voc import voc_colormap
 from istr_core.train.synthetic import make_scene
 
@@ -35,7 +35,7 @@ def scenes_dataset(folder: Path, n: int = 6, seed: int = 5) -> Dataset:
         name = f"sub dir/ünï {i}.png" if i % 3 == 0 else f"scene_{i}.png"
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / name), image)
-        insts = [instance_from_mask(m, remap[int(c)]) for m, c in zip(masks, labels, strict=True)]
+        insts = [annotation_from_mask(m, remap[int(c)]) for m, c in zip(masks, labels, strict=True)]
         images.append(ImageEntry(name, w, h, [x for x in insts if x is not None]))
     cv2.imwrite(str(folder / "empty.png"), np.zeros((20, 30, 3), np.uint8))
     images.append(ImageEntry("empty.png", 30, 20))
@@ -95,7 +95,7 @@ def test_holes_survive_yolo_exactly(tmp_path):
     cv2.circle(mask.view(np.uint8), (30, 30), 20, 1, -1)
     cv2.circle(mask.view(np.uint8), (30, 30), 8, 0, -1)
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((60, 60, 3), np.uint8))
-    dataset = Dataset(["ring"], [ImageEntry("a.png", 60, 60, [instance_from_mask(mask, 0)])])
+    dataset = Dataset(["ring"], [ImageEntry("a.png", 60, 60, [annotation_from_mask(mask, 0)])])
     warnings = formats.save(dataset, tmp_path / "y", "yolo", tmp_path)
     back = formats.load(tmp_path / "y")
     assert warnings == [] and np.array_equal(back.images[0].instances[0].mask(), mask)
@@ -105,7 +105,7 @@ def test_voc_overlap_keeps_the_smaller_object_and_warns(tmp_path):
     big, small = np.zeros((20, 20), bool), np.zeros((20, 20), bool)
     big[2:18, 2:18], small[5:9, 5:9] = True, True
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((20, 20, 3), np.uint8))
-    insts = [instance_from_mask(small, 0), instance_from_mask(big, 0)]
+    insts = [annotation_from_mask(small, 0), annotation_from_mask(big, 0)]
     warnings = formats.save(
         Dataset(["x"], [ImageEntry("a.png", 20, 20, insts)]), tmp_path / "v", "voc", tmp_path
     )
