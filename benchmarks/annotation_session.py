@@ -33,6 +33,7 @@ from istr_core.formats.coco import load_coco
 from istr_core.formats.dataset import AnnotationError
 from istr_core.train.checkpoint import CheckpointError, load_checkpoint
 from istr_core.train.online import OnlineConfig, OnlineTrainer
+from istr_core.train.precision import cpu_report
 
 
 def parse_args(argv=None):
@@ -187,6 +188,7 @@ def main(argv=None) -> int:
                 "score_threshold": args.score_threshold,
                 "online_config": config.to_dict(),
                 "threads": torch.get_num_threads(),
+                "cpu": cpu_report(),  # the ISA, and whether bf16 autocast ran
                 "date": time.strftime("%Y-%m-%d"),
             }
         ),
