@@ -21,8 +21,9 @@ predictions near 0.5 weigh most), the "next most useful image" of active learnin
 With a :class:`istr_core.eval.gate.PrelabelGate` (``fixed``, ``batch``, ``online``; the mode is then
 called e.g. ``online+gate``), each image is shown its pre-labels at the threshold the gate chose from
 the images reviewed before it, or none; after the review the gate prices that image's pre-labels at
-every threshold (out of sample: the model has not learned from it yet), with the click tool when
-there is one, else with polygons.
+every threshold (out of sample: the model has not learned from it yet). Each pricing is a session of
+its own: the click-priced one is gated on click prices, the polygon-priced one on polygon prices (a
+second gate with the same settings; the model's path is the same for both).
 
 The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
 session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``
@@ -79,7 +80,10 @@ class SessionResult:
     # it learns from the true masks whatever the annotator was shown)
     other_thresholds: dict[float, list[ImageReview]] = field(default_factory=dict)
     pricing_wall_s: float = 0.0  # of wall_s, predicting and pricing (with a gate: every threshold)
-    gate: list[GateDecision] = field(default_factory=list)  # with a gate: what each image was shown
+    # with a gate: what each image was shown, in the click-priced session (empty without a click
+    # tool) and in the polygon-priced one (each pricing's own gate chooses on its own prices)
+    gate: list[GateDecision] = field(default_factory=list)
+    polygon_gate: list[GateDecision] = field(default_factory=list)
 
     def summary(self, last: int = 10) -> dict:
         out = {"mode": self.mode, "images": len(self.reviews), "train_steps": self.steps}
@@ -88,9 +92,10 @@ class SessionResult:
         if self.steps:
             out["train_wall_s_per_step"] = round(self.train_wall_s / self.steps, 3)
         out["pricing_wall_s_per_image"] = round(self.pricing_wall_s / max(len(self.reviews), 1), 2)
-        if self.gate:
-            out["gate_thresholds"] = ["none" if d.hidden else d.threshold for d in self.gate]
-            out["gate_hidden_images"] = sum(d.hidden for d in self.gate)
+        for prefix, decisions in (("", self.polygon_gate), ("clicks_", self.gate)):
+            if decisions:
+                out[f"{prefix}gate_thresholds"] = ["none" if d.hidden else d.threshold for d in decisions]
+                out[f"{prefix}gate_hidden_images"] = sum(d.hidden for d in decisions)
         out.update(_totals(self.reviews, last, ""))
         if self.click_reviews:
             out.update(_totals(self.click_reviews, last, "clicks_"))
@@ -144,6 +149,10 @@ class _Pricer:
     def __init__(self, class_names, threshold, cost, click_tool: ClickTool | None, others=(), gate=None):
         self.class_names, self.threshold, self.others = class_names, threshold, tuple(others)
         self.cost, self.click_tool, self.gate = cost, click_tool, gate
+        # with clicks, the polygon pricing is a session of its own: its gate decides on polygon prices
+        self.polygon_gate = gate
+        if gate is not None and click_tool is not None:
+            self.polygon_gate = PrelabelGate(gate.window, gate.default, gate.thresholds)
 
     def __call__(self, segmenter: Segmenter | None, truth: Truth, result: SessionResult) -> None:
         started = time.monotonic()
@@ -170,17 +179,18 @@ class _Pricer:
             result.click_reviews.append(self._review(preds, segmenter, truth, counter))
 
     def _gated(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
-        shown, thresholds = self.gate.decision, self.gate.thresholds
+        thresholds = self.gate.thresholds
         everything = self._predict(segmenter, truth, thresholds[0], result)
         by_polygons = self._review_all(everything, segmenter, truth, thresholds)
-        result.reviews.append(by_polygons[shown.threshold])
-        by_clicks = None
+        result.reviews.append(by_polygons[self.polygon_gate.decision.threshold])
+        result.polygon_gate.append(self.polygon_gate.decision)
         if self.click_tool is not None:
             counter = self.click_tool.for_image(segmenter, truth.image)
             by_clicks = self._review_all(everything, segmenter, truth, thresholds, counter)
-            result.click_reviews.append(by_clicks[shown.threshold])
-        result.gate.append(shown)
-        self.gate.add(PricedImage.from_reviews(truth.key, by_clicks or by_polygons))
+            result.click_reviews.append(by_clicks[self.gate.decision.threshold])
+            result.gate.append(self.gate.decision)
+            self.gate.add(PricedImage.from_reviews(truth.key, by_clicks))
+        self.polygon_gate.add(PricedImage.from_reviews(truth.key, by_polygons))
 
     def _predict(self, segmenter: Segmenter, truth: Truth, lowest: float, result: SessionResult) -> list:
         """Predictions down to ``lowest`` and the other thresholds, at which they are priced (polygons)."""
@@ -261,6 +271,8 @@ def run_session(
         log(f"{result.mode} image {i + 1}/{len(truths)}: {per_object:.1f} s/object{with_clicks}")
         if gate is not None:
             log(f"  gate for the next image: {gate.decision.line()}")
+            if price.polygon_gate is not gate:
+                log(f"  (polygon pricing: {price.polygon_gate.decision.line()})")
         if trainer is not None:
             trainer.add_example(truth.key, truth.image, truth.masks, truth.labels)
             started = time.monotonic()

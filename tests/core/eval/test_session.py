@@ -114,8 +114,10 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
     grid = tuple(sorted({*THRESHOLDS, 0.3}))
     every = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, 0.3, other_thresholds=grid)
     nothing = [79.0 * len(t.masks) for t in truths]
-    assert gated.mode == "fixed+gate" and len(gated.gate) == 4 and gated.gate[0].threshold == 0.3
-    for k, shown in enumerate(gated.gate):
+    decisions = gated.polygon_gate  # without a click tool the polygon pricing is the only one
+    assert gated.mode == "fixed+gate" and not gated.gate and len(decisions) == 4
+    assert decisions[0].threshold == 0.3
+    for k, shown in enumerate(decisions):
         if shown.hidden:
             assert gated.reviews[k].seconds == nothing[k] and gated.reviews[k].deleted == 0
         else:
@@ -129,11 +131,24 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
             )
             for j in range(max(0, k - 2), k)
         ]
-        assert gated.gate[k] == decide(window, grid)
+        assert decisions[k] == decide(window, grid)
     summary = gated.summary()
     assert len(summary["gate_thresholds"]) == 4 and summary["pricing_wall_s_per_image"] >= 0
     again = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, 0.3, gate=PrelabelGate(2, 0.3))
-    assert again.reviews == gated.reviews and again.gate == gated.gate  # same input, same result
+    assert again.reviews == gated.reviews and again.polygon_gate == decisions  # same input, same result
+    # with clicks, each pricing has its own gate
+    clicked = run_session(
+        "fixed",
+        tiny_checkpoint,
+        ann,
+        folder,
+        truths[:2],
+        1,
+        click_tool=InteractiveClickTool(),
+        gate=PrelabelGate(),
+    )
+    assert len(clicked.gate) == len(clicked.polygon_gate) == len(clicked.click_reviews) == 2
+    assert {"gate_thresholds", "clicks_gate_thresholds"} <= set(clicked.summary())
 
 
 def bench(*args):
