@@ -1,11 +1,13 @@
-"""Simulated annotation session: annotator seconds per object with a frozen model, batch fine-tunes
-and online learning (issue "Annotator seconds per object").
+"""Simulated annotation session: annotator seconds per object clicking every object, with a frozen
+model, batch fine-tunes and online learning, each optionally gated by its measured price (issues
+"Annotator seconds per object", 27).
 
     python benchmarks/annotation_session.py ../shared/data/droplets/train.json \
         --images ../shared/data/droplets/images --first 30 --train-seconds-per-image 60 \
         --val ../shared/data/droplets/val.json --plot bench_out/session.png
 
     python benchmarks/annotation_session.py --synthetic 30 ...   # multi-class procedural scenes
+    python benchmarks/annotation_session.py ... --mode clicks --mode online --mode online+gate
 
 Prints the cost model, then one JSON line per mode (seconds per object over the session and per
 image, accepted share, final val mask AP, wall time) and writes a PNG plot (needs matplotlib: the
@@ -28,11 +30,14 @@ import torch
 from istr_core.data.images import ImageReadError
 from istr_core.data.shipped import DEFAULT_MODEL
 from istr_core.eval.annotation_cost import CostModel
-from istr_core.eval.session import MODES, ORDERS, InteractiveClickTool, load_truths, run_session
+from istr_core.eval.click_tool import InteractiveClickTool
+from istr_core.eval.gate import PrelabelGate
+from istr_core.eval.session import GATED_MODES, MODES, ORDERS, load_truths, run_session
 from istr_core.formats.coco import load_coco
 from istr_core.formats.dataset import AnnotationError
 from istr_core.train.checkpoint import CheckpointError, load_checkpoint
 from istr_core.train.online import OnlineConfig, OnlineTrainer
+from istr_core.train.precision import cpu_report
 
 
 def parse_args(argv=None):
@@ -44,7 +49,15 @@ def parse_args(argv=None):
     ap.add_argument(
         "--steps-per-image", type=int, help="training steps per reviewed image (overrides seconds)"
     )
-    ap.add_argument("--mode", action="append", choices=MODES, help="repeatable; default: all three")
+    ap.add_argument(
+        "--mode",
+        action="append",
+        choices=MODES + tuple(f"{m}+gate" for m in GATED_MODES),
+        help="repeatable; default: clicks, fixed, batch, online. MODE+gate: pre-labels chosen by the gate",
+    )
+    ap.add_argument(
+        "--gate-window", type=int, default=3, help="reviewed images the gate prices its choice on"
+    )
     ap.add_argument(
         "--no-clicks", action="store_true", help="price fixes as polygons only (skip the click-tool pricing)"
     )
@@ -95,6 +108,25 @@ def val_metrics(final, class_names: list[str], val: Path, val_images: Path) -> d
     except ValueError as e:  # no class in common: nothing to score
         return {"val_mask_AP": None, "val_note": str(e)}
     return {"val_mask_AP": round(m["segm"]["AP"], 3), "val_mask_AP50": round(m["segm"]["AP50"], 3)}
+
+
+def against_clicks(result, clicks, run: int = 5) -> dict:
+    """A session's seconds as a share of the clicks mode's on the same images (``SessionResult``s),
+    with each pricing: over the session and over the worst ``run`` consecutive images."""
+    out = {}
+    for prefix, ours, base in (
+        ("", result.reviews, clicks.reviews),
+        ("clicks_", result.click_reviews, clicks.click_reviews),
+    ):
+        if not ours or len(ours) != len(base):
+            continue
+        a, b = [r.seconds for r in ours], [r.seconds for r in base]
+        out[f"{prefix}vs_clicks"] = round(sum(a) / max(sum(b), 1e-9), 3)
+        spans = [(k, k + run) for k in range(max(1, len(a) - run + 1))]
+        out[f"{prefix}vs_clicks_worst_{run}_images"] = round(
+            max(sum(a[i:j]) / max(sum(b[i:j]), 1e-9) for i, j in spans), 3
+        )
+    return out
 
 
 def synthetic_files(folder: Path, n: int) -> tuple[Path, Path, Path]:
@@ -187,13 +219,15 @@ def main(argv=None) -> int:
                 "score_threshold": args.score_threshold,
                 "online_config": config.to_dict(),
                 "threads": torch.get_num_threads(),
+                "cpu": cpu_report(),  # the ISA, and whether bf16 autocast ran
                 "date": time.strftime("%Y-%m-%d"),
             }
         ),
         flush=True,
     )
-    results = {}
-    for mode in args.mode or MODES:
+    results, sessions = {}, {}
+    for name in args.mode or MODES:
+        mode, gated = name.removesuffix("+gate"), name.endswith("+gate")
         r = run_session(
             mode,
             args.weights,
@@ -208,13 +242,16 @@ def main(argv=None) -> int:
             log=lambda m: print(m, file=sys.stderr, flush=True),
             order=args.order,
             other_thresholds=tuple(args.also_threshold),
+            gate=PrelabelGate(args.gate_window, args.score_threshold) if gated else None,
         )
         summary = {**r.summary(), "order": args.order}
         if args.order != "file":
             summary["reviewed_order"] = r.order
-        if args.val:
+        if args.val and r.final is not None:
             summary.update(val_metrics(r.final, coco.class_names, args.val, args.val_images or images))
-        results[mode] = summary
+        if "clicks" in sessions:
+            summary.update(against_clicks(r, sessions["clicks"]))
+        results[name], sessions[name] = summary, r
         print(json.dumps(summary), flush=True)
     print(
         plot(results, args.plot, f"{args.annotations.name}: {len(truths)} images, {steps} steps per image"),

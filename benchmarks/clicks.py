@@ -32,6 +32,7 @@ from istr_core.data.rle import annotation_mask
 from istr_core.formats.coco import load_coco
 from istr_core.formats.dataset import resolve_image_path
 from istr_core.interactive import ClickPredictor, clicks_to_reach, mask_iou, simulate
+from istr_core.train.precision import cpu_report
 
 MAX_CLICKS = 20
 
@@ -138,7 +139,10 @@ def main() -> None:
     )
     for row in run(a.annotations, a.images, a.weights, a.max_objects, methods):
         load = os.getloadavg()[0]
-        row.update(weights=a.weights or "default", threads=torch.get_num_threads(), load=round(load, 1))
+        isa = cpu_report()["isa"]
+        row.update(
+            weights=a.weights or "default", threads=torch.get_num_threads(), isa=isa, load=round(load, 1)
+        )
         print(json.dumps(row), flush=True)
 
 

@@ -22,6 +22,7 @@ from istr_core.eval.coco_eval import evaluate
 from istr_core.formats.coco import load_coco
 from istr_core.predict.segmenter import Segmenter
 from istr_core.structures import Prediction
+from istr_core.train.precision import cpu_report
 from istr_core.train.recipes import default_train_config, model_config_for, train_on_coco
 from istr_core.train.samples import CocoInstanceDataset, collate
 
@@ -166,6 +167,7 @@ def main() -> None:
         "benchmark": "droplets_vs_maskrcnn",
         "minutes_each": args.minutes,
         "threads": torch.get_num_threads(),
+        "cpu": cpu_report(),  # the ISA, and whether bf16 autocast ran
         "machine": platform.processor() or platform.machine(),
         "date": time.strftime("%Y-%m-%d"),
     }

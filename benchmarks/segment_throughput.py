@@ -23,6 +23,7 @@ import torch
 from istr_core.data.images import list_images, read_image
 from istr_core.predict.folder import _encode, segment_folder
 from istr_core.predict.segmenter import Segmenter
+from istr_core.train.precision import cpu_report
 from istr_core.train.synthetic import make_scene
 
 
@@ -74,6 +75,7 @@ def main() -> None:
                 "images": args.images,
                 "size": args.size,
                 "threads": torch.get_num_threads(),
+                "cpu": cpu_report(),  # the ISA, and whether bf16 autocast ran
                 "date": time.strftime("%Y-%m-%d"),
                 "forward_only_img_s": round(args.images / forward, 3),
                 "end_to_end_img_s": round(args.images / end_to_end, 3),

@@ -31,6 +31,7 @@ from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 from istr_core import build_model
 from istr_core.ops.roi_align import FlatFeatures
+from istr_core.train.precision import cpu_report
 
 
 class TorchvisionPooler(torch.nn.Module):
@@ -144,6 +145,7 @@ def main() -> None:
         "batch": args.batch,
         "image": "512x683",
         "threads": torch.get_num_threads(),
+        "cpu": cpu_report(),  # the ISA, and whether bf16 autocast ran
         "torch": torch.__version__,
         "machine": platform.machine(),
         "date": time.strftime("%Y-%m-%d"),

@@ -159,6 +159,9 @@ class ClickSession(QObject):
         self.controller.message.emit(f"click tool: {message}")
 
     def wait(self, timeout_ms: int = 60000) -> None:
-        """Block until the background calls end (tests and shutdown)."""
+        """Block until the background calls end (tests and shutdown). Each thread is told to quit
+        once its call returns: the quit its worker's ``finished`` queues to this (GUI) thread cannot
+        arrive while this thread waits, so a finished call's thread would wait out the timeout."""
         for _, thread in list(self._threads):
+            thread.quit()
             thread.wait(timeout_ms)

@@ -23,6 +23,7 @@ class Jobs(QObject):
     ended = Signal(str, object)  # kind ("prelabel"/"finetune"), result or error message
     failed = Signal(str)
     log = Signal(str)
+    prelabelled = Signal(str, object)  # key, [(Prediction, encoded RLE)]: what the image is shown now
 
     def __init__(self, controller: Controller):
         super().__init__()
@@ -44,6 +45,7 @@ class Jobs(QObject):
             return False
         worker = PrelabelWorker(c.segmenter, [(k, c.project.record(k).path) for k in keys])
         worker.result.connect(c.apply_predictions)
+        worker.result.connect(self.prelabelled)
         self._start("prelabel", worker)
         return True
 

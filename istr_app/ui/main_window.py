@@ -6,6 +6,7 @@ from the same table, so the shortcut list cannot drift from the real bindings.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from ..controller import Controller
 from ..core import autosave
 from ..services.jobs import Jobs
 from ..services.online_loop import OnlineLoop, Reviewed, RoundInfo
+from ..services.prelabel_gate import GateService, Shown, ToPrice
 from .widgets.canvas import TOOLS, Canvas
 from .widgets.dialogs import HelpDialog
 from .widgets.panels import ClassPanel, ImageList, InstanceList
@@ -67,6 +69,7 @@ ACTIONS = [
     ("finetune", "Fine-tune on reviewed images…", ["Ctrl+T"]),
     ("cancel", "Cancel background job", ["Ctrl+."]),
     ("pause_learning", "Pause online learning", ["Ctrl+P"]),
+    ("auto_threshold", "Automatic confidence (pre-labels priced on reviewed images)", ["Ctrl+G"]),
     ("help", "Keyboard shortcuts", ["F1"]),
 ] + [(f"class_{k}", f"Class {k} for selection / new instances", [str(k)]) for k in range(1, 10)]
 
@@ -103,9 +106,12 @@ MENUS = {
         "brush_smaller",
         "brush_larger",
     ],
-    "&Model": ["prelabel", "prelabel_all", "finetune", "cancel", "pause_learning"],
+    "&Model": ["prelabel", "prelabel_all", "finetune", "cancel", "pause_learning", "auto_threshold"],
     "&Help": ["help"],
 }
+
+
+HIDE_ALL = 101  # the slider's position past 1.00: no pre-label shown ("none")
 
 
 def shortcut_table() -> list[tuple[str, str]]:
@@ -118,6 +124,9 @@ class MainWindow(QMainWindow):
         self.controller, self.jobs = controller, Jobs(controller)
         self.online: OnlineLoop | None = None
         self.online_round: RoundInfo | None = None
+        # the pre-label gate: after each reviewed image, the threshold (or none) its pricing chose
+        self.gate = GateService(default=controller.threshold)
+        self._gate_moving, self._manual_value = False, round(controller.threshold * 100)
         self.ask_on_close = True
         self.setWindowTitle(f"ISTR Studio — {controller.project.folder}")
         self.canvas = Canvas(controller)
@@ -177,7 +186,7 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         self.threshold_label = QLabel()
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(5, 100)
+        self.slider.setRange(5, HIDE_ALL)
         self.slider.setFixedWidth(140)
         self.slider.setValue(round(self.controller.threshold * 100))
         self.slider.valueChanged.connect(self.on_threshold)
@@ -185,6 +194,9 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.slider)
         bar.addWidget(self.threshold_label)
         self.on_threshold(self.slider.value())
+        auto = self.actions_by_name["auto_threshold"]
+        auto.setCheckable(True)
+        auto.setChecked(True)
 
     def _build_status_bar(self) -> None:
         self.status_label, self.brush_label, self.count_label, self.pos_label = (
@@ -193,7 +205,7 @@ class MainWindow(QMainWindow):
             QLabel(),
             QLabel(),
         )
-        self.online_label = QLabel()
+        self.online_label, self.gate_label = QLabel(), QLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.cancel_button = QPushButton("Cancel")
@@ -201,6 +213,7 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         sb.addWidget(self.status_label, 1)
         for w in (
+            self.gate_label,
             self.online_label,
             self.pos_label,
             self.count_label,
@@ -212,6 +225,7 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.cancel_button.hide()
         self._show_brush()
+        self._show_gate()
         self.show_message("F1: keyboard shortcuts")
 
     def _connect(self) -> None:
@@ -228,6 +242,10 @@ class MainWindow(QMainWindow):
         self.jobs.failed.connect(self._job_failed)
         self.jobs.log.connect(self.show_message)
         c.reviewed.connect(self._on_reviewed)
+        self.jobs.prelabelled.connect(self._remember_prelabels)
+        self.gate.decided.connect(self._on_gate)
+        c.model_changed.connect(self._show_gate)
+        self.gate.failed.connect(self.show_message)
 
     # ----- online learning ----------------------------------------------------------------------
     def enable_online_learning(self, steps_per_round: int = 20, save_path: Path | None = None) -> bool:
@@ -250,6 +268,7 @@ class MainWindow(QMainWindow):
         return True
 
     def _on_reviewed(self, key: str) -> None:
+        self._price_prelabels(key)
         if self.online is not None:
             self.learn_from(key)
             self._prelabel_ahead()
@@ -291,6 +310,57 @@ class MainWindow(QMainWindow):
         if self.online is not None:
             self.online.set_paused(self.actions_by_name["pause_learning"].isChecked())
             self._show_online()
+
+    # ----- the pre-label gate -------------------------------------------------------------------
+    def _remember_prelabels(self, key: str, predictions: list) -> None:
+        """What image ``key`` is shown now, kept for pricing once it is reviewed."""
+        c = self.controller
+        names = c.segmenter.class_names if c.segmenter is not None else []
+        labels = [c.project.class_index(names[p.label]) for p, _ in predictions]
+        rles, scores = [encoded[0] for _, encoded in predictions], [float(p.score) for p, _ in predictions]
+        self.gate.remember(key, Shown(rles, scores, labels))
+
+    def _price_prelabels(self, key: str) -> None:
+        """A reviewed image that had pre-labels: price them (in the background) against its masks."""
+        shown = self.gate.take_shown(key)
+        if shown is None:
+            return
+        c = self.controller
+        masks, labels = c.reviewed_masks(key)
+        path, classes = c.project.record(key).path, len(c.project.class_names) > 1
+        self.gate.price(ToPrice(key, path, shown, masks, labels, c.segmenter, classes))
+
+    def _on_gate(self, decision) -> None:
+        if self.actions_by_name["auto_threshold"].isChecked():
+            self._move_slider(HIDE_ALL if decision.hidden else round(decision.threshold * 100))
+        self._show_gate()
+
+    def _move_slider(self, value: int) -> None:
+        self._gate_moving = True
+        self.slider.setValue(value)
+        self._gate_moving = False
+
+    def _show_gate(self) -> None:
+        decision = self.gate.gate.decision
+        if self.controller.segmenter is None:
+            text = ""
+        elif not decision.images:
+            text = "pre-labels: threshold chosen after the first reviewed image"
+        else:
+            text = decision.line()
+        if text and not self.actions_by_name["auto_threshold"].isChecked():
+            text = f"automatic confidence off (Ctrl+G) · {text}"
+        self.gate_label.setText(text)
+
+    def on_auto_threshold(self) -> None:
+        """Automatic on: the gate's choice moves the slider; off: the slider stays the user's."""
+        decision = self.gate.gate.decision
+        if self.actions_by_name["auto_threshold"].isChecked():
+            if decision.images:
+                self._on_gate(decision)
+        elif self.slider.value() == HIDE_ALL:  # off after "none": show pre-labels again
+            self._move_slider(self._manual_value if self._manual_value != HIDE_ALL else 30)
+        self._show_gate()
 
     # ----- slots ------------------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -378,8 +448,11 @@ class MainWindow(QMainWindow):
             self.show_message("box → mask running…")
 
     def on_threshold(self, value: int) -> None:
-        self.threshold_label.setText(f"{value / 100:.2f}")
-        self.controller.set_threshold(value / 100)
+        """The slider: by hand or moved by the gate; past 1.00 ("none") it hides every pre-label."""
+        if not self._gate_moving:
+            self._manual_value = value
+        self.threshold_label.setText("none" if value >= HIDE_ALL else f"{value / 100:.2f}")
+        self.controller.set_threshold(math.inf if value >= HIDE_ALL else value / 100)
 
     def _on_indexed(self, name: str) -> None:
         if name.startswith("tool_"):
@@ -543,6 +616,7 @@ class MainWindow(QMainWindow):
         self.jobs.cancel()
         self.jobs.wait()
         self.canvas.clicks.wait()
+        self.gate.stop()
         if self.online is not None:
             self.online.stop()
             self.online.model_ready.disconnect(self._on_online_model)  # nothing may reach a closed window

@@ -2,8 +2,11 @@
 
 The annotator takes the images in order; on each, the tool pre-labels with its current model and
 the annotator's work is priced by :mod:`istr_core.eval.annotation_cost`; the image is then marked reviewed
-and its true masks join the training set. Three modes:
+and its true masks join the training set. Four modes:
 
+* ``clicks``: no model at all: nothing is pre-labelled, every object is made from nothing with the
+  click tool's weight-free path (what a SAM-tool user does; the bar every other mode must beat). No
+  training; the images are taken in file order;
 * ``fixed``: the starting model, never trained (what tools with a frozen model give);
 * ``batch``: every ``batch_every`` reviewed images, a fresh ``istr finetune`` of the starting model on
   all of them (the GUI's "Fine-tune on reviewed images" button): it trains while the annotator does
@@ -14,6 +17,13 @@ and its true masks join the training set. Three modes:
 ``order="uncertainty"`` takes, instead of the next image in file order, the remaining image the
 current model is least sure about (the sum over its predictions of 4 s (1 - s), s the score: many
 predictions near 0.5 weigh most), the "next most useful image" of active learning.
+
+With a :class:`istr_core.eval.gate.PrelabelGate` (``fixed``, ``batch``, ``online``; the mode is then
+called e.g. ``online+gate``), each image is shown its pre-labels at the threshold the gate chose from
+the images reviewed before it, or none; after the review the gate prices that image's pre-labels at
+every threshold (out of sample: the model has not learned from it yet). Each pricing is a session of
+its own: the click-priced one is gated on click prices, the polygon-priced one on polygon prices (a
+second gate with the same settings; the model's path is the same for both).
 
 The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
 session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``
@@ -27,7 +37,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -36,48 +45,17 @@ from ..data.images import read_image
 from ..data.rle import annotation_mask
 from ..formats.coco import CocoData, load_coco
 from ..formats.dataset import resolve_image_path
-from ..interactive import Clicker, ClickPredictor, mask_iou
 from ..predict.segmenter import Segmenter
 from ..train.checkpoint import Checkpoint, load_checkpoint
 from ..train.finetune import finetune
 from ..train.online import OnlineConfig, OnlineTrainer
-from .annotation_cost import ClickCounter, CostModel, ImageReview, review_image
+from .annotation_cost import CostModel, ImageReview, review_image
+from .click_tool import ClickTool
+from .gate import GateDecision, PrelabelGate, PricedImage, price_thresholds
 
-MODES = ("fixed", "batch", "online")
+MODES = ("clicks", "fixed", "batch", "online")
+GATED_MODES = ("fixed", "batch", "online")  # the modes that pre-label, so a gate can choose for them
 ORDERS = ("file", "uncertainty")
-
-
-class ClickTool(Protocol):
-    """The click tool of the session's pricing: ``for_image(segmenter, image)`` returns how many clicks
-    it needs, on that image with that model, to bring a mask (or nothing) to the true mask."""
-
-    def for_image(self, segmenter: Segmenter, image: np.ndarray) -> ClickCounter: ...
-
-
-class InteractiveClickTool:
-    """The click tool of istr-app (:class:`istr_core.interactive.ClickPredictor`, with the session's
-    current model) driven by the standard click protocol: a missed object starts from nothing, a fix
-    from the pre-label (its mask is the one being refined); clicks until mask IoU >= ``target``, None
-    when ``max_clicks`` do not get there."""
-
-    def __init__(self, target: float = 0.85, max_clicks: int = 20, use_model: bool = True):
-        self.target, self.max_clicks, self.use_model = target, max_clicks, use_model
-
-    def for_image(self, segmenter: Segmenter, image: np.ndarray) -> ClickCounter:
-        predictor = ClickPredictor(segmenter if self.use_model else None)
-        predictor.set_image(image)
-
-        def clicks_to_reach(start: np.ndarray | None, truth: np.ndarray) -> int | None:
-            clicker, pred = Clicker(truth), start
-            for k in range(1, self.max_clicks + 1):
-                if clicker.next_click(pred) is None:
-                    return k - 1
-                pred = predictor.predict(list(clicker.clicks), prev_mask=start)
-                if mask_iou(pred, truth) >= self.target:
-                    return k
-            return None
-
-        return clicks_to_reach
 
 
 @dataclass
@@ -101,6 +79,11 @@ class SessionResult:
     # polygon pricing of the same session at other score thresholds (the model's path is the same:
     # it learns from the true masks whatever the annotator was shown)
     other_thresholds: dict[float, list[ImageReview]] = field(default_factory=dict)
+    pricing_wall_s: float = 0.0  # of wall_s, predicting and pricing (with a gate: every threshold)
+    # with a gate: what each image was shown, in the click-priced session (empty without a click
+    # tool) and in the polygon-priced one (each pricing's own gate chooses on its own prices)
+    gate: list[GateDecision] = field(default_factory=list)
+    polygon_gate: list[GateDecision] = field(default_factory=list)
 
     def summary(self, last: int = 10) -> dict:
         out = {"mode": self.mode, "images": len(self.reviews), "train_steps": self.steps}
@@ -108,6 +91,11 @@ class SessionResult:
         out["train_wall_s"] = round(self.train_wall_s, 1)
         if self.steps:
             out["train_wall_s_per_step"] = round(self.train_wall_s / self.steps, 3)
+        out["pricing_wall_s_per_image"] = round(self.pricing_wall_s / max(len(self.reviews), 1), 2)
+        for prefix, decisions in (("", self.polygon_gate), ("clicks_", self.gate)):
+            if decisions:
+                out[f"{prefix}gate_thresholds"] = ["none" if d.hidden else d.threshold for d in decisions]
+                out[f"{prefix}gate_hidden_images"] = sum(d.hidden for d in decisions)
         out.update(_totals(self.reviews, last, ""))
         if self.click_reviews:
             out.update(_totals(self.click_reviews, last, "clicks_"))
@@ -154,34 +142,84 @@ def load_truths(coco: CocoData, images_dir: Path, first: int | None = None) -> l
 
 
 class _Pricer:
-    """Prices one image's review with the model's predictions (both pricings when clicks are given)."""
+    """Prices one image's review with the model's predictions (both pricings when clicks are given);
+    with a gate, at the threshold it chose (or with nothing shown), and then tells the gate what every
+    threshold would have cost. Without a model (``clicks`` mode) nothing is shown."""
 
-    def __init__(self, class_names, threshold, cost, click_tool: ClickTool | None, others=()):
+    def __init__(self, class_names, threshold, cost, click_tool: ClickTool | None, others=(), gate=None):
         self.class_names, self.threshold, self.others = class_names, threshold, tuple(others)
-        self.cost, self.click_tool = cost, click_tool
+        self.cost, self.click_tool, self.gate = cost, click_tool, gate
+        # with clicks, the polygon pricing is a session of its own: its gate decides on polygon prices
+        self.polygon_gate = gate
+        if gate is not None and click_tool is not None:
+            self.polygon_gate = PrelabelGate(gate.window, gate.default, gate.thresholds)
 
-    def __call__(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
-        everything = segmenter.predict(truth.image, min((self.threshold, *self.others)))
-        for t in self.others:
-            review = self._review([p for p in everything if p.score >= t], segmenter, truth)
-            result.other_thresholds.setdefault(t, []).append(review)
+    def __call__(self, segmenter: Segmenter | None, truth: Truth, result: SessionResult) -> None:
+        started = time.monotonic()
+        if segmenter is None:
+            self._nothing_shown(truth, result)
+        elif self.gate is None:
+            self._at_threshold(segmenter, truth, result)
+        else:
+            self._gated(segmenter, truth, result)
+        result.pricing_wall_s += time.monotonic() - started
+
+    def _nothing_shown(self, truth: Truth, result: SessionResult) -> None:
+        result.reviews.append(review_image([], [], list(truth.masks), self.cost))
+        if self.click_tool is not None:
+            counter = self.click_tool.for_image(None, truth.image)
+            result.click_reviews.append(review_image([], [], list(truth.masks), self.cost, counter))
+
+    def _at_threshold(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
+        everything = self._predict(segmenter, truth, self.threshold, result)
         preds = [p for p in everything if p.score >= self.threshold]
         result.reviews.append(self._review(preds, segmenter, truth))
         if self.click_tool is not None:
             counter = self.click_tool.for_image(segmenter, truth.image)
             result.click_reviews.append(self._review(preds, segmenter, truth, counter))
 
+    def _gated(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
+        thresholds = self.gate.thresholds
+        everything = self._predict(segmenter, truth, thresholds[0], result)
+        by_polygons = self._review_all(everything, segmenter, truth, thresholds)
+        result.reviews.append(by_polygons[self.polygon_gate.decision.threshold])
+        result.polygon_gate.append(self.polygon_gate.decision)
+        if self.click_tool is not None:
+            counter = self.click_tool.for_image(segmenter, truth.image)
+            by_clicks = self._review_all(everything, segmenter, truth, thresholds, counter)
+            result.click_reviews.append(by_clicks[self.gate.decision.threshold])
+            result.gate.append(self.gate.decision)
+            self.gate.add(PricedImage.from_reviews(truth.key, by_clicks))
+        self.polygon_gate.add(PricedImage.from_reviews(truth.key, by_polygons))
+
+    def _predict(self, segmenter: Segmenter, truth: Truth, lowest: float, result: SessionResult) -> list:
+        """Predictions down to ``lowest`` and the other thresholds, at which they are priced (polygons)."""
+        everything = segmenter.predict(truth.image, min((lowest, *self.others)))
+        for t in self.others:
+            review = self._review([p for p in everything if p.score >= t], segmenter, truth)
+            result.other_thresholds.setdefault(t, []).append(review)
+        return everything
+
+    def _labels(self, preds, segmenter: Segmenter) -> list[int] | None:
+        if len(self.class_names) <= 1:  # one class: nothing to choose, so nothing to price
+            return None
+        names = segmenter.class_names
+        return [
+            self.class_names.index(names[p.label]) if names[p.label] in self.class_names else -1
+            for p in preds
+        ]
+
     def _review(self, preds, segmenter: Segmenter, truth: Truth, counter=None) -> ImageReview:
         masks, scores = [p.mask for p in preds], [p.score for p in preds]
-        labels = None
-        if len(self.class_names) > 1:  # one class: nothing to choose, so nothing to price
-            names = segmenter.class_names
-            labels = [
-                self.class_names.index(names[p.label]) if names[p.label] in self.class_names else -1
-                for p in preds
-            ]
-        true_labels = truth.labels.tolist()
+        labels, true_labels = self._labels(preds, segmenter), truth.labels.tolist()
         return review_image(masks, scores, list(truth.masks), self.cost, counter, labels, true_labels)
+
+    def _review_all(self, preds, segmenter, truth: Truth, thresholds, counter=None) -> dict:
+        masks, scores = [p.mask for p in preds], [p.score for p in preds]
+        labels, true_labels = self._labels(preds, segmenter), truth.labels.tolist()
+        return price_thresholds(
+            masks, scores, list(truth.masks), self.cost, counter, labels, true_labels, thresholds
+        )
 
 
 def run_session(
@@ -199,20 +237,25 @@ def run_session(
     log: Callable[[str], None] = lambda m: None,
     order: str = "file",
     other_thresholds: tuple[float, ...] = (),
+    gate: PrelabelGate | None = None,
 ) -> SessionResult:
-    """Simulate one session in ``mode`` starting from checkpoint ``base``; see the module docstring."""
+    """Simulate one session in ``mode`` starting from checkpoint ``base`` (``clicks``: no model), with
+    the pre-labels chosen by ``gate`` when given (a new gate per session); see the module docstring."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
+    if gate is not None and mode not in GATED_MODES:
+        raise ValueError(f"mode {mode!r} shows no pre-labels: nothing to gate")
     start, cost, online_config = time.monotonic(), cost or CostModel(), online_config or OnlineConfig()
     coco = load_coco(annotations, require_images=False)
     class_names = coco.class_names
-    price = _Pricer(class_names, score_threshold, cost, click_tool, other_thresholds)
-    result = SessionResult(mode)
-    base_ckpt = load_checkpoint(base)
-    segmenter = Segmenter(base_ckpt, "cpu")
+    price = _Pricer(class_names, score_threshold, cost, click_tool, other_thresholds, gate)
+    result = SessionResult(mode if gate is None else f"{mode}+gate")
+    base_ckpt = None if mode == "clicks" else load_checkpoint(base)
+    segmenter = None if base_ckpt is None else Segmenter(base_ckpt, "cpu")
     trainer = OnlineTrainer(base_ckpt, class_names, online_config) if mode == "online" else None
+    order = "file" if segmenter is None else order  # no model, nothing to be unsure about
     pending: list[tuple[int, Checkpoint]] = []  # batch mode: (swap in after this many reviews, model)
     remaining, reviewed = list(truths), []
     for i in range(len(truths)):
@@ -223,7 +266,13 @@ def run_session(
         result.order.append(truth.key)
         price(segmenter, truth, result)
         per_object = result.reviews[-1].seconds / max(len(truth.masks), 1)
-        log(f"{mode} image {i + 1}/{len(truths)}: {per_object:.1f} s/object")
+        clicked = result.click_reviews[-1].seconds / max(len(truth.masks), 1) if click_tool else None
+        with_clicks = "" if clicked is None else f", {clicked:.1f} with clicks"
+        log(f"{result.mode} image {i + 1}/{len(truths)}: {per_object:.1f} s/object{with_clicks}")
+        if gate is not None:
+            log(f"  gate for the next image: {gate.decision.line()}")
+            if price.polygon_gate is not gate:
+                log(f"  (polygon pricing: {price.polygon_gate.decision.line()})")
         if trainer is not None:
             trainer.add_example(truth.key, truth.image, truth.masks, truth.labels)
             started = time.monotonic()
@@ -238,7 +287,10 @@ def run_session(
             result.train_wall_s += time.monotonic() - started
             pending.append((i + 1 + batch_every, model))
             result.steps += iterations
-    result.final = trainer.checkpoint(with_train_state=False) if trainer is not None else segmenter.checkpoint
+    if trainer is not None:
+        result.final = trainer.checkpoint(with_train_state=False)
+    elif segmenter is not None:
+        result.final = segmenter.checkpoint
     result.wall_s = time.monotonic() - start
     return result
 

@@ -115,6 +115,7 @@ def grabcut_clicks(
     bgr = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1, ::-1]), size, interpolation=cv2.INTER_AREA)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
+        cv2.setRNGSeed(0)  # its colour models start from k-means on OpenCV's RNG: no state across calls
         cv2.grabCut(bgr, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # one colour only (a flat crop): the starting mask is all we know
         return start.copy()

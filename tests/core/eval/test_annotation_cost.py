@@ -72,3 +72,25 @@ def test_a_kept_mask_of_the_wrong_class_is_relabelled():
     r = review_image([A, B], [0.9, 0.8], [A, B], pred_labels=[0, 1], true_labels=[0, 2])
     assert (r.accepted, r.relabelled) == (2, 1)
     assert r.seconds == pytest.approx(1 + 1 + 2)
+
+
+def test_iou_matrix_is_the_dense_product_bit_for_bit():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        h, w = rng.integers(1, 50, 2)
+        pred = [rng.random((h, w)) < rng.random() * 0.3 for _ in range(rng.integers(1, 6))]
+        true = [rng.random((h, w)) < rng.random() * 0.3 for _ in range(rng.integers(1, 6))]
+        pred[0][:] = False  # an empty mask has IoU 0 with everything
+        p = np.stack([m.reshape(-1) for m in pred]).astype(np.float32)
+        t = np.stack([m.reshape(-1) for m in true]).astype(np.float32)
+        inter = p @ t.T
+        union = p.sum(1)[:, None] + t.sum(1)[None, :] - inter
+        dense = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        got = mask_iou_matrix(pred, true)
+        assert got.dtype == dense.dtype and np.array_equal(got, dense)
+
+
+def test_a_precomputed_iou_matrix_must_fit():
+    assert review_image([A], [0.9], [A], iou=mask_iou_matrix([A], [A])).accepted == 1
+    with pytest.raises(ValueError, match="iou"):
+        review_image([A], [0.9], [A, B], iou=np.zeros((1, 1)))

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from istr_core.eval.annotation_cost import CostModel
-from istr_core.eval.session import InteractiveClickTool, load_truths, run_session
+from istr_core.eval.click_tool import InteractiveClickTool
+from istr_core.eval.gate import THRESHOLDS, PrelabelGate, PricedImage, decide
+from istr_core.eval.session import load_truths, run_session
 from istr_core.formats.coco import load_coco
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -81,6 +83,72 @@ def test_other_thresholds_price_the_session_as_a_run_at_that_threshold(synthetic
         "accepted_share",
         "accepted_share_last10",
     }
+
+
+def test_clicks_mode_makes_every_object_from_nothing(synthetic_dataset, tiny_checkpoint):
+    ann, folder = synthetic_dataset
+    truths = load_truths(load_coco(ann, folder), folder, first=3)
+    r = run_session("clicks", tiny_checkpoint, ann, folder, truths, 5, click_tool=InteractiveClickTool())
+    assert r.steps == 0 and r.train_wall_s == 0 and r.final is None
+    for t, polygon, clicked in zip(truths, r.reviews, r.click_reviews, strict=True):
+        n = len(t.masks)
+        assert (polygon.objects, polygon.missed, polygon.polygons, polygon.seconds) == (n, n, n, 79.0 * n)
+        assert (clicked.accepted, clicked.fixed, clicked.deleted, clicked.missed) == (0, 0, 0, n)
+        assert clicked.clicks + clicked.polygons >= n
+        assert clicked.seconds == pytest.approx(2 * clicked.clicks + 79 * clicked.polygons)
+    # the same counts as the weight-free click tool on its own: no model anywhere
+    tool = InteractiveClickTool()
+    for t, clicked in zip(truths, r.click_reviews, strict=True):
+        counter = tool.for_image(None, t.image)
+        counts = [counter(None, m.astype(bool)) for m in t.masks]
+        assert clicked.clicks == sum(c for c in counts if c is not None and c <= 20)
+    with pytest.raises(ValueError, match="nothing to gate"):
+        run_session("clicks", tiny_checkpoint, ann, folder, truths, 1, gate=PrelabelGate())
+
+
+def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthetic_dataset, tiny_checkpoint):
+    ann, folder = synthetic_dataset
+    truths = load_truths(load_coco(ann, folder), folder, first=4)
+    gated = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, 0.3, gate=PrelabelGate(2, 0.3))
+    # the same frozen model priced at every threshold (polygons: no click tool), and with nothing shown
+    grid = tuple(sorted({*THRESHOLDS, 0.3}))
+    every = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, 0.3, other_thresholds=grid)
+    nothing = [79.0 * len(t.masks) for t in truths]
+    decisions = gated.polygon_gate  # without a click tool the polygon pricing is the only one
+    assert gated.mode == "fixed+gate" and not gated.gate and len(decisions) == 4
+    assert decisions[0].threshold == 0.3
+    for k, shown in enumerate(decisions):
+        if shown.hidden:
+            assert gated.reviews[k].seconds == nothing[k] and gated.reviews[k].deleted == 0
+        else:
+            assert gated.reviews[k] == every.other_thresholds[shown.threshold][k]
+    for k in range(1, 4):  # decided from the (at most 2) images before
+        window = [
+            PricedImage(
+                truths[j].key,
+                len(truths[j].masks),
+                {None: nothing[j], **{t: every.other_thresholds[t][j].seconds for t in grid}},
+            )
+            for j in range(max(0, k - 2), k)
+        ]
+        assert decisions[k] == decide(window, grid)
+    summary = gated.summary()
+    assert len(summary["gate_thresholds"]) == 4 and summary["pricing_wall_s_per_image"] >= 0
+    again = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, 0.3, gate=PrelabelGate(2, 0.3))
+    assert again.reviews == gated.reviews and again.polygon_gate == decisions  # same input, same result
+    # with clicks, each pricing has its own gate
+    clicked = run_session(
+        "fixed",
+        tiny_checkpoint,
+        ann,
+        folder,
+        truths[:2],
+        1,
+        click_tool=InteractiveClickTool(),
+        gate=PrelabelGate(),
+    )
+    assert len(clicked.gate) == len(clicked.polygon_gate) == len(clicked.click_reviews) == 2
+    assert {"gate_thresholds", "clicks_gate_thresholds"} <= set(clicked.summary())
 
 
 def bench(*args):

@@ -160,3 +160,16 @@ def test_scissors_path_follows_an_edge():
     path = scissors_path(image, (5, 20), (75, 20))
     assert tuple(path[0]) == (5, 20) or tuple(path[-1]) == (5, 20)
     assert np.abs(path[:, 1] - 20).max() <= 2 and len(path) >= 60
+
+
+def test_the_weight_free_path_keeps_no_state_between_objects(synthetic_dataset):
+    """The same clicks give the same mask whatever was segmented before (GrabCut's k-means used to
+    draw from OpenCV's global RNG, so a click count depended on the objects counted before it)."""
+    from istr_core.eval.session import load_truths
+    from istr_core.formats.coco import load_coco
+
+    ann, folder = synthetic_dataset
+    for truth in load_truths(load_coco(ann, folder), folder, first=3):
+        segmenter = WeightFreeSegmenter(truth.image)
+        runs = [[simulate(segmenter.predict, m.astype(bool), 20, 0.85) for m in truth.masks] for _ in "ab"]
+        assert runs[0] == runs[1]

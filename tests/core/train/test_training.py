@@ -131,6 +131,31 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
     assert not cpu_has_native_bf16(str(tmp_path / "missing"))
 
 
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [
+        ({}, True),
+        ({"ISTR_BF16": "0"}, False),
+        ({"ISTR_BF16": "off"}, False),
+        ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, False),  # how a CPU without bf16 is emulated
+        ({"ONEDNN_MAX_CPU_ISA": "avx512_core"}, False),
+        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, True),
+    ],
+)
+def test_bf16_is_switched_off_by_the_environment(monkeypatch, env, allowed):
+    from istr_core.config import TrainConfig
+    from istr_core.train import precision
+
+    for key in ("ISTR_BF16", "ONEDNN_MAX_CPU_ISA"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.bf16_allowed() is allowed
+    assert precision.use_bf16_autocast("cpu", TrainConfig(cpu_amp=True)) is allowed
+    assert precision.cpu_report()["bf16_autocast"] is allowed
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_cpu_amp_trains_in_bf16_only_where_the_cpu_does_bf16(
     synthetic_dataset, tmp_path, monkeypatch, native

@@ -1,0 +1,122 @@
+"""The pre-label gate in the GUI: after each reviewed image, what its pre-labels would have cost at
+every threshold, against clicking every object, decides the threshold of the next images.
+
+All pricing and deciding is :mod:`istr_core.eval.gate` (the session benchmark's gate). This module
+keeps what each image was shown when it was pre-labelled (its predictions down to the worker's 0.05,
+as RLE, before the annotator touched them), prices a reviewed image off the GUI thread (the click
+tool's simulation runs the model's head per click: seconds on a crowded image), one image at a time,
+and emits ``decided(GateDecision)`` on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from istr_core.data.images import read_image
+from istr_core.data.rle import rle_to_mask
+from istr_core.eval.annotation_cost import CostModel
+from istr_core.eval.click_tool import InteractiveClickTool
+from istr_core.eval.gate import PrelabelGate, PricedImage, price_thresholds
+
+from .workers import CallWorker, start
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An image's pre-labels as the annotator got them: RLEs, scores, project class indices."""
+
+    rles: list[dict]
+    scores: list[float]
+    labels: list[int]
+
+
+@dataclass(frozen=True)
+class ToPrice:
+    key: str
+    path: Path
+    shown: Shown
+    masks: np.ndarray  # (M, H, W) bool: the reviewed masks, the truth
+    labels: np.ndarray  # (M,)
+    segmenter: object  # the click tool's model (None: weight-free)
+    classes: bool  # more than one class: a wrong label costs a relabel
+
+
+class GateService(QObject):
+    decided = Signal(object)  # GateDecision
+    failed = Signal(str)
+
+    def __init__(self, window: int = 3, default: float = 0.3, cost: CostModel | None = None):
+        super().__init__()
+        self.gate, self.cost = PrelabelGate(window, default), cost or CostModel()
+        self.last_pricing_s = 0.0
+        self._shown: dict[str, Shown] = {}
+        self._queue: list[ToPrice] = []
+        self.worker, self.thread = None, None
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None or bool(self._queue)
+
+    def remember(self, key: str, shown: Shown) -> None:
+        """What ``key`` shows now (the newest pre-labelling replaces an older one)."""
+        self._shown[key] = shown
+
+    def price(self, item: ToPrice) -> None:
+        """Price a reviewed image in the background (queued behind one in flight)."""
+        self._queue.append(item)
+        self._next()
+
+    def take_shown(self, key: str) -> Shown | None:
+        """The pre-labels ``key`` was shown, once: a second review of the image is not priced again."""
+        return self._shown.pop(key, None)
+
+    def _next(self) -> None:
+        if self.worker is not None or not self._queue:
+            return
+        item = self._queue.pop(0)
+        self.worker = CallWorker(_price, item, self.gate.thresholds, self.cost)
+        self.worker.finished.connect(self._done)
+        self.worker.failed.connect(self._failed)
+        self.thread = start(self.worker)
+
+    def _done(self, result: tuple[PricedImage, float]) -> None:
+        priced, self.last_pricing_s = result
+        self._clear()
+        self.decided.emit(self.gate.add(priced))
+        self._next()
+
+    def _failed(self, message: str) -> None:
+        self._clear()
+        self.failed.emit(f"pricing the pre-labels failed: {message}")
+        self._next()
+
+    def _clear(self) -> None:
+        self.worker = None
+        if self.thread is not None:
+            self.thread.quit()
+            self.thread.wait(5000)
+            self.thread = None
+
+    def stop(self, timeout_ms: int = 60000) -> None:
+        """Shutdown: drop the images waiting to be priced and wait for the one in flight."""
+        self._queue.clear()
+        if self.thread is not None:
+            self.thread.wait(timeout_ms)
+
+
+def _price(item: ToPrice, thresholds: tuple[float, ...], cost: CostModel) -> tuple[PricedImage, float]:
+    """Off the GUI thread: the reviewed image's shown pre-labels priced at every threshold."""
+    started = time.monotonic()
+    image = read_image(item.path)
+    masks = [rle_to_mask(r) for r in item.shown.rles]
+    counter = InteractiveClickTool(cost.accept_iou, cost.max_clicks).for_image(item.segmenter, image)
+    labels = (item.shown.labels, item.labels.tolist()) if item.classes else (None, None)
+    reviews = price_thresholds(
+        masks, item.shown.scores, list(item.masks), cost, counter, *labels, thresholds=thresholds
+    )
+    return PricedImage.from_reviews(item.key, reviews), time.monotonic() - started

@@ -1,0 +1,173 @@
+"""Pre-labels gated by their measured price: show the model's pre-labels at the score threshold that
+would have cost the annotator least on the last few reviewed images, or none at all when clicking
+every object from scratch is cheaper. One implementation, for istr-app and the session benchmark.
+
+Once an image is reviewed its truth is known, so :func:`price_thresholds` prices its pre-labels as
+they were shown (predicted before the model learned from that image, kept down to the lowest
+threshold) with the session's own accounting, :func:`annotation_cost.review_image`, at every
+threshold of a fixed grid, and prices "no pre-labels" (threshold ``None``: every object clicked from
+nothing). :class:`PrelabelGate` keeps the last ``window`` priced images (few, so that a change of
+scene is followed within a few images) and decides for the next image: the threshold with the
+fewest seconds over them, or ``None`` when clicking costs no more.
+
+Pricing every threshold costs about one pricing: greedy matching by score makes the matching at
+threshold t the pairs of the full matching whose score is >= t, so each pair's fix and each object's
+from-scratch clicks are counted once per image (a memoised click counter); the mask IoUs once too.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .annotation_cost import ClickCounter, CostModel, ImageReview, mask_iou_matrix, review_image
+
+THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 .. 0.95
+Option = float | None  # a score threshold, or None: show no pre-labels
+
+
+def price_thresholds(
+    pred_masks: Sequence[np.ndarray],
+    pred_scores: Sequence[float],
+    true_masks: Sequence[np.ndarray],
+    cost: CostModel | None = None,
+    clicks_to_reach: ClickCounter | None = None,
+    pred_labels: Sequence[int] | None = None,
+    true_labels: Sequence[int] | None = None,
+    thresholds: Sequence[float] = THRESHOLDS,
+) -> dict[Option, ImageReview]:
+    """The review of one image had its pre-labels been shown at each threshold (the predictions with
+    score >= t), and with none shown (key ``None``). Labels count as in :func:`review_image`."""
+    if len(pred_masks) != len(pred_scores):
+        raise ValueError(f"{len(pred_masks)} predicted masks but {len(pred_scores)} scores")
+    cost = cost or CostModel()
+    pred = [np.asarray(m, bool) for m in pred_masks]
+    true = [np.asarray(m, bool) for m in true_masks]
+    counter = None if clicks_to_reach is None else _memoised(clicks_to_reach)
+    iou = mask_iou_matrix(pred, true) if pred and true else np.zeros((len(pred), len(true)))
+    labels = list(true_labels) if true_labels is not None else None
+    reviews: dict[Option, ImageReview] = {None: review_image([], [], true, cost, counter, [], labels)}
+    for t in sorted(set(thresholds)):
+        keep = [k for k, s in enumerate(pred_scores) if s >= t]
+        kept_labels = None if pred_labels is None else [pred_labels[k] for k in keep]
+        reviews[t] = review_image(
+            [pred[k] for k in keep],
+            [pred_scores[k] for k in keep],
+            true,
+            cost,
+            counter,
+            kept_labels,
+            labels,
+            iou[keep],
+        )
+    return reviews
+
+
+def _memoised(counter: ClickCounter) -> ClickCounter:
+    """``counter`` asked once per (start mask, true mask) pair of arrays. The arrays are kept with
+    their count, so an id is never reused by another array while the memo lives."""
+    memo: dict[tuple[int, int], tuple[np.ndarray | None, np.ndarray, int | None]] = {}
+
+    def clicks_to_reach(start: np.ndarray | None, truth: np.ndarray) -> int | None:
+        key = (id(start), id(truth))
+        hit = memo.get(key)
+        if hit is None or hit[0] is not start or hit[1] is not truth:
+            hit = memo[key] = (start, truth, counter(start, truth))
+        return hit[2]
+
+    return clicks_to_reach
+
+
+@dataclass(frozen=True)
+class PricedImage:
+    """What one reviewed image's pre-labels would have cost: seconds per option (thresholds, None)."""
+
+    key: str
+    objects: int
+    seconds: dict[Option, float]
+
+    @classmethod
+    def from_reviews(cls, key: str, reviews: dict[Option, ImageReview]) -> PricedImage:
+        return cls(key, reviews[None].objects, {t: r.seconds for t, r in reviews.items()})
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The option for the next images and why: prices are seconds per object over the last
+    ``images`` priced images (``objects`` objects); ``best_threshold`` is the cheapest threshold even
+    when clicking wins. Nothing priced yet: the default threshold, prices None."""
+
+    threshold: float | None
+    seconds_per_object: float | None = None  # of the chosen option
+    clicks_seconds_per_object: float | None = None  # every object clicked from scratch
+    best_threshold: float | None = None
+    best_seconds_per_object: float | None = None
+    images: int = 0
+    objects: int = 0
+
+    @property
+    def hidden(self) -> bool:
+        return self.threshold is None
+
+    def line(self) -> str:
+        """One line for the status bar and the benchmark log."""
+        if not self.images:
+            return f"threshold {self.threshold:.2f} (default): no reviewed image priced yet"
+        last = f"last {self.images} reviewed image{'s' if self.images > 1 else ''}"
+        clicking = f"{self.clicks_seconds_per_object:.1f} by clicking"
+        if self.hidden and abs(self.best_seconds_per_object - self.clicks_seconds_per_object) < 1e-9:
+            return f"pre-labels hidden: no threshold saves time ({clicking}, {last})"
+        if self.hidden:
+            return (
+                f"pre-labels hidden: {self.best_seconds_per_object:.1f} s/object at best (threshold "
+                f"{self.best_threshold:.2f}) against {clicking} ({last})"
+            )
+        shown = f"threshold {self.threshold:.2f}: {self.seconds_per_object:.1f} s/object"
+        return f"{shown} against {clicking} ({last})"
+
+
+class PrelabelGate:
+    """Keeps the last ``window`` priced images and decides what the next image is shown (see the
+    module docstring). ``default`` is the threshold before any image is priced; it is one of the
+    candidate thresholds (``thresholds``, the grid plus the default)."""
+
+    def __init__(self, window: int = 3, default: float = 0.3, grid: Sequence[float] = THRESHOLDS):
+        if window < 1:
+            raise ValueError(f"the gate's window must be >= 1 image, not {window}")
+        self.window, self.default = window, float(default)
+        self.thresholds: tuple[float, ...] = tuple(sorted({*map(float, grid), self.default}))
+        self.priced: deque[PricedImage] = deque(maxlen=window)
+        self.decision = GateDecision(self.default)
+
+    def add(self, priced: PricedImage) -> GateDecision:
+        """Take one more reviewed image's prices into account; returns (and keeps) the new decision."""
+        missing = [t for t in (None, *self.thresholds) if t not in priced.seconds]
+        if missing:
+            raise ValueError(f"{priced.key}: not priced at {missing}")
+        self.priced.append(priced)
+        self.decision = decide(list(self.priced), self.thresholds)
+        return self.decision
+
+
+def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecision:
+    """The cheapest option over ``priced`` (total seconds); clicking wins its ties (pre-labels that
+    save nothing are not worth showing), and of tied thresholds the middle one is taken."""
+    objects = sum(p.objects for p in priced)
+    total = {t: sum(p.seconds[t] for p in priced) for t in (None, *thresholds)}
+    best_cost = min(total[t] for t in thresholds)
+    tied = [t for t in thresholds if total[t] <= best_cost + 1e-9]
+    best = tied[len(tied) // 2]
+    per = max(objects, 1)
+    chosen = None if total[None] <= best_cost + 1e-9 else best
+    return GateDecision(
+        chosen,
+        total[chosen] / per,
+        total[None] / per,
+        best,
+        best_cost / per,
+        len(priced),
+        objects,
+    )

@@ -1,0 +1,122 @@
+"""The pre-label gate in the window (issue 27): after a reviewed image its pre-labels are priced in
+the background; pre-labels dearer than clicking are hidden, right ones shown at the cheapest
+threshold, the status bar says why in one line, and the user can override it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from istr_app.ui.main_window import HIDE_ALL
+from istr_core.data.images import read_image
+from istr_core.data.rle import annotation_mask
+from istr_core.formats.coco import load_coco
+from istr_core.structures import Prediction
+
+
+def truths(folder):
+    """{file name: (masks, class names)} of the window's synthetic images."""
+    out = {}
+    coco = load_coco(folder / "truth.json", folder)
+    names = {c["id"]: c["name"] for c in coco.categories}
+    for info in coco.images:
+        masks = [annotation_mask(a, info.height, info.width).astype(bool) for a in info.annotations]
+        out[info.file_name] = (masks, [names[a["category_id"]] for a in info.annotations])
+    return out
+
+
+def prelabel_with(window, qtbot, monkeypatch, make_predictions):
+    """Pre-label every image through the real job, the model's predict replaced by
+    ``make_predictions(file name) -> [Prediction]``."""
+    c = window.controller
+    by_pixels = {rec.key: read_image(rec.path) for rec in c.project.records}
+
+    def predict(image, score_threshold=0.0):
+        key = next(k for k, pixels in by_pixels.items() if np.array_equal(pixels, image))
+        return [p for p in make_predictions(key) if p.score >= score_threshold]
+
+    monkeypatch.setattr(c.segmenter, "predict", predict)
+    window.on_prelabel_all()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)
+
+
+def prediction(mask, label, score):
+    ys, xs = np.nonzero(mask)
+    return Prediction(mask, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), label, score)
+
+
+def review_and_wait(window, qtbot):
+    priced = len(window.gate.gate.priced)
+    with qtbot.waitSignal(window.gate.decided, timeout=60000):
+        window.controller.accept_all()
+    assert len(window.gate.gate.priced) == priced + 1
+    return window.gate.gate.decision
+
+
+@pytest.fixture
+def gated(make_window, image_dir):
+    window = make_window(image_dir, "--no-online")  # the gate works with a frozen model too
+    assert "chosen after the first reviewed image" in window.gate_label.text()
+    assert window.actions_by_name["auto_threshold"].isChecked() and window.slider.value() == 30
+    return window
+
+
+def test_spurious_pre_labels_are_hidden_and_the_user_can_override(gated, image_dir, qtbot, monkeypatch):
+    w, c, truth = gated, gated.controller, truths(image_dir)
+    shape = c.image.shape[:2]
+    corner, edge = np.zeros(shape, bool), np.zeros(shape, bool)
+    corner[:6, :6], edge[-5:, 40:60] = True, True
+    prelabel_with(w, qtbot, monkeypatch, lambda key: [prediction(corner, 0, 0.99), prediction(edge, 0, 0.6)])
+    assert len(c.visible_instances()) == 2
+    # image 1: the annotator deletes both masks (nothing there) and makes the objects by hand
+    c.select([i.id for i in c.visible_instances()])
+    c.delete_selected()
+    for mask, name in zip(*truth[c.record.key], strict=True):
+        c.add_mask(mask, c.project.class_index(name))
+    decision = review_and_wait(w, qtbot)
+    assert decision.hidden
+    assert w.gate_label.text() == decision.line() and w.gate_label.text().startswith("pre-labels hidden: ")
+    assert "by clicking" in w.gate_label.text()
+    # the next image's pre-labels are all hidden: the slider sits past 1.00, at "none"
+    assert w.slider.value() == HIDE_ALL and w.threshold_label.text() == "none"
+    c.step(1)
+    assert c.record.instances and not c.visible_instances()
+
+    # override: automatic off gives the pre-labels back at the slider's last hand-set value
+    w.actions_by_name["auto_threshold"].trigger()
+    assert w.slider.value() == 30 and len(c.visible_instances()) == 2
+    assert w.gate_label.text().startswith("automatic confidence off")
+    w.slider.setValue(80)  # the slider keeps working by hand
+    assert c.threshold == 0.8 and len(c.visible_instances()) == 1
+    # automatic on again: the gate's choice is applied again
+    w.actions_by_name["auto_threshold"].trigger()
+    assert w.slider.value() == HIDE_ALL and not c.visible_instances()
+
+
+def test_right_pre_labels_are_shown_at_the_cheapest_threshold(gated, image_dir, qtbot, monkeypatch):
+    w, c, truth = gated, gated.controller, truths(image_dir)
+    names = c.segmenter.class_names
+
+    def right(key):
+        masks, classes = truth[key]
+        scores = np.linspace(0.9, 0.7, len(masks))
+        return [
+            prediction(m, names.index(n), float(s)) for m, n, s in zip(masks, classes, scores, strict=True)
+        ]
+
+    prelabel_with(w, qtbot, monkeypatch, right)
+    lowest = min(i.score for i in c.record.instances)
+    decision = review_and_wait(w, qtbot)  # accepted as they are
+    # every threshold up to the lowest score accepts every object (1 s each); clicking costs more
+    assert not decision.hidden and decision.threshold <= lowest
+    assert decision.seconds_per_object == pytest.approx(1.0)
+    assert decision.seconds_per_object < decision.clicks_seconds_per_object
+    assert w.slider.value() == round(decision.threshold * 100) and c.threshold == decision.threshold
+    assert w.gate_label.text() == decision.line()
+    assert w.gate_label.text().startswith(f"threshold {decision.threshold:.2f}: 1.0 s/object against")
+    c.step(1)
+    assert len(c.visible_instances()) == len(truth[c.record.key][0])
+    # a second review of the same image is not priced again (what it was shown is gone)
+    c.step(-1)
+    c.accept_all()
+    assert not w.gate.busy and len(w.gate.gate.priced) == 1

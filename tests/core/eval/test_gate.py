@@ -1,0 +1,124 @@
+"""The pre-label gate on hand-made cases (issue 27): pre-labels that cost more than clicking are
+hidden, right ones are shown, the threshold chosen is the cheapest, a change of scene is followed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from istr_core.eval.annotation_cost import review_image
+from istr_core.eval.gate import THRESHOLDS, GateDecision, PrelabelGate, PricedImage, price_thresholds
+
+
+def box(x0, y0, x1, y1, shape=(60, 60)):
+    m = np.zeros(shape, bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+TRUTH = [box(0, 0, 10, 10), box(20, 20, 30, 30), box(40, 40, 50, 50)]
+SPURIOUS = [box(0, 30, 8, 38), box(30, 0, 38, 8), box(50, 10, 58, 18), box(12, 45, 18, 52)]
+
+
+def two_clicks(start, truth):
+    """Every object takes 2 clicks from nothing, a fix 1."""
+    return 2 if start is None else 1
+
+
+def gate_after(*images, window=3):
+    gate = PrelabelGate(window)
+    for k, (masks, scores) in enumerate(images):
+        reviews = price_thresholds(masks, scores, TRUTH, None, two_clicks, thresholds=gate.thresholds)
+        gate.add(PricedImage.from_reviews(f"image{k}", reviews))
+    return gate.decision
+
+
+def test_all_spurious_pre_labels_are_hidden():
+    d = gate_after((SPURIOUS, [0.99, 0.7, 0.5, 0.3]))
+    assert d.hidden and d.threshold is None
+    assert d.clicks_seconds_per_object == pytest.approx(4.0)  # 2 clicks of 2 s per object
+    # at best (0.75-0.95: the middle one) one spurious mask is shown: 2 s to delete it, then every
+    # object clicked
+    assert d.best_threshold == 0.85 and d.best_seconds_per_object == pytest.approx(14 / 3)
+    assert d.line() == (
+        "pre-labels hidden: 4.7 s/object at best (threshold 0.85) against 4.0 by clicking "
+        "(last 1 reviewed image)"
+    )
+    # a threshold above every score shows nothing, which costs what clicking does: clicking wins
+    d = gate_after((SPURIOUS, [0.9, 0.7, 0.5, 0.3]))
+    assert d.hidden and d.line().startswith("pre-labels hidden: no threshold saves time (4.0 by clicking")
+
+
+def test_right_pre_labels_are_shown():
+    d = gate_after((TRUTH, [0.8, 0.7, 0.6]))
+    # at any threshold <= 0.6 every object is accepted: 1 s each, against 4 s by clicking
+    assert not d.hidden and d.threshold <= 0.6
+    assert d.seconds_per_object == pytest.approx(1.0)
+    assert d.line().startswith(f"threshold {d.threshold:.2f}: 1.0 s/object against 4.0 by clicking")
+
+
+def test_the_threshold_chosen_is_the_cheapest():
+    coarse = box(20, 20, 30, 35)  # IoU 0.67 with the second object: a 1-click fix
+    masks = [TRUTH[0], coarse, TRUTH[2], *SPURIOUS]
+    scores = [0.9, 0.8, 0.72, 0.42, 0.4, 0.3, 0.2]
+    reviews = price_thresholds(masks, scores, TRUTH, clicks_to_reach=two_clicks)
+    seconds = {t: r.seconds for t, r in reviews.items()}
+    best = min(seconds[t] for t in THRESHOLDS)
+    d = gate_after((masks, scores))
+    assert seconds[d.threshold] == best == pytest.approx(1 + 2 + 1)  # accept, fix, accept
+    assert 0.45 <= d.threshold <= 0.7  # above every spurious score, at or below every right one
+    assert seconds[None] == pytest.approx(12.0) and d.best_threshold == d.threshold
+
+
+def test_each_threshold_is_priced_as_a_review_at_that_threshold():
+    masks, scores = [TRUTH[0], box(20, 20, 30, 35), *SPURIOUS], [0.9, 0.6, 0.5, 0.4, 0.3, 0.1]
+    labels, true_labels = [0, 1, 0, 0, 1, 1], [0, 0, 1]
+    calls = []
+
+    def counting(start, truth):
+        calls.append((start is None, truth.sum()))
+        return two_clicks(start, truth)
+
+    reviews = price_thresholds(masks, scores, TRUTH, None, counting, labels, true_labels)
+    for t in THRESHOLDS:
+        keep = [k for k, s in enumerate(scores) if s >= t]
+        alone = review_image(
+            [masks[k] for k in keep],
+            [scores[k] for k in keep],
+            TRUTH,
+            clicks_to_reach=two_clicks,
+            pred_labels=[labels[k] for k in keep],
+            true_labels=true_labels,
+        )
+        assert reviews[t] == alone
+    assert reviews[None] == review_image([], [], TRUTH, clicks_to_reach=two_clicks)
+    # counted once per (start, truth) pair whatever the number of thresholds: 3 objects from nothing
+    # and one fix
+    assert len(calls) == 4
+
+
+def test_a_change_of_scene_is_followed_within_the_window():
+    good, bad = (TRUTH, [0.8, 0.7, 0.6]), (SPURIOUS, [0.9, 0.7, 0.5, 0.3])
+    assert not gate_after(good, good, window=2).hidden
+    assert not gate_after(good, good, bad, window=2).hidden  # one bad image among two good: still cheaper
+    assert gate_after(good, good, bad, bad, window=2).hidden
+    assert not gate_after(bad, bad, good, good, window=2).hidden
+
+
+def test_before_any_review_the_default_threshold_and_bad_input():
+    gate = PrelabelGate(3, default=0.33)
+    assert gate.decision == GateDecision(0.33) and 0.33 in gate.thresholds
+    assert "no reviewed image priced yet" in gate.decision.line()
+    with pytest.raises(ValueError, match="not priced"):
+        gate.add(PricedImage("x", 1, {None: 2.0, 0.5: 1.0}))
+    with pytest.raises(ValueError, match="window"):
+        PrelabelGate(0)
+    with pytest.raises(ValueError, match="scores"):
+        price_thresholds([TRUTH[0]], [], TRUTH)
+
+
+def test_an_image_without_objects_or_predictions():
+    reviews = price_thresholds([], [], [], clicks_to_reach=two_clicks)
+    assert all(r.seconds == 0 for r in reviews.values())
+    reviews = price_thresholds(SPURIOUS, [0.9, 0.7, 0.5, 0.3], [], clicks_to_reach=two_clicks)
+    assert reviews[None].seconds == 0 and reviews[0.05].seconds == 8.0  # four deletions
