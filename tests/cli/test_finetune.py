@@ -190,7 +190,18 @@ def test_debug_shows_the_traceback(run, synthetic_dataset, tiny_checkpoint, tmp_
         )
 
 
-def test_time_budget_trains_until_the_clock_runs_out(run, synthetic_dataset, tiny_checkpoint, tmp_path):
+def test_time_budget_trains_until_the_clock_runs_out(
+    run, synthetic_dataset, tiny_checkpoint, tmp_path, monkeypatch
+):
+    """The trainer reads its clock twice per iteration; a clock that moves 1 s per reading makes
+    the 6 s budget three iterations on any machine (with the real clock a loaded CI machine could
+    spend the whole budget in the first step)."""
+    import types
+
+    from istr_core.train import loop
+
+    readings = iter(range(10**6))
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: float(next(readings))))
     ann, folder = synthetic_dataset
     out = tmp_path / "timed.pt"
     result = run(
@@ -199,7 +210,7 @@ def test_time_budget_trains_until_the_clock_runs_out(run, synthetic_dataset, tin
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     tuned = load_checkpoint(out)
-    assert tuned.iteration > 1  # --iterations 1 was overridden by the 6 s budget
+    assert tuned.iteration == 3  # --iterations 1 was overridden by the 6 s budget: readings 0..6
     assert tuned.train_config.time_budget_s == pytest.approx(6.0)
 
 
