@@ -182,7 +182,7 @@ class AnchorAnnotator:
                 i = int(np.argmax(d))
                 if best is None or d[i] > best[0]:
                     best = (float(d[i]), k, i)
-        if best is None or best[0] <= 1.0:  # within a pixel everywhere: another anchor changes nothing
+        if best is None or best[0] < 0.5:  # every true outline pixel is on the snapped one
             return False
         part = self.parts[best[1]]
         part.anchors = sorted({*part.anchors, best[2]}) if part.anchors else part.extreme_points()
