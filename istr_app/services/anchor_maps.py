@@ -29,7 +29,7 @@ class AnchorMaps(QObject):
         super().__init__()
         self.controller = controller
         self.maps: dict[int, AnchorMap] = {}
-        self._scissors: tuple[int, Scissors] | None = None  # (id of the image, its Scissors)
+        self._scissors: tuple[np.ndarray, Scissors] | None = None  # (the image, its Scissors)
         self._generation, self._in_flight, self._threads = 0, 0, []
 
     @property
@@ -72,8 +72,8 @@ class AnchorMaps(QObject):
         image = self.controller.image
         if image is None:
             return None
-        if self._scissors is None or self._scissors[0] != id(image):
-            self._scissors = (id(image), Scissors(np.asarray(image)))
+        if self._scissors is None or self._scissors[0] is not image:
+            self._scissors = (image, Scissors(np.asarray(image)))
         return self._scissors[1]
 
     def _done(self, payload) -> None:
