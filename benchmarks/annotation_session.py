@@ -61,6 +61,11 @@ def parse_args(argv=None):
     ap.add_argument(
         "--no-clicks", action="store_true", help="price fixes as polygons only (skip the click-tool pricing)"
     )
+    ap.add_argument(
+        "--no-scissors",
+        action="store_true",
+        help="price by clicks alone (default: the fewer of clicks and edge-snapping polygon anchors)",
+    )
     ap.add_argument("--order", choices=ORDERS, default="file", help="next image: file order or least sure")
     ap.add_argument("--weights", type=Path, default=DEFAULT_MODEL, help="starting model")
     ap.add_argument(
@@ -210,6 +215,7 @@ def main(argv=None) -> int:
                     "fix_or_missed_polygon": cost.polygon_s,
                     "click": cost.click_s,
                     "max_clicks": cost.max_clicks,
+                    "clicks_or_scissors_anchors": not args.no_scissors,
                     "accept_iou": cost.accept_iou,
                     "fix_iou": cost.fix_iou,
                 },
@@ -238,7 +244,9 @@ def main(argv=None) -> int:
             args.score_threshold,
             config,
             cost=cost,
-            click_tool=None if args.no_clicks else InteractiveClickTool(cost.accept_iou, cost.max_clicks),
+            click_tool=None
+            if args.no_clicks
+            else InteractiveClickTool(cost.accept_iou, cost.max_clicks, scissors=not args.no_scissors),
             log=lambda m: print(m, file=sys.stderr, flush=True),
             order=args.order,
             other_thresholds=tuple(args.also_threshold),

@@ -4,11 +4,16 @@ For every object: the first click is positive, at the point deepest inside it; e
 to the pixel deepest inside the larger error region (positive in a missed region, negative in a
 wrongly included one); at most 20 clicks. Prints one JSON line per method:
 
-    {"method": "model"|"no-model"|"polygon", "noc85": .., "noc90": .., "missed85": .., "missed90": ..,
-     "ms_per_click": .., "ms_set_image": .., "objects": ..}
+    {"method": "model"|"no-model"|"polygon"|"scissors", "noc85": .., "noc90": .., "missed85": ..,
+     "missed90": .., "ms_per_click": .., "ms_set_image": .., "objects": ..}
 
 "polygon" is the baseline: the vertex count of the simplest polygon of the true mask (Douglas-Peucker
 with a falling tolerance) that reaches the IoU, i.e. the clicks of a polygon annotator (not capped).
+"scissors" is the edge-snapping polygon (``istr_core.interactive.scissors``): anchors on the true
+outline, its extreme points first, then each where the snapped polygon is farthest from it, an anchor
+counting as a click (at most 20); ``ms_per_click`` is the simulation's time per anchor (its paths'
+maps over windows around both ends), ``ms_anchor_map`` what the GUI tool computes in the background
+per anchor (the map of a 512 px window) and ``us_path_to`` its preview under the cursor.
 
     python benchmarks/clicks.py COCO.json --images DIR [--weights CKPT|none] [--max-objects N]
 
@@ -31,7 +36,14 @@ from istr_core.data.images import read_image
 from istr_core.data.rle import annotation_mask
 from istr_core.formats.coco import load_coco
 from istr_core.formats.dataset import resolve_image_path
-from istr_core.interactive import ClickPredictor, clicks_to_reach, mask_iou, simulate
+from istr_core.interactive import (
+    ClickPredictor,
+    Scissors,
+    clicks_to_reach,
+    mask_iou,
+    simulate,
+    simulate_anchors,
+)
 from istr_core.train.precision import cpu_report
 
 MAX_CLICKS = 20
@@ -50,6 +62,22 @@ def polygon_vertices(gt: np.ndarray, target: float) -> int:
         if mask_iou(drawn.astype(bool), gt) >= target:
             return sum(len(p) for p in polys)
     return sum(len(c) for c in contours)
+
+
+def _scissors(scissors: Scissors, gt: np.ndarray, times: list, latency: list, gui: bool) -> list[float]:
+    """IoU by anchor count for one object (``times`` gets the seconds per anchor); with ``gui``, the
+    GUI tool's latency too: (anchor map, path to a point) seconds into ``latency``."""
+    t0 = time.perf_counter()
+    ious = simulate_anchors(scissors, gt, MAX_CLICKS, stop_at=0.9)
+    times += [(time.perf_counter() - t0) / max(len(ious), 1)] * max(len(ious), 1)
+    ys, xs = np.nonzero(gt)
+    if gui and xs.size:
+        t0 = time.perf_counter()
+        anchor = scissors.anchor(xs.min(), ys[np.argmin(xs)])
+        t1 = time.perf_counter()
+        anchor.path_to(xs.max(), ys[np.argmax(xs)])
+        latency += [t1 - t0, time.perf_counter() - t1]
+    return ious or [0.0]
 
 
 def summarise(method: str, ious: list[list[float]], times: list[float], set_times: list[float]) -> dict:
@@ -75,7 +103,8 @@ def run(annotations, images, weights, max_objects, methods) -> list[dict]:
         from istr_core.predict.segmenter import Segmenter
 
         segmenter = Segmenter.from_checkpoint(weights, device="cpu")
-    predictors = {m: ClickPredictor(segmenter if m == "model" else None) for m in methods if m != "polygon"}
+    clickers = [m for m in methods if m in ("model", "no-model")]
+    predictors = {m: ClickPredictor(segmenter if m == "model" else None) for m in clickers}
     ious = {m: [] for m in methods}
     times = {m: [] for m in methods}
     set_times = {m: [] for m in methods}
@@ -88,9 +117,14 @@ def run(annotations, images, weights, max_objects, methods) -> list[dict]:
             t0 = time.perf_counter()
             predictor.set_image(image)
             set_times[m].append(time.perf_counter() - t0)
-        for ann in im.annotations[: max_objects - n]:
+        scissors = Scissors(image)
+        for k, ann in enumerate(im.annotations[: max_objects - n]):
             n += 1
             gt = annotation_mask(ann, im.height, im.width).astype(bool)
+            if "scissors" in methods:
+                ious["scissors"].append(
+                    _scissors(scissors, gt, times["scissors"], set_times["scissors"], k == 0)
+                )
             for m, predictor in predictors.items():
 
                 def predict(clicks, predictor=predictor, m=m):
@@ -104,7 +138,14 @@ def run(annotations, images, weights, max_objects, methods) -> list[dict]:
                 ious["polygon"].append([])
                 v85, v90 = polygon_vertices(gt, 0.85), polygon_vertices(gt, 0.90)
                 ious["polygon"][-1] = (v85, v90)
-    out = [summarise(m, ious[m], times[m], set_times[m]) for m in methods if m != "polygon"]
+    out = [summarise(m, ious[m], times[m], set_times[m]) for m in clickers]
+    if "scissors" in methods:
+        row = summarise("scissors", ious["scissors"], times["scissors"], [])
+        row.pop("iou_1click")
+        maps, paths = (
+            np.array(set_times["scissors"]).reshape(-1, 2).mean(0) if set_times["scissors"] else (0, 0)
+        )
+        out.append({**row, "ms_anchor_map": round(1000 * maps, 1), "us_path_to": round(1e6 * paths, 1)})
     if "polygon" in methods:
         v = np.array(ious["polygon"], float)
         out.append(
@@ -127,7 +168,7 @@ def main() -> None:
     p.add_argument("--images", required=True)
     p.add_argument("--weights", default=None, help="checkpoint; 'none' = no model; default: embedded model")
     p.add_argument("--max-objects", type=int, default=10**9)
-    p.add_argument("--methods", default=None, help="comma list of model,no-model,polygon")
+    p.add_argument("--methods", default=None, help="comma list of model,no-model,polygon,scissors")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     a = p.parse_args()
     if a.threads:
@@ -135,7 +176,11 @@ def main() -> None:
     methods = (
         a.methods.split(",")
         if a.methods
-        else (["no-model", "polygon"] if a.weights == "none" else ["model", "no-model", "polygon"])
+        else (
+            ["no-model", "polygon", "scissors"]
+            if a.weights == "none"
+            else ["model", "no-model", "polygon", "scissors"]
+        )
     )
     for row in run(a.annotations, a.images, a.weights, a.max_objects, methods):
         load = os.getloadavg()[0]

@@ -4,7 +4,8 @@ every threshold, against clicking every object, decides the threshold of the nex
 All pricing and deciding is :mod:`istr_core.eval.gate` (the session benchmark's gate). This module
 keeps what each image was shown when it was pre-labelled (its predictions down to the worker's 0.05,
 as RLE, before the annotator touched them), prices a reviewed image off the GUI thread (the click
-tool's simulation runs the model's head per click: seconds on a crowded image), one image at a time,
+tool's simulation runs the model's head per click, and the edge-snapping polygon's anchors where the
+clicks need more than three: seconds on a crowded image), one image at a time,
 and emits ``decided(GateDecision)`` on the GUI thread.
 """
 

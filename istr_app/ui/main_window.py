@@ -54,6 +54,7 @@ ACTIONS = [
     ("zoom_out", "Zoom out", ["-"]),
     ("tool_select", "Select tool", ["V"]),
     ("tool_polygon", "Polygon tool", ["P"]),
+    ("tool_scissors", "Scissors tool (edge-snapping polygon)", ["S"]),
     ("tool_brush", "Brush tool", ["B"]),
     ("tool_eraser", "Eraser tool", ["E"]),
     ("tool_box", "Box → mask tool", ["R"]),
@@ -61,7 +62,11 @@ ACTIONS = [
     ("tool_click", "Click-to-segment tool", ["C"]),
     ("brush_smaller", "Brush smaller", ["["]),
     ("brush_larger", "Brush larger", ["]"]),
-    ("delete", "Delete / reject selected (vertex tool: hovered vertex)", ["Delete", "Backspace"]),
+    (
+        "delete",
+        "Delete / reject selected (vertex tool: hovered vertex; scissors: last anchor)",
+        ["Delete", "Backspace"],
+    ),
     ("accept", "Accept selected", ["Y"]),
     ("accept_all", "Accept all on image = mark reviewed", ["Ctrl+Return"]),
     ("prelabel", "Pre-label this image", ["Ctrl+L"]),
@@ -79,6 +84,8 @@ MOUSE_HELP = [
     ("Click (select tool)", "Select topmost instance; Ctrl+click adds"),
     ("Click / right-click (polygon)", "Add / remove last vertex"),
     ("Enter, double-click, click 1st vertex", "Close polygon"),
+    ("Click / right-click or Backspace (scissors)", "Add / remove last anchor; the path follows edges"),
+    ("Enter, double-click, click 1st anchor (scissors)", "Close the edge-snapping polygon"),
     ("Esc", "Cancel the current drawing"),
     ("Drag (brush/eraser)", "Paint into selected instance (or a new one) / erase"),
     ("Drag (box)", "Box → mask (model, or GrabCut without a model)"),
@@ -98,6 +105,7 @@ MENUS = {
     "&Tools": [
         "tool_select",
         "tool_polygon",
+        "tool_scissors",
         "tool_brush",
         "tool_eraser",
         "tool_box",
@@ -531,8 +539,11 @@ class MainWindow(QMainWindow):
         self.close()
 
     def on_undo(self) -> None:
-        """Ctrl+Z: while the click tool has pending clicks, it removes the last click instead."""
-        if not (self.canvas.tool == "click" and self.canvas.clicks.undo_click()):
+        """Ctrl+Z: while the click tool has pending clicks, it removes the last click instead (the
+        scissors tool: its last anchor)."""
+        if self.canvas.tool == "click" and self.canvas.clicks.undo_click():
+            return
+        if not (self.canvas.tool == "scissors" and self.canvas.active.undo_anchor()):
             self.controller.undo()
 
     def on_redo(self) -> None:
@@ -564,7 +575,9 @@ class MainWindow(QMainWindow):
         self._show_brush()
 
     def on_delete(self) -> None:
-        if not (self.canvas.tool == "vertex" and self.canvas.vertex.delete_hovered()):
+        if self.canvas.tool == "vertex" and self.canvas.vertex.delete_hovered():
+            return
+        if not (self.canvas.tool == "scissors" and self.canvas.active.undo_anchor()):
             self.controller.delete_selected()
 
     def on_accept(self) -> None:
@@ -616,6 +629,7 @@ class MainWindow(QMainWindow):
         self.jobs.cancel()
         self.jobs.wait()
         self.canvas.clicks.wait()
+        self.canvas.tools["scissors"].maps.wait()
         self.gate.stop()
         if self.online is not None:
             self.online.stop()

@@ -6,7 +6,9 @@ mask IoU; accepts a prediction at IoU >= 0.85, fixes one at 0.5 <= IoU < 0.85, d
 and draws every object no prediction matched; a kept prediction of the wrong class is relabelled.
 Prices (README, "What the loop saves"): accept 1 s,
 delete 2 s, relabel 2 s, a fix or a missed object 79 s (a manual polygon, COCO's figure) or, when a click tool
-is given, 2 s per click it needs to reach IoU 0.85 (at most 20 clicks, then the 79 s polygon).
+is given, 2 s per click it needs to reach IoU 0.85 (at most 20 clicks, then the 79 s polygon). The
+session's click tool (:class:`istr_core.eval.click_tool.InteractiveClickTool`) counts, by default,
+the fewer of its clicks and the anchors of its edge-snapping polygon, each anchor priced as a click.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class ImageReview:
     deleted: int = 0
     missed: int = 0
     relabelled: int = 0
-    clicks: int = 0  # clicks spent on fixes and missed objects (click pricing only)
+    clicks: int = 0  # clicks (or scissors anchors) spent on fixes and missed objects (click pricing only)
     polygons: int = 0  # fixes and missed objects drawn by hand
     seconds: float = 0.0
     matched_iou: list[float] = field(default_factory=list)

@@ -5,7 +5,6 @@ where the model disagrees with the clicks.
 - ``grabcut_clicks``: OpenCV GrabCut on a crop, the clicks as hard seeds, a starting mask (the
   wand's region, the model's guess or the previous mask) as "probably foreground".
 - ``segment_clicks``: both together, what ``ClickPredictor`` runs without a model.
-- ``scissors_path``: an edge-snapping path between two points (OpenCV IntelligentScissorsMB).
 
 All take RGB uint8 (H, W, 3) images and pixel coordinates; masks are (H, W) bool.
 """
@@ -122,20 +121,6 @@ def grabcut_clicks(
     fg = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
     out[y0:y1, x0:x1] = cv2.resize(fg, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > 0.5
     return out
-
-
-def scissors_path(image: np.ndarray, start: tuple[int, int], end: tuple[int, int]) -> np.ndarray:
-    """Edge-snapping path (N, 2) of (x, y) pixels from ``start`` to ``end`` along strong edges
-    (OpenCV's IntelligentScissorsMB): the building block of a "magnetic lasso" polygon tool."""
-    h, w = image.shape[:2]
-    sx, sy = min(max(int(start[0]), 0), w - 1), min(max(int(start[1]), 0), h - 1)
-    ex, ey = min(max(int(end[0]), 0), w - 1), min(max(int(end[1]), 0), h - 1)
-    tool = cv2.segmentation.IntelligentScissorsMB()
-    tool.setEdgeFeatureCannyParameters(32, 100)
-    tool.setGradientMagnitudeMaxLimit(200)
-    tool.applyImage(image)
-    tool.buildMap((sx, sy))
-    return tool.getContour((ex, ey)).reshape(-1, 2)
 
 
 class WeightFreeSegmenter:

@@ -10,12 +10,14 @@ from .box import BoxTool
 from .brush import BrushTool, EraserTool
 from .click import ClickTool
 from .polygon import PolygonTool
+from .scissors import ScissorsTool
 from .select import SelectTool
 from .vertex import VertexTool
 
 TOOLS: dict[str, type[CanvasTool]] = {
     "select": SelectTool,
     "polygon": PolygonTool,
+    "scissors": ScissorsTool,
     "brush": BrushTool,
     "eraser": EraserTool,
     "box": BoxTool,
