@@ -59,6 +59,11 @@ def parse_args(argv=None):
         "--gate-window", type=int, default=3, help="reviewed images the gate prices its choice on"
     )
     ap.add_argument(
+        "--gate-model-clicks",
+        action="store_true",
+        help="the gate keeps the click tool on the model's path (default: it picks the cheaper path)",
+    )
+    ap.add_argument(
         "--no-clicks", action="store_true", help="price fixes as polygons only (skip the click-tool pricing)"
     )
     ap.add_argument(
@@ -216,6 +221,7 @@ def main(argv=None) -> int:
                     "click": cost.click_s,
                     "max_clicks": cost.max_clicks,
                     "clicks_or_scissors_anchors": not args.no_scissors,
+                    "gate_chooses_click_path": not args.gate_model_clicks,
                     "accept_iou": cost.accept_iou,
                     "fix_iou": cost.fix_iou,
                 },
@@ -250,7 +256,11 @@ def main(argv=None) -> int:
             log=lambda m: print(m, file=sys.stderr, flush=True),
             order=args.order,
             other_thresholds=tuple(args.also_threshold),
-            gate=PrelabelGate(args.gate_window, args.score_threshold) if gated else None,
+            gate=PrelabelGate(
+                args.gate_window, args.score_threshold, choose_click_path=not args.gate_model_clicks
+            )
+            if gated
+            else None,
         )
         summary = {**r.summary(), "order": args.order}
         if args.order != "file":

@@ -47,6 +47,7 @@ class Controller(QObject):
     classes_changed = Signal()
     selection_changed = Signal()
     model_changed = Signal()
+    click_path_changed = Signal()  # the click tool switched between the model's and the weight-free path
     reviewed = Signal(str)  # an image was marked reviewed: the online loop learns from it
     message = Signal(str)
 
@@ -64,6 +65,7 @@ class Controller(QObject):
         self.image: np.ndarray | None = None
         self.selection: list[int] = []
         self.threshold, self.brush_radius, self.current_class = 0.3, 8, 0
+        self.click_model = True  # the click tool uses the model (when there is one); the gate may say not
         self.dirty = False
         self.autosave_enabled = True  # off for the headless self-check, which must not touch DIR
         self._writer = autosave.BackgroundWriter()
@@ -111,6 +113,16 @@ class Controller(QObject):
             self.project.class_index(name)
         self.classes_changed.emit()
         self.model_changed.emit()
+
+    @property
+    def click_segmenter(self):
+        """The model the click tool uses: the current one, or None for its weight-free path."""
+        return self.segmenter if self.click_model else None
+
+    def set_click_model(self, use: bool) -> None:
+        if use != self.click_model:
+            self.click_model = use
+            self.click_path_changed.emit()
 
     # ----- edits ----------------------------------------------------------------------------
     def execute(self, command: Command) -> None:

@@ -32,12 +32,13 @@ class ClickSession(QObject):
         self.start_mask: np.ndarray | None = None
         self.mask: np.ndarray | None = None
         self._lock = threading.Lock()  # one predictor call at a time (features vs clicks)
-        self._predictor = ClickPredictor(controller.segmenter)
+        self._predictor = ClickPredictor(controller.click_segmenter)
         self._ready: tuple[int, str] | None = None  # (predictor id, image key) the features are for
         self._generation = 0
         self._in_flight, self._threads = 0, []
         controller.current_changed.connect(self._on_image)
         controller.model_changed.connect(self._on_model)
+        controller.click_path_changed.connect(self._on_model)
 
     # ----- session ------------------------------------------------------------------------------
     @property
@@ -102,7 +103,7 @@ class ClickSession(QObject):
 
     # ----- background work --------------------------------------------------------------------------
     def _on_model(self) -> None:
-        self._predictor = ClickPredictor(self.controller.segmenter)
+        self._predictor = ClickPredictor(self.controller.click_segmenter)
         self._ready = None
         self._on_image()
 

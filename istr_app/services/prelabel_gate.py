@@ -1,5 +1,6 @@
 """The pre-label gate in the GUI: after each reviewed image, what its pre-labels would have cost at
-every threshold, against clicking every object, decides the threshold of the next images.
+every threshold, against clicking every object, decides the threshold of the next images, and
+whether the click tool uses the model or its weight-free path.
 
 All pricing and deciding is :mod:`istr_core.eval.gate` (the session benchmark's gate). This module
 keeps what each image was shown when it was pre-labelled (its predictions down to the worker's 0.05,
@@ -43,7 +44,7 @@ class ToPrice:
     shown: Shown
     masks: np.ndarray  # (M, H, W) bool: the reviewed masks, the truth
     labels: np.ndarray  # (M,)
-    segmenter: object  # the click tool's model (None: weight-free)
+    segmenter: object  # the model (None: there is none; the click tool is priced weight-free only)
     classes: bool  # more than one class: a wrong label costs a relabel
 
 
@@ -80,7 +81,7 @@ class GateService(QObject):
         if self.worker is not None or not self._queue:
             return
         item = self._queue.pop(0)
-        self.worker = CallWorker(_price, item, self.gate.thresholds, self.cost)
+        self.worker = CallWorker(_price, item, self.gate.thresholds, self.cost, self.gate.choose_click_path)
         self.worker.finished.connect(self._done)
         self.worker.failed.connect(self._failed)
         self.thread = start(self.worker)
@@ -110,14 +111,23 @@ class GateService(QObject):
             self.thread.wait(timeout_ms)
 
 
-def _price(item: ToPrice, thresholds: tuple[float, ...], cost: CostModel) -> tuple[PricedImage, float]:
-    """Off the GUI thread: the reviewed image's shown pre-labels priced at every threshold."""
+def _price(
+    item: ToPrice, thresholds: tuple[float, ...], cost: CostModel, both_paths: bool
+) -> tuple[PricedImage, float]:
+    """Off the GUI thread: the reviewed image's shown pre-labels priced at every threshold, with the
+    click tool's model path and (``both_paths``) its weight-free path."""
     started = time.monotonic()
     image = read_image(item.path)
     masks = [rle_to_mask(r) for r in item.shown.rles]
-    counter = InteractiveClickTool(cost.accept_iou, cost.max_clicks).for_image(item.segmenter, image)
+    tool = InteractiveClickTool(cost.accept_iou, cost.max_clicks)
     labels = (item.shown.labels, item.labels.tolist()) if item.classes else (None, None)
-    reviews = price_thresholds(
-        masks, item.shown.scores, list(item.masks), cost, counter, *labels, thresholds=thresholds
-    )
-    return PricedImage.from_reviews(item.key, reviews), time.monotonic() - started
+
+    def priced(segmenter):
+        counter = tool.for_image(segmenter, image)
+        return price_thresholds(
+            masks, item.shown.scores, list(item.masks), cost, counter, *labels, thresholds=thresholds
+        )
+
+    reviews = priced(item.segmenter)
+    free = priced(None) if item.segmenter is not None and both_paths else None
+    return PricedImage.from_reviews(item.key, reviews, free), time.monotonic() - started

@@ -341,6 +341,7 @@ class MainWindow(QMainWindow):
     def _on_gate(self, decision) -> None:
         if self.actions_by_name["auto_threshold"].isChecked():
             self._move_slider(HIDE_ALL if decision.hidden else round(decision.threshold * 100))
+            self.controller.set_click_model(not decision.weight_free)
         self._show_gate()
 
     def _move_slider(self, value: int) -> None:
@@ -361,13 +362,16 @@ class MainWindow(QMainWindow):
         self.gate_label.setText(text)
 
     def on_auto_threshold(self) -> None:
-        """Automatic on: the gate's choice moves the slider; off: the slider stays the user's."""
+        """Automatic on: the gate's choice moves the slider and picks the click tool's path; off: the
+        slider stays the user's and the click tool uses the model."""
         decision = self.gate.gate.decision
         if self.actions_by_name["auto_threshold"].isChecked():
             if decision.images:
                 self._on_gate(decision)
-        elif self.slider.value() == HIDE_ALL:  # off after "none": show pre-labels again
-            self._move_slider(self._manual_value if self._manual_value != HIDE_ALL else 30)
+        else:
+            self.controller.set_click_model(True)  # off: the click tool uses the model again
+            if self.slider.value() == HIDE_ALL:  # off after "none": show pre-labels again
+                self._move_slider(self._manual_value if self._manual_value != HIDE_ALL else 30)
         self._show_gate()
 
     # ----- slots ------------------------------------------------------------------------------

@@ -10,6 +10,11 @@ nothing). :class:`PrelabelGate` keeps the last ``window`` priced images (few, so
 scene is followed within a few images) and decides for the next image: the threshold with the
 fewest seconds over them, or ``None`` when clicking costs no more.
 
+The click tool has two paths, the model's and the weight-free one, and the model's is not always the
+cheaper (on small objects the embedded default model makes the click tool worse, README "Click to
+segment"). An image priced with both (``PricedImage.weight_free``) lets the gate choose the path as
+well: the (path, threshold) pair with the fewest seconds, the weight-free path on ties.
+
 Pricing every threshold costs about one pricing: greedy matching by score makes the matching at
 threshold t the pairs of the full matching whose score is >= t, so each pair's fix and each object's
 from-scratch clicks are counted once per image (a memoised click counter); the mask IoUs once too.
@@ -27,6 +32,7 @@ from .annotation_cost import ClickCounter, CostModel, ImageReview, mask_iou_matr
 
 THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 .. 0.95
 Option = float | None  # a score threshold, or None: show no pre-labels
+MODEL, WEIGHT_FREE = "model", "weight-free"  # the click tool's two paths
 
 
 def price_thresholds(
@@ -83,15 +89,27 @@ def _memoised(counter: ClickCounter) -> ClickCounter:
 
 @dataclass(frozen=True)
 class PricedImage:
-    """What one reviewed image's pre-labels would have cost: seconds per option (thresholds, None)."""
+    """What one reviewed image's pre-labels would have cost: seconds per option (thresholds, None)
+    with the click tool's model path (or its only path), and, where also priced, with its
+    weight-free path."""
 
     key: str
     objects: int
     seconds: dict[Option, float]
+    weight_free: dict[Option, float] | None = None
 
     @classmethod
-    def from_reviews(cls, key: str, reviews: dict[Option, ImageReview]) -> PricedImage:
-        return cls(key, reviews[None].objects, {t: r.seconds for t, r in reviews.items()})
+    def from_reviews(
+        cls,
+        key: str,
+        reviews: dict[Option, ImageReview],
+        weight_free: dict[Option, ImageReview] | None = None,
+    ) -> PricedImage:
+        free = None if weight_free is None else {t: r.seconds for t, r in weight_free.items()}
+        return cls(key, reviews[None].objects, {t: r.seconds for t, r in reviews.items()}, free)
+
+    def by_path(self) -> dict[str, dict[Option, float]]:
+        return {MODEL: self.seconds} | ({} if self.weight_free is None else {WEIGHT_FREE: self.weight_free})
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,12 @@ class GateDecision:
     best_seconds_per_object: float | None = None
     images: int = 0
     objects: int = 0
+    click_path: str = MODEL  # the click tool's path for the next images
+    other_path_seconds_per_object: float | None = None  # the other path at its cheapest option
+
+    @property
+    def weight_free(self) -> bool:
+        return self.click_path == WEIGHT_FREE
 
     @property
     def hidden(self) -> bool:
@@ -119,32 +143,45 @@ class GateDecision:
         last = f"last {self.images} reviewed image{'s' if self.images > 1 else ''}"
         clicking = f"{self.clicks_seconds_per_object:.1f} by clicking"
         if self.hidden and abs(self.best_seconds_per_object - self.clicks_seconds_per_object) < 1e-9:
-            return f"pre-labels hidden: no threshold saves time ({clicking}, {last})"
+            return f"pre-labels hidden: no threshold saves time ({clicking}, {last}){self._path()}"
         if self.hidden:
             return (
                 f"pre-labels hidden: {self.best_seconds_per_object:.1f} s/object at best (threshold "
-                f"{self.best_threshold:.2f}) against {clicking} ({last})"
+                f"{self.best_threshold:.2f}) against {clicking} ({last}){self._path()}"
             )
         shown = f"threshold {self.threshold:.2f}: {self.seconds_per_object:.1f} s/object"
-        return f"{shown} against {clicking} ({last})"
+        return f"{shown} against {clicking} ({last}){self._path()}"
+
+    def _path(self) -> str:
+        if not self.weight_free:
+            return ""
+        return f"; clicks without the model ({self.other_path_seconds_per_object:.1f} s/object with it)"
 
 
 class PrelabelGate:
     """Keeps the last ``window`` priced images and decides what the next image is shown (see the
     module docstring). ``default`` is the threshold before any image is priced; it is one of the
-    candidate thresholds (``thresholds``, the grid plus the default)."""
+    candidate thresholds (``thresholds``, the grid plus the default). ``choose_click_path``: callers
+    price each image with both click paths, and the gate picks the click tool's path too."""
 
-    def __init__(self, window: int = 3, default: float = 0.3, grid: Sequence[float] = THRESHOLDS):
+    def __init__(
+        self,
+        window: int = 3,
+        default: float = 0.3,
+        grid: Sequence[float] = THRESHOLDS,
+        choose_click_path: bool = True,
+    ):
         if window < 1:
             raise ValueError(f"the gate's window must be >= 1 image, not {window}")
         self.window, self.default = window, float(default)
+        self.choose_click_path = choose_click_path  # its callers price both click paths
         self.thresholds: tuple[float, ...] = tuple(sorted({*map(float, grid), self.default}))
         self.priced: deque[PricedImage] = deque(maxlen=window)
         self.decision = GateDecision(self.default)
 
     def add(self, priced: PricedImage) -> GateDecision:
         """Take one more reviewed image's prices into account; returns (and keeps) the new decision."""
-        missing = [t for t in (None, *self.thresholds) if t not in priced.seconds]
+        missing = [t for t in (None, *self.thresholds) if any(t not in s for s in priced.by_path().values())]
         if missing:
             raise ValueError(f"{priced.key}: not priced at {missing}")
         self.priced.append(priced)
@@ -154,20 +191,29 @@ class PrelabelGate:
 
 def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecision:
     """The cheapest option over ``priced`` (total seconds); clicking wins its ties (pre-labels that
-    save nothing are not worth showing), and of tied thresholds the middle one is taken."""
+    save nothing are not worth showing), and of tied thresholds the middle one is taken. With every
+    image priced on both click paths, the path is chosen too (the cheaper at its best option; the
+    weight-free one on a tie: it needs no model); the prices reported are the chosen path's."""
     objects = sum(p.objects for p in priced)
-    total = {t: sum(p.seconds[t] for p in priced) for t in (None, *thresholds)}
-    best_cost = min(total[t] for t in thresholds)
-    tied = [t for t in thresholds if total[t] <= best_cost + 1e-9]
+    paths = [MODEL] + ([WEIGHT_FREE] if all(p.weight_free is not None for p in priced) else [])
+    options = (None, *thresholds)
+    total = {path: {t: sum(p.by_path()[path][t] for p in priced) for t in options} for path in paths}
+    path = min(reversed(paths), key=lambda q: min(total[q].values()))  # reversed: weight-free on ties
+    cost = total[path]
+    best_cost = min(cost[t] for t in thresholds)
+    tied = [t for t in thresholds if cost[t] <= best_cost + 1e-9]
     best = tied[len(tied) // 2]
     per = max(objects, 1)
-    chosen = None if total[None] <= best_cost + 1e-9 else best
+    chosen = None if cost[None] <= best_cost + 1e-9 else best
+    other = [q for q in paths if q != path]
     return GateDecision(
         chosen,
-        total[chosen] / per,
-        total[None] / per,
+        cost[chosen] / per,
+        cost[None] / per,
         best,
         best_cost / per,
         len(priced),
         objects,
+        path,
+        min(total[other[0]].values()) / per if other else None,
     )

@@ -23,7 +23,9 @@ called e.g. ``online+gate``), each image is shown its pre-labels at the threshol
 the images reviewed before it, or none; after the review the gate prices that image's pre-labels at
 every threshold (out of sample: the model has not learned from it yet). Each pricing is a session of
 its own: the click-priced one is gated on click prices, the polygon-priced one on polygon prices (a
-second gate with the same settings; the model's path is the same for both).
+second gate with the same settings; the model's path is the same for both). The click-priced gate
+also prices each image with the click tool's weight-free path and picks the path the next image is
+clicked with (``PrelabelGate(choose_click_path=False)``: always the model's).
 
 The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
 session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``
@@ -96,6 +98,8 @@ class SessionResult:
             if decisions:
                 out[f"{prefix}gate_thresholds"] = ["none" if d.hidden else d.threshold for d in decisions]
                 out[f"{prefix}gate_hidden_images"] = sum(d.hidden for d in decisions)
+        if self.gate:
+            out["clicks_gate_weight_free_images"] = sum(d.weight_free for d in self.gate)
         out.update(_totals(self.reviews, last, ""))
         if self.click_reviews:
             out.update(_totals(self.click_reviews, last, "clicks_"))
@@ -152,7 +156,7 @@ class _Pricer:
         # with clicks, the polygon pricing is a session of its own: its gate decides on polygon prices
         self.polygon_gate = gate
         if gate is not None and click_tool is not None:
-            self.polygon_gate = PrelabelGate(gate.window, gate.default, gate.thresholds)
+            self.polygon_gate = PrelabelGate(gate.window, gate.default, gate.thresholds, False)
 
     def __call__(self, segmenter: Segmenter | None, truth: Truth, result: SessionResult) -> None:
         started = time.monotonic()
@@ -187,9 +191,14 @@ class _Pricer:
         if self.click_tool is not None:
             counter = self.click_tool.for_image(segmenter, truth.image)
             by_clicks = self._review_all(everything, segmenter, truth, thresholds, counter)
-            result.click_reviews.append(by_clicks[self.gate.decision.threshold])
-            result.gate.append(self.gate.decision)
-            self.gate.add(PricedImage.from_reviews(truth.key, by_clicks))
+            free = None
+            if self.gate.choose_click_path:  # the weight-free path priced too: the gate picks one
+                counter = self.click_tool.for_image(None, truth.image)
+                free = self._review_all(everything, segmenter, truth, thresholds, counter)
+            decision = self.gate.decision
+            result.click_reviews.append((free if decision.weight_free else by_clicks)[decision.threshold])
+            result.gate.append(decision)
+            self.gate.add(PricedImage.from_reviews(truth.key, by_clicks, free))
         self.polygon_gate.add(PricedImage.from_reviews(truth.key, by_polygons))
 
     def _predict(self, segmenter: Segmenter, truth: Truth, lowest: float, result: SessionResult) -> list:

@@ -120,3 +120,37 @@ def test_right_pre_labels_are_shown_at_the_cheapest_threshold(gated, image_dir, 
     c.step(-1)
     c.accept_all()
     assert not w.gate.busy and len(w.gate.gate.priced) == 1
+
+
+def test_the_gate_picks_the_click_tools_path_and_automatic_off_gives_the_model_back(
+    gated, image_dir, qtbot, monkeypatch
+):
+    from istr_core.eval.gate import GateDecision
+
+    w, c, truth = gated, gated.controller, truths(image_dir)
+    clicks = w.canvas.clicks  # the click tool's session
+    assert c.click_model and clicks._predictor.segmenter is c.segmenter
+    shape = c.image.shape[:2]
+    corner = np.zeros(shape, bool)
+    corner[:6, :6] = True
+    prelabel_with(w, qtbot, monkeypatch, lambda key: [prediction(corner, 0, 0.99)])
+    c.select([i.id for i in c.visible_instances()])
+    c.delete_selected()
+    for mask, name in zip(*truth[c.record.key], strict=True):
+        c.add_mask(mask, c.project.class_index(name))
+    decision = review_and_wait(w, qtbot)
+    # the reviewed image was priced on both paths; the click tool follows the path chosen
+    assert decision.other_path_seconds_per_object is not None
+    assert c.click_model == (not decision.weight_free)
+    assert (clicks._predictor.segmenter is None) == decision.weight_free
+
+    c.set_click_model(True)
+    # a decision for the weight-free path switches the click tool off the model, and says so
+    free = GateDecision(None, 2.0, 2.0, 0.5, 3.0, 1, 3, "weight-free", 5.0)
+    w.gate.gate.decision = free  # as if the gate had decided it
+    w.gate.decided.emit(free)
+    assert not c.click_model and clicks._predictor.segmenter is None
+    assert w.gate_label.text().endswith("; clicks without the model (5.0 s/object with it)")
+    # the override: automatic off puts the click tool back on the model
+    w.actions_by_name["auto_threshold"].trigger()
+    assert c.click_model and clicks._predictor.segmenter is c.segmenter

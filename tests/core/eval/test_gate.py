@@ -122,3 +122,64 @@ def test_an_image_without_objects_or_predictions():
     assert all(r.seconds == 0 for r in reviews.values())
     reviews = price_thresholds(SPURIOUS, [0.9, 0.7, 0.5, 0.3], [], clicks_to_reach=two_clicks)
     assert reviews[None].seconds == 0 and reviews[0.05].seconds == 8.0  # four deletions
+
+
+def one_click(start, truth):
+    return 1
+
+
+def three_clicks(start, truth):
+    return 3
+
+
+def priced_both(key, masks, scores, model_counter, free_counter, thresholds):
+    by_model = price_thresholds(masks, scores, TRUTH, None, model_counter, thresholds=thresholds)
+    free = price_thresholds(masks, scores, TRUTH, None, free_counter, thresholds=thresholds)
+    return PricedImage.from_reviews(key, by_model, free)
+
+
+def test_the_click_path_that_clicks_cheaper_is_chosen():
+    gate = PrelabelGate(2)
+    # spurious pre-labels, 3 clicks per object with the model's path, 1 without it
+    d = gate.add(priced_both("a", SPURIOUS, [0.9, 0.7, 0.5, 0.3], three_clicks, one_click, gate.thresholds))
+    assert d.hidden and d.weight_free and d.click_path == "weight-free"
+    assert d.clicks_seconds_per_object == pytest.approx(2.0)  # the chosen path's prices
+    assert d.other_path_seconds_per_object == pytest.approx(6.0)
+    assert d.line().endswith("; clicks without the model (6.0 s/object with it)")
+    # the other way round the model's path is kept, and the line says nothing of paths
+    gate = PrelabelGate(2)
+    d = gate.add(priced_both("a", SPURIOUS, [0.9, 0.7, 0.5, 0.3], one_click, three_clicks, gate.thresholds))
+    assert d.click_path == "model" and not d.weight_free and "model" not in d.line()
+    # a tie goes to the weight-free path (it needs no model)
+    gate = PrelabelGate(2)
+    d = gate.add(priced_both("a", TRUTH, [0.8, 0.7, 0.6], two_clicks, two_clicks, gate.thresholds))
+    assert d.weight_free and not d.hidden and d.seconds_per_object == pytest.approx(1.0)
+
+
+def test_the_path_is_chosen_jointly_with_the_threshold():
+    """Right pre-labels with an expensive model path beat clicking everything without the model:
+    the choice is the cheapest (path, threshold) pair, not the cheapest path at "none"."""
+    gate = PrelabelGate(1)
+    coarse = [TRUTH[0], box(20, 20, 30, 35), TRUTH[2]]  # one 1-click fix on the model's path
+
+    def model_path(start, truth):
+        return 1 if start is not None else 20
+
+    def free_path(start, truth):
+        return 2 if start is None else 19  # fixing the coarse mask without the model: 19 clicks
+
+    d = gate.add(priced_both("a", coarse, [0.9, 0.8, 0.7], model_path, free_path, gate.thresholds))
+    # model: accept, fix (2 s), accept = 4 s; weight-free: accept, fix (38 s), accept or 6 s clicking
+    assert d.click_path == "model" and not d.hidden and d.seconds_per_object == pytest.approx(4 / 3)
+
+
+def test_images_priced_on_one_path_only_keep_the_model_path():
+    gate = PrelabelGate(2)
+    gate.add(priced_both("a", SPURIOUS, [0.9, 0.7, 0.5, 0.3], three_clicks, one_click, gate.thresholds))
+    reviews = price_thresholds(
+        SPURIOUS, [0.9, 0.7, 0.5, 0.3], TRUTH, None, three_clicks, thresholds=gate.thresholds
+    )
+    d = gate.add(PricedImage.from_reviews("b", reviews))
+    assert d.click_path == "model" and d.other_path_seconds_per_object is None
+    with pytest.raises(ValueError, match="not priced"):
+        gate.add(PricedImage("c", 3, dict.fromkeys((None, *gate.thresholds), 1.0), {None: 1.0}))

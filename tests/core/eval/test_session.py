@@ -149,6 +149,22 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
     )
     assert len(clicked.gate) == len(clicked.polygon_gate) == len(clicked.click_reviews) == 2
     assert {"gate_thresholds", "clicks_gate_thresholds"} <= set(clicked.summary())
+    # the click-priced gate priced the second image's choice on both click paths; the polygon one
+    # has no click tool to choose for
+    assert clicked.gate[1].other_path_seconds_per_object is not None
+    assert all(d.click_path == "model" for d in clicked.polygon_gate)
+    assert clicked.summary()["clicks_gate_weight_free_images"] == sum(d.weight_free for d in clicked.gate)
+    model_only = run_session(
+        "fixed",
+        tiny_checkpoint,
+        ann,
+        folder,
+        truths[:2],
+        1,
+        click_tool=InteractiveClickTool(),
+        gate=PrelabelGate(choose_click_path=False),
+    )
+    assert all(d.click_path == "model" and d.other_path_seconds_per_object is None for d in model_only.gate)
 
 
 def bench(*args):
