@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self.online_round: RoundInfo | None = None
         # the pre-label gate: after each reviewed image, the threshold (or none) its pricing chose
         self.gate = GateService(default=controller.threshold)
+        controller.set_click_model(not self.gate.gate.decision.weight_free)  # weight-free until priced
         self._gate_moving, self._manual_value = False, round(controller.threshold * 100)
         self.ask_on_close = True
         self.setWindowTitle(f"ISTR Studio — {controller.project.folder}")
@@ -355,6 +356,8 @@ class MainWindow(QMainWindow):
             text = ""
         elif not decision.images:
             text = "pre-labels: threshold chosen after the first reviewed image"
+            if decision.weight_free:
+                text += "; clicks without the model until then"
         else:
             text = decision.line()
         if text and not self.actions_by_name["auto_threshold"].isChecked():

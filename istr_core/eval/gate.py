@@ -13,7 +13,8 @@ fewest seconds over them, or ``None`` when clicking costs no more.
 The click tool has two paths, the model's and the weight-free one, and the model's is not always the
 cheaper (on small objects the embedded default model makes the click tool worse, README "Click to
 segment"). An image priced with both (``PricedImage.weight_free``) lets the gate choose the path as
-well: the (path, threshold) pair with the fewest seconds, the weight-free path on ties.
+well: the (path, threshold) pair with the fewest seconds, the weight-free path on ties; before any
+image is priced the weight-free one.
 
 Pricing every threshold costs about one pricing: greedy matching by score makes the matching at
 threshold t the pairs of the full matching whose score is >= t, so each pair's fix and each object's
@@ -139,7 +140,8 @@ class GateDecision:
     def line(self) -> str:
         """One line for the status bar and the benchmark log."""
         if not self.images:
-            return f"threshold {self.threshold:.2f} (default): no reviewed image priced yet"
+            path = "; clicks without the model until then" if self.weight_free else ""
+            return f"threshold {self.threshold:.2f} (default): no reviewed image priced yet{path}"
         last = f"last {self.images} reviewed image{'s' if self.images > 1 else ''}"
         clicking = f"{self.clicks_seconds_per_object:.1f} by clicking"
         if self.hidden and abs(self.best_seconds_per_object - self.clicks_seconds_per_object) < 1e-9:
@@ -177,7 +179,9 @@ class PrelabelGate:
         self.choose_click_path = choose_click_path  # its callers price both click paths
         self.thresholds: tuple[float, ...] = tuple(sorted({*map(float, grid), self.default}))
         self.priced: deque[PricedImage] = deque(maxlen=window)
-        self.decision = GateDecision(self.default)
+        # before any review the click tool starts weight-free when the gate picks its path: measured,
+        # the embedded default model makes clicks worse on every dataset here (README "Click to segment")
+        self.decision = GateDecision(self.default, click_path=WEIGHT_FREE if choose_click_path else MODEL)
 
     def add(self, priced: PricedImage) -> GateDecision:
         """Take one more reviewed image's prices into account; returns (and keeps) the new decision."""

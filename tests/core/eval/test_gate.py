@@ -107,7 +107,8 @@ def test_a_change_of_scene_is_followed_within_the_window():
 
 def test_before_any_review_the_default_threshold_and_bad_input():
     gate = PrelabelGate(3, default=0.33)
-    assert gate.decision == GateDecision(0.33) and 0.33 in gate.thresholds
+    assert gate.decision == GateDecision(0.33, click_path="weight-free") and 0.33 in gate.thresholds
+    assert PrelabelGate(3, 0.33, choose_click_path=False).decision == GateDecision(0.33)
     assert "no reviewed image priced yet" in gate.decision.line()
     with pytest.raises(ValueError, match="not priced"):
         gate.add(PricedImage("x", 1, {None: 2.0, 0.5: 1.0}))
