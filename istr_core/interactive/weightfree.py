@@ -4,7 +4,9 @@ where the model disagrees with the clicks.
 - ``magic_wand``: flood fill from a point with a grey-level tolerance (negatives are walls).
 - ``grabcut_clicks``: OpenCV GrabCut on a crop, the clicks as hard seeds, a starting mask (the
   wand's region, the model's guess or the previous mask) as "probably foreground".
-- ``segment_clicks``: both together, what ``ClickPredictor`` runs without a model.
+- ``WeightFreeSegmenter``: what ``ClickPredictor`` runs without a model: the wand (then GrabCut)
+  where the first click's wand region is more than a speck, else the colour path of colour.py.
+  (The edge-snapping polygon is ``scissors.py``.)
 
 All take RGB uint8 (H, W, 3) images and pixel coordinates; masks are (H, W) bool.
 """
@@ -14,10 +16,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from . import colour
 from .clicker import Click
 
 GRABCUT_SIDE = 160  # px: the longest side GrabCut works at
 SEED_RADIUS = 3  # px: hard seeds are small disks, so a click near an edge does not cross it
+SPECK_AREA = round(50 * np.pi * SEED_RADIUS**2)  # px: a wand region under this is a speck
 TOLERANCES = (2, 3, 4, 6, 8, 11, 15, 20, 28, 38, 50)
 
 
@@ -137,12 +141,22 @@ class WeightFreeSegmenter:
         self.grey = _grey(self.image)
         self.shape = self.image.shape[:2]
         self._cache: dict[tuple, np.ndarray] = {}
+        self._colour_masks: dict[tuple, np.ndarray] = {}
+        self._gradient: np.ndarray | None = None
 
     def predict(
         self, clicks: list[Click], box: tuple[float, float, float, float] | None = None, prev_mask=None
     ) -> np.ndarray:
         h, w = self.shape
         clicks = [c for c in clicks if _inside(self.shape, c)]
+        positives = [c for c in clicks if c.is_positive]
+        if box is None and prev_mask is None and positives and not self._wand_finds_object(positives[0]):
+            return self._colour(clicks)
+        return self._wand_path(clicks, box, prev_mask)
+
+    def _wand_path(self, clicks, box, prev_mask) -> np.ndarray:
+        """The grey-level path: every click replayed through the wand, GrabCut on specks."""
+        h, w = self.shape
         mask = np.zeros((h, w), bool) if prev_mask is None else prev_mask.astype(bool).copy()
         if box is not None and not mask.any() and not any(c.is_positive for c in clicks):
             mask = self._box(box)
@@ -153,6 +167,35 @@ class WeightFreeSegmenter:
         part = self._predict_crop(local, crop, mask[y0:y1, x0:x1])
         mask[y0:y1, x0:x1] = part
         return mask
+
+    def _wand_finds_object(self, click: Click) -> bool:
+        """Whether the first positive click's wand region is more than a speck (then the grey-level
+        path serves all the clicks: droplets, flat objects); else the colour path does."""
+        x0, y0, x1, y1 = crop = self._crop([click], None, np.zeros(self.shape, bool))
+        local = Click(True, click.x - x0, click.y - y0)
+        grey, sides = self.grey[y0:y1, x0:x1], _open_sides(crop, self.shape)
+        region = self._cached_wand(grey, local, [local], crop, sides)
+        return int(_close_and_fill(region, 2).sum()) >= SPECK_AREA
+
+    def _colour(self, clicks: list[Click]) -> np.ndarray:
+        """The colour path (colour.py), memoised per click prefix: the mask for ``clicks`` is the one
+        for ``clicks[:-1]`` corrected by the last click, so each call costs one correction and the
+        same clicks still always give the same mask."""
+        key = tuple(clicks)
+        if key in self._colour_masks:
+            return self._colour_masks[key]
+        if len(self._colour_masks) > 256:
+            self._colour_masks.clear()
+        first = next(i for i, c in enumerate(clicks) if c.is_positive)
+        if len(clicks) == first + 1:
+            if self._gradient is None:
+                self._gradient = colour.colour_gradient(self.image)
+            old = self._wand_path(clicks, None, None)
+            mask = colour.first_click(self.image, self._gradient, clicks[first], old)
+        else:
+            mask = colour.add_click(self.image, self._colour(clicks[:-1]), clicks)
+        self._colour_masks[key] = enforce_clicks(mask, clicks, colour.CLICK_RADIUS)
+        return self._colour_masks[key]
 
     def _predict_crop(self, clicks: list[Click], crop, mask: np.ndarray) -> np.ndarray:
         """The work of ``predict`` in crop coordinates: positives grow, negatives carve."""
@@ -171,7 +214,7 @@ class WeightFreeSegmenter:
                 walls = ~mask | _disks(shape, clicks, SEED_RADIUS, positive=True)
                 carve |= stable_wand(grey, c, walls, near_positive, (False,) * 4, int(mask.sum()) // 2)
         grown = _close_and_fill(grown, 2) & ~carve
-        if any(c.is_positive for c in clicks) and grown.sum() < 50 * np.pi * SEED_RADIUS**2:
+        if any(c.is_positive for c in clicks) and grown.sum() < SPECK_AREA:
             rgb = self.image[y0:y1, x0:x1]
             grown = grabcut_clicks(
                 rgb, clicks, grown | _disks(shape, clicks, 4 * SEED_RADIUS), (0, 0) + shape[::-1]
@@ -254,10 +297,10 @@ def _disks(shape, clicks: list[Click], radius: int, positive: bool = True) -> np
     return out.astype(bool)
 
 
-def enforce_clicks(mask: np.ndarray, clicks: list[Click]) -> np.ndarray:
+def enforce_clicks(mask: np.ndarray, clicks: list[Click], radius: int = SEED_RADIUS) -> np.ndarray:
     """Clicks as hard constraints: keep only the connected parts that hold a positive click (all
-    parts when none does), include a small disk at every positive click and exclude one at every
-    negative click; later clicks win where disks overlap."""
+    parts when none does), include a disk of ``radius`` at every positive click and exclude one at
+    every negative click; later clicks win where disks overlap."""
     clicks = [c for c in clicks if _inside(mask.shape, c)]
     if not clicks:
         return mask
@@ -267,5 +310,5 @@ def enforce_clicks(mask: np.ndarray, clicks: list[Click]) -> np.ndarray:
     if keep and n > 2:
         out = np.isin(labels, list(keep)).astype(np.uint8)
     for c in clicks:
-        cv2.circle(out, (int(c.x), int(c.y)), SEED_RADIUS, 1 if c.is_positive else 0, -1)
+        cv2.circle(out, (int(c.x), int(c.y)), radius, 1 if c.is_positive else 0, -1)
     return out.astype(bool)

@@ -173,3 +173,32 @@ def test_the_weight_free_path_keeps_no_state_between_objects(synthetic_dataset):
         segmenter = WeightFreeSegmenter(truth.image)
         runs = [[simulate(segmenter.predict, m.astype(bool), 20, 0.85) for m in truth.masks] for _ in "ab"]
         assert runs[0] == runs[1]
+
+
+def two_colour_scene(truth: np.ndarray, seed: int = 0) -> np.ndarray:
+    """An object of two colours (red and blue halves) on a green textured background, all three of
+    one grey level: a grey-level wand sees no edge between the object and the background."""
+    rng = np.random.default_rng(seed)
+    h, w = truth.shape
+    grey = np.array([0.299, 0.587, 0.114])
+    red, blue = np.array([200.0, 60, 60]), np.array([60.0, 80, 230])
+    green = np.array([60.0, 130, 60])
+    red *= green @ grey / (red @ grey)
+    blue *= green @ grey / (blue @ grey)
+    left = np.zeros((h, w), bool)
+    left[:, : w // 2] = True
+    base = np.where(truth[..., None], np.where(left[..., None], red, blue), green)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 1.5)[..., None] * 12
+    return np.clip(base + texture + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_the_colour_path_separates_what_the_grey_wand_cannot():
+    gt = disc(shape=(160, 200), centre=(100, 80), radius=40)
+    image = two_colour_scene(gt)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(float)
+    assert abs(grey[gt].mean() - grey[~gt].mean()) < 3  # the same grey level inside and out
+    seg = WeightFreeSegmenter(image)
+    assert not seg._wand_finds_object(Clicker(gt).next_click(None))  # so the colour path answers
+    ious = simulate(seg.predict, gt, max_clicks=3)
+    assert max(ious) >= 0.85, ious
+    assert simulate(seg.predict, gt, max_clicks=3) == ious  # stateless: the same clicks, the same masks
