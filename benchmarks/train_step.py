@@ -31,6 +31,7 @@ from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 from istr_core import build_model
 from istr_core.ops.roi_align import FlatFeatures
+from istr_core.train.loop import freeze_backbone_stages
 from istr_core.train.precision import cpu_report
 
 
@@ -72,6 +73,10 @@ def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
 
 def build(name: str, device):
     name = name.removesuffix("-bf16")
+    frozen = name.endswith("-frozen2")
+    name = name.removesuffix("-frozen2")
+    clgrad = name.endswith("-clgrad")
+    name = name.removesuffix("-clgrad")
     nchw = name.endswith("-nchw")
     name = name.removesuffix("-nchw")
     if name == "maskrcnn":
@@ -88,6 +93,10 @@ def build(name: str, device):
             model.head.mask_pooler = TorchvisionPooler(model.head.mask_pooler)
     if nchw:
         model.set_fast_paths(channels_last=False)
+    if clgrad:
+        model.set_fast_paths(nchw_weight_grad=False)
+    if frozen:
+        freeze_backbone_stages(model, 2)
     model.codec.fit((torch.rand(256, model.codec.mask_size, model.codec.mask_size) > 0.5).float())
     return model.to(device).train()
 
