@@ -54,8 +54,8 @@ class _Conv2dNchwWeightGrad(torch.autograd.Function):
 
 class NchwGradConv2d(nn.Conv2d):
     """An ``nn.Conv2d`` (same parameters and state-dict keys) that, while ``nchw_weight_grad`` is
-    set, its weight needs a gradient and its channels-last input has at least :data:`MIN_PIXELS`
-    pixels, computes that gradient in the NCHW layout."""
+    set, its weight needs a gradient, its channels-last input has at least :data:`MIN_PIXELS`
+    pixels, it runs on the CPU and autocast is off, computes that gradient in the NCHW layout."""
 
     nchw_weight_grad: bool = False
 
@@ -66,6 +66,8 @@ class NchwGradConv2d(nn.Conv2d):
             and not isinstance(self.padding, str)
             and self.weight.requires_grad
             and torch.is_grad_enabled()
+            and x.device.type == "cpu"  # measured on oneDNN only
+            and not torch.is_autocast_enabled("cpu")  # bf16: oneDNN's own path, not measured here
             and x.shape[-2] * x.shape[-1] >= MIN_PIXELS
             and x.is_contiguous(memory_format=torch.channels_last)
         ):

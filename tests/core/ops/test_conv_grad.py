@@ -47,8 +47,11 @@ def test_the_plain_forward_is_kept_where_it_does_not_apply(monkeypatch):
     monkeypatch.setattr(conv_grad._Conv2dNchwWeightGrad, "apply", lambda *a: calls.append(a))
     conv(torch.randn(1, 3, 8, 8).contiguous(memory_format=torch.channels_last))  # < MIN_PIXELS
     conv(torch.randn(1, 3, 96, 96))  # NCHW input
+    big = torch.randn(1, 3, 96, 96).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        conv(torch.randn(1, 3, 96, 96).contiguous(memory_format=torch.channels_last))
+        conv(big)
+    with torch.autocast("cpu", torch.bfloat16):
+        conv(big).float().sum().backward()  # bf16 autocast: oneDNN's path, and it trains
     assert not calls
     conv(torch.randn(1, 3, 96, 96).contiguous(memory_format=torch.channels_last))
     assert len(calls) == 1
