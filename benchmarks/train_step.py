@@ -10,7 +10,12 @@ RoIAlign instead of istr_core.ops.roi_align (the CPU RoIAlign change's "before")
 (``cpu-small-bf16``, ``maskrcnn-bf16``) runs the CPU forward under bf16 autocast, as ``istr train`` does
 on CPUs with native bf16 (on CUDA every model runs under bf16 autocast). A ``-nchw`` suffix before
 it (``cpu-small-nchw-bf16``) feeds ISTR's backbone the plain NCHW layout instead of channels-last
-(the before of that change). Prints one JSON line.
+(the before of that change). A ``-clgrad`` suffix (``cpu-small-clgrad``) computes the backbone's
+weight gradients channels-last, as oneDNN does (the before of FastPaths.nchw_weight_grad); a
+``-frozen2`` suffix freezes the stem and layer1 (TrainConfig.frozen_backbone_stages=2). Suffixes go
+in the order -tvroi, -nchw, -clgrad, -frozen2, -bf16. ``cpu-small-noaux``, ``-nodn``, ``-3stages``
+and ``-s384`` drop a part of the model (SHARE_VARIANTS) to measure its share of the step. Prints one
+JSON line.
 
     python benchmarks/train_step.py [--steps 3] [--device cpu|cuda] [--models cpu-small r50-all r50 maskrcnn]
 """
@@ -31,6 +36,7 @@ from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 from istr_core import build_model
 from istr_core.ops.roi_align import FlatFeatures
+from istr_core.train.loop import freeze_backbone_stages
 from istr_core.train.precision import cpu_report
 
 
@@ -70,15 +76,32 @@ def make_batch(batch: int, h: int, w: int, device, seed: int = 0):
     return images, targets
 
 
+# cpu-small variants that change the model, to measure a part's share of the step (not its accuracy)
+SHARE_VARIANTS = {
+    "-noaux": {"num_aux_proposals": 0},  # no hybrid-matching auxiliary group
+    "-nodn": {"num_denoising_groups": 0},  # no contrastive denoising group
+    "-3stages": {"num_stages": 3},
+    "-s384": {"train_min_sizes": (384,)},  # training scale 384 instead of 448-576
+}
+
+
 def build(name: str, device):
     name = name.removesuffix("-bf16")
+    options = {}
+    for suffix, changes in SHARE_VARIANTS.items():
+        if name.endswith(suffix):
+            name, options = name.removesuffix(suffix), changes
+    frozen = name.endswith("-frozen2")
+    name = name.removesuffix("-frozen2")
+    clgrad = name.endswith("-clgrad")
+    name = name.removesuffix("-clgrad")
     nchw = name.endswith("-nchw")
     name = name.removesuffix("-nchw")
     if name == "maskrcnn":
         return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91).to(device).train()
     base = name.removesuffix("-tvroi")
     if base == "cpu-small":
-        model = build_model(num_classes=80, backbone="resnet18", preset="cpu-small")
+        model = build_model(num_classes=80, backbone="resnet18", preset="cpu-small", **options)
     else:
         model = build_model(num_classes=80, backbone="resnet50")
         model.set_fast_paths(matched_mask_gradients=base != "r50-all")
@@ -88,6 +111,10 @@ def build(name: str, device):
             model.head.mask_pooler = TorchvisionPooler(model.head.mask_pooler)
     if nchw:
         model.set_fast_paths(channels_last=False)
+    if clgrad:
+        model.set_fast_paths(nchw_weight_grad=False)
+    if frozen:
+        freeze_backbone_stages(model, 2)
     model.codec.fit((torch.rand(256, model.codec.mask_size, model.codec.mask_size) > 0.5).float())
     return model.to(device).train()
 

@@ -128,6 +128,10 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 2.5e-5
     backbone_lr_factor: float = 1.0
+    # backbone stages kept fixed (detectron2's freeze_at): 0 none, 1 the stem (conv1, bn1), 2 the
+    # stem and layer1. Frozen stages get no gradient, so their backward is skipped; their BatchNorms
+    # still follow the batches' statistics in train mode
+    frozen_backbone_stages: int = 0
     weight_decay: float = 1e-4
     warmup_iterations: int = 1000
     warmup_factor: float = 0.01

@@ -35,6 +35,7 @@ def run_finetune(
     resume,
     device,
     time_budget: float = 0.0,
+    frozen_stages: int | None = None,
 ):
     images = resolve_images_dir(annotations, images)
     out = Path(out) if out is not None else default_checkpoint_for(annotations)
@@ -60,6 +61,7 @@ def run_finetune(
             lr,
             resume,
             minutes=time_budget or None,
+            frozen_stages=frozen_stages,
             progress=lambda p: bar.update(task, completed=p.done, info=f"loss {p.losses['loss']:.3f}"),
             log=say,
         )
@@ -91,6 +93,13 @@ def finetune_command(
     ] = 0.0,
     batch_size: Annotated[int | None, typer.Option(help="Images per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW learning rate (default: min(base, 1e-4)).")] = None,
+    frozen_stages: Annotated[
+        int | None,
+        typer.Option(
+            help="Backbone stages kept fixed: 0 none, 1 the stem, 2 the stem and layer1 "
+            "(default: the model's training config, 0 for the embedded model)."
+        ),
+    ] = None,
     val: Annotated[Path | None, typer.Option(help="COCO JSON to report held-out AP on.")] = None,
     val_images: Annotated[
         Path | None, typer.Option(help="Images folder for --val (default: --images).")

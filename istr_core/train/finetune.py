@@ -50,6 +50,7 @@ def finetune(
     lr: float | None = None,
     resume: bool = False,
     minutes: float | None = None,
+    frozen_stages: int | None = None,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str], None] = print,
@@ -59,7 +60,9 @@ def finetune(
     ``progress`` is called after every step; ``should_stop()`` before
     every step (a True stops early and still writes a usable, resumable checkpoint). ``minutes``
     trains for that long instead of ``iterations`` steps (the lr schedule then follows time), which
-    is how a fine-tune is compared with training from scratch on equal terms.
+    is how a fine-tune is compared with training from scratch on equal terms. ``frozen_stages``:
+    ``TrainConfig.frozen_backbone_stages`` of the fine-tune (None: the base model's, 0 for the
+    embedded one).
     """
     base = load_checkpoint(weights if weights is not None else DEFAULT_MODEL)
     coco = load_annotations(annotations, images_dir)
@@ -88,6 +91,7 @@ def finetune(
         checkpoint_every=100 if minutes else max(50, iterations // 5),
         time_budget_s=minutes * 60 if minutes else 0.0,
         lr_steps=(0.8,),
+        frozen_backbone_stages=tc.frozen_backbone_stages if frozen_stages is None else frozen_stages,
     )
 
     meta = {"finetuned_from": str(weights or DEFAULT_MODEL), "base_classes": base.class_names}

@@ -60,6 +60,7 @@ class OnlineConfig:
     # constant lr and batches of 2 the latest weights jitter from step to step, the average does not.
     # The decay ramps up as min(ema_decay, (1 + step) / (10 + step)) so the first rounds are not held back
     ema_decay: float = 0.99
+    frozen_backbone_stages: int = 0  # TrainConfig.frozen_backbone_stages: 2 keeps the stem and layer1 fixed
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -104,6 +105,7 @@ class OnlineTrainer:
             hflip=config.hflip,
             vflip=config.vflip,
             crop_prob=config.crop_prob,
+            frozen_backbone_stages=config.frozen_backbone_stages,
             seed=config.seed,
         )
         self.optimizer = build_optimizer(self.model, self.train_config)

@@ -163,3 +163,30 @@ def test_batched_mask_encoding_equals_encoding_each_mask():
         rle, bbox, area = g
         assert rle == mask_to_rle(m) and bbox == mask_bbox_xywh(m) and area == float(m.sum())
     assert masks_to_annotations([]) == []
+
+
+def test_nchw_weight_grad_equals_the_plain_training_step(model, monkeypatch):
+    """The backbone's weight gradients computed in NCHW (the default): same losses, same gradients
+    as oneDNN's channels-last ones, for every parameter."""
+    import copy
+
+    from istr_core.ops import conv_grad
+    from tests.core.model.test_model import _targets
+
+    monkeypatch.setattr(conv_grad, "MIN_PIXELS", 0)  # the tiny images' maps take the fast path too
+    images, targets = _targets()
+    assert model.fast_paths.nchw_weight_grad  # the default being checked
+    plain_model = copy.deepcopy(model).set_fast_paths(nchw_weight_grad=False)
+    plain_losses, plain_grads = _train_step(plain_model, "matched", images, targets)
+    calls = []
+    monkeypatch.setattr(
+        conv_grad, "_weight_grad_nchw", lambda *a, f=conv_grad._weight_grad_nchw: calls.append(1) or f(*a)
+    )
+    fast_losses, fast_grads = _train_step(model, "matched", images, targets)
+    assert calls  # the NCHW weight gradient ran
+    for k in plain_losses:
+        torch.testing.assert_close(fast_losses[k], plain_losses[k], atol=1e-5, rtol=1e-4)
+    assert plain_grads.keys() == fast_grads.keys() and plain_grads
+    for name, grad in plain_grads.items():
+        scale = grad.abs().max().item()
+        torch.testing.assert_close(fast_grads[name], grad, atol=1e-5 * scale + 1e-7, rtol=0, msg=name)
