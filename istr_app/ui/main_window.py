@@ -357,12 +357,13 @@ class MainWindow(QMainWindow):
         elif not decision.images:
             text = "pre-labels: threshold chosen after the first reviewed image"
             if decision.weight_free:
-                text += "; clicks without the model until then"
+                text += "; click tool: no model yet"
         else:
             text = decision.line()
         if text and not self.actions_by_name["auto_threshold"].isChecked():
             text = f"automatic confidence off (Ctrl+G) · {text}"
         self.gate_label.setText(text)
+        self.gate_label.setToolTip(text)  # the status bar may clip a long line
 
     def on_auto_threshold(self) -> None:
         """Automatic on: the gate's choice moves the slider and picks the click tool's path; off: the

@@ -140,7 +140,7 @@ class GateDecision:
     def line(self) -> str:
         """One line for the status bar and the benchmark log."""
         if not self.images:
-            path = "; clicks without the model until then" if self.weight_free else ""
+            path = "; click tool: no model yet" if self.weight_free else ""
             return f"threshold {self.threshold:.2f} (default): no reviewed image priced yet{path}"
         last = f"last {self.images} reviewed image{'s' if self.images > 1 else ''}"
         clicking = f"{self.clicks_seconds_per_object:.1f} by clicking"
@@ -157,7 +157,7 @@ class GateDecision:
     def _path(self) -> str:
         if not self.weight_free:
             return ""
-        return f"; clicks without the model ({self.other_path_seconds_per_object:.1f} s/object with it)"
+        return f"; click tool: no model ({self.other_path_seconds_per_object:.1f} s/object with it)"
 
 
 class PrelabelGate:

@@ -131,7 +131,7 @@ def test_the_gate_picks_the_click_tools_path_and_automatic_off_gives_the_model_b
     clicks = w.canvas.clicks  # the click tool's session
     # before any review the click tool is on its weight-free path, and the status bar says so
     assert not c.click_model and clicks._predictor.segmenter is None
-    assert w.gate_label.text().endswith("; clicks without the model until then")
+    assert w.gate_label.text().endswith("; click tool: no model yet")
     shape = c.image.shape[:2]
     corner = np.zeros(shape, bool)
     corner[:6, :6] = True
@@ -152,7 +152,7 @@ def test_the_gate_picks_the_click_tools_path_and_automatic_off_gives_the_model_b
     w.gate.gate.decision = free  # as if the gate had decided it
     w.gate.decided.emit(free)
     assert not c.click_model and clicks._predictor.segmenter is None
-    assert w.gate_label.text().endswith("; clicks without the model (5.0 s/object with it)")
+    assert w.gate_label.text().endswith("; click tool: no model (5.0 s/object with it)")
     # the override: automatic off puts the click tool back on the model
     w.actions_by_name["auto_threshold"].trigger()
     assert c.click_model and clicks._predictor.segmenter is c.segmenter

@@ -146,7 +146,7 @@ def test_the_click_path_that_clicks_cheaper_is_chosen():
     assert d.hidden and d.weight_free and d.click_path == "weight-free"
     assert d.clicks_seconds_per_object == pytest.approx(2.0)  # the chosen path's prices
     assert d.other_path_seconds_per_object == pytest.approx(6.0)
-    assert d.line().endswith("; clicks without the model (6.0 s/object with it)")
+    assert d.line().endswith("; click tool: no model (6.0 s/object with it)")
     # the other way round the model's path is kept, and the line says nothing of paths
     gate = PrelabelGate(2)
     d = gate.add(priced_both("a", SPURIOUS, [0.9, 0.7, 0.5, 0.3], one_click, three_clicks, gate.thresholds))
