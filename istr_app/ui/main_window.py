@@ -35,6 +35,7 @@ from ..services.online_loop import OnlineLoop, Reviewed, RoundInfo
 from ..services.prelabel_gate import GateService, Shown, ToPrice
 from .widgets.canvas import TOOLS, Canvas
 from .widgets.dialogs import HelpDialog
+from .widgets.elided_label import ElidedLabel
 from .widgets.panels import ClassPanel, ImageList, InstanceList
 
 # (action name, menu text, shortcuts)
@@ -214,15 +215,15 @@ class MainWindow(QMainWindow):
             QLabel(),
             QLabel(),
         )
-        self.online_label, self.gate_label = QLabel(), QLabel()
+        self.online_label, self.gate_label = QLabel(), ElidedLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.jobs.cancel)
         sb = self.statusBar()
         sb.addWidget(self.status_label, 1)
+        sb.addWidget(self.gate_label, 3)  # the longest line: most of the room, cut to fit
         for w in (
-            self.gate_label,
             self.online_label,
             self.pos_label,
             self.count_label,
@@ -362,8 +363,7 @@ class MainWindow(QMainWindow):
             text = decision.line()
         if text and not self.actions_by_name["auto_threshold"].isChecked():
             text = f"automatic confidence off (Ctrl+G) · {text}"
-        self.gate_label.setText(text)
-        self.gate_label.setToolTip(text)  # the status bar may clip a long line
+        self.gate_label.setText(text)  # cut to fit; the whole line in its tooltip
 
     def on_auto_threshold(self) -> None:
         """Automatic on: the gate's choice moves the slider and picks the click tool's path; off: the

@@ -156,3 +156,21 @@ def test_the_gate_picks_the_click_tools_path_and_automatic_off_gives_the_model_b
     # the override: automatic off puts the click tool back on the model
     w.actions_by_name["auto_threshold"].trigger()
     assert c.click_model and clicks._predictor.segmenter is c.segmenter
+
+
+def test_a_long_gate_line_is_cut_to_fit_and_whole_in_its_tooltip(gated, qtbot):
+    from istr_core.eval.gate import GateDecision
+
+    w = gated
+    w.resize(900, 600)
+    line = GateDecision(None, 2.0, 2.0, 0.5, 4.7, 3, 30, "weight-free", 6.0).line()
+    w.gate.gate.decision = GateDecision(None, 2.0, 2.0, 0.5, 4.7, 3, 30, "weight-free", 6.0)
+    w.gate.decided.emit(w.gate.gate.decision)
+    label = w.gate_label
+    qtbot.waitUntil(lambda: label.width() > 0)
+    assert label.text() == line and label.toolTip() == line and len(line) > 120
+    shown = label.shown_text()
+    assert shown.endswith("…") and line.startswith(shown[:-1])
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    # the other status-bar labels keep their room
+    assert w.online_label.width() >= w.online_label.sizeHint().width()
