@@ -547,11 +547,9 @@ class MainWindow(QMainWindow):
         self.close()
 
     def on_undo(self) -> None:
-        """Ctrl+Z: while the click tool has pending clicks, it removes the last click instead (the
-        scissors tool: its last anchor)."""
-        if self.canvas.tool == "click" and self.canvas.clicks.undo_click():
-            return
-        if not (self.canvas.tool == "scissors" and self.canvas.active.undo_anchor()):
+        """Ctrl+Z: the active tool's gesture first (the click tool's last click, the scissors' last
+        anchor), else the project's last edit."""
+        if not self.canvas.active.undo():
             self.controller.undo()
 
     def on_redo(self) -> None:
@@ -583,9 +581,9 @@ class MainWindow(QMainWindow):
         self._show_brush()
 
     def on_delete(self) -> None:
-        if self.canvas.tool == "vertex" and self.canvas.vertex.delete_hovered():
-            return
-        if not (self.canvas.tool == "scissors" and self.canvas.active.undo_anchor()):
+        """Delete / Backspace: the active tool's use of it first (the vertex tool's hovered vertex,
+        the scissors' last anchor), else the selection."""
+        if not self.canvas.active.delete():
             self.controller.delete_selected()
 
     def on_accept(self) -> None:

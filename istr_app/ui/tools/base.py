@@ -46,6 +46,16 @@ class CanvasTool:
         """Return or Enter was pressed; False when the tool has no use for it."""
         return False
 
+    def undo(self) -> bool:
+        """Ctrl+Z: undo a step of the gesture in progress; False when there is none (the project's
+        undo runs instead)."""
+        return False
+
+    def delete(self) -> bool:
+        """Delete / Backspace inside the tool; False when it has no use for it (the selection is
+        deleted instead)."""
+        return False
+
     def draft(self, cursor: tuple[float, float] | None) -> tuple[QPainterPath, QPen]:
         """The gesture in progress as a path (yellow by default); empty when there is none."""
         return QPainterPath(), QPen(QColor(255, 255, 0), 0)

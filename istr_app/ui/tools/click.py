@@ -57,6 +57,9 @@ class ClickTool(BoxTool):
         else:
             self.session.add_click(x0, y0, positive=not negative)
 
+    def undo(self) -> bool:
+        return self.session.undo_click()
+
     def enter(self) -> bool:
         if not self.session.accept():
             self.controller.message.emit("click tool: nothing to accept yet (click the object)")

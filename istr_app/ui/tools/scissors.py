@@ -64,6 +64,12 @@ class ScissorsTool(CanvasTool):
         self.close()
         return True
 
+    def undo(self) -> bool:
+        return self.undo_anchor()
+
+    def delete(self) -> bool:
+        return self.undo_anchor()
+
     # ----- anchors ----------------------------------------------------------------------------------
     def add_anchor(self, x: float, y: float) -> None:
         anchor = self.maps.clamp(x, y)

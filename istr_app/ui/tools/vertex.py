@@ -132,6 +132,9 @@ class VertexTool(CanvasTool):
         self._commit(k, old)
         return True
 
+    def delete(self) -> bool:
+        return self.delete_hovered()
+
     def delete_hovered(self) -> bool:
         if self.hover is None:
             return False
