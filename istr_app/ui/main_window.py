@@ -356,9 +356,7 @@ class MainWindow(QMainWindow):
         if self.controller.segmenter is None:
             text = ""
         elif not decision.images:
-            text = "pre-labels: threshold chosen after the first reviewed image"
-            if decision.weight_free:
-                text += "; click tool: no model yet"
+            text = f"pre-labels: threshold chosen after the first reviewed image{decision.path_note()}"
         else:
             text = decision.line()
         if text and not self.actions_by_name["auto_threshold"].isChecked():

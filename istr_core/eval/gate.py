@@ -140,23 +140,25 @@ class GateDecision:
     def line(self) -> str:
         """One line for the status bar and the benchmark log."""
         if not self.images:
-            path = "; click tool: no model yet" if self.weight_free else ""
-            return f"threshold {self.threshold:.2f} (default): no reviewed image priced yet{path}"
+            return f"threshold {self.threshold:.2f} (default): no reviewed image priced yet{self.path_note()}"
         last = f"last {self.images} reviewed image{'s' if self.images > 1 else ''}"
         clicking = f"{self.clicks_seconds_per_object:.1f} by clicking"
         if self.hidden and abs(self.best_seconds_per_object - self.clicks_seconds_per_object) < 1e-9:
-            return f"pre-labels hidden: no threshold saves time ({clicking}, {last}){self._path()}"
+            return f"pre-labels hidden: no threshold saves time ({clicking}, {last}){self.path_note()}"
         if self.hidden:
             return (
                 f"pre-labels hidden: {self.best_seconds_per_object:.1f} s/object at best (threshold "
-                f"{self.best_threshold:.2f}) against {clicking} ({last}){self._path()}"
+                f"{self.best_threshold:.2f}) against {clicking} ({last}){self.path_note()}"
             )
         shown = f"threshold {self.threshold:.2f}: {self.seconds_per_object:.1f} s/object"
-        return f"{shown} against {clicking} ({last}){self._path()}"
+        return f"{shown} against {clicking} ({last}){self.path_note()}"
 
-    def _path(self) -> str:
+    def path_note(self) -> str:
+        """The line's ending on the click tool's path: empty on the model's."""
         if not self.weight_free:
             return ""
+        if not self.images:
+            return "; click tool: no model yet"
         return f"; click tool: no model ({self.other_path_seconds_per_object:.1f} s/object with it)"
 
 
@@ -201,7 +203,8 @@ def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecisi
     objects = sum(p.objects for p in priced)
     paths = [MODEL] + ([WEIGHT_FREE] if all(p.weight_free is not None for p in priced) else [])
     options = (None, *thresholds)
-    total = {path: {t: sum(p.by_path()[path][t] for p in priced) for t in options} for path in paths}
+    prices = [p.by_path() for p in priced]
+    total = {path: {t: sum(q[path][t] for q in prices) for t in options} for path in paths}
     path = min(reversed(paths), key=lambda q: min(total[q].values()))  # reversed: weight-free on ties
     cost = total[path]
     best_cost = min(cost[t] for t in thresholds)
