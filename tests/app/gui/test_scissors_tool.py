@@ -6,6 +6,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
+from istr_core.interactive import mask_iou
+
 SQUARE = (30, 20, 90, 70)  # x0, y0, x1, y1 (end exclusive)
 
 
@@ -29,10 +31,6 @@ def click(canvas, x, y, button=Qt.MouseButton.LeftButton):
 
 def wait_maps(qtbot, tool):
     qtbot.waitUntil(lambda: not tool.maps.busy, timeout=30000)
-
-
-def iou(a, b):
-    return (a & b).sum() / (a | b).sum()
 
 
 def test_anchors_follow_the_edges_undo_an_anchor_and_close(make_window, image_dir, qtbot):
@@ -62,7 +60,7 @@ def test_anchors_follow_the_edges_undo_an_anchor_and_close(make_window, image_di
         wait_maps(qtbot, tool)
     click(canvas, 30.5, 20.5)  # on the first anchor: closes
     (inst,) = c.record.instances
-    assert iou(inst.mask, truth) > 0.9 and c.selection == [inst.id] and tool.points == []
+    assert mask_iou(inst.mask, truth) > 0.9 and c.selection == [inst.id] and tool.points == []
     assert canvas.draft_item.path().isEmpty()
 
     QTest.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # no anchors: the instance
@@ -80,7 +78,7 @@ def test_enter_closes_as_soon_as_the_map_is_ready_double_click_and_escape(make_w
         canvas.tool_release(x, y)
     QTest.keyClick(canvas, Qt.Key.Key_Return)  # maps may still be building: it waits for them
     qtbot.waitUntil(lambda: len(c.record.instances) == 1, timeout=30000)
-    assert iou(c.record.instances[0].mask, truth) > 0.9 and not tool.closing
+    assert mask_iou(c.record.instances[0].mask, truth) > 0.9 and not tool.closing
 
     for x, y in [(89, 20), (89, 69), (30, 69)]:  # the other way round this time
         canvas.tool_press(x, y)
@@ -88,7 +86,7 @@ def test_enter_closes_as_soon_as_the_map_is_ready_double_click_and_escape(make_w
     canvas.tool_press(30, 20)  # a double-click's first press adds an anchor, then it closes
     canvas.tool_double_click(30, 20)
     qtbot.waitUntil(lambda: len(c.record.instances) == 2, timeout=30000)
-    assert iou(c.record.instances[1].mask, truth) > 0.9
+    assert mask_iou(c.record.instances[1].mask, truth) > 0.9
 
     canvas.tool_press(40, 40)
     QTest.keyClick(canvas, Qt.Key.Key_Escape)

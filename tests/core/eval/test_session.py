@@ -137,16 +137,13 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
     again = run_session("fixed", tiny_checkpoint, ann, folder, truths, 1, 0.3, gate=PrelabelGate(2, 0.3))
     assert again.reviews == gated.reviews and again.polygon_gate == decisions  # same input, same result
     # with clicks, each pricing has its own gate
-    clicked = run_session(
-        "fixed",
-        tiny_checkpoint,
-        ann,
-        folder,
-        truths[:2],
-        1,
-        click_tool=InteractiveClickTool(),
-        gate=PrelabelGate(),
-    )
+
+    def clicked_with(gate):
+        return run_session(
+            "fixed", tiny_checkpoint, ann, folder, truths[:2], 1, click_tool=InteractiveClickTool(), gate=gate
+        )
+
+    clicked = clicked_with(PrelabelGate())
     assert len(clicked.gate) == len(clicked.polygon_gate) == len(clicked.click_reviews) == 2
     assert {"gate_thresholds", "clicks_gate_thresholds"} <= set(clicked.summary())
     # the click-priced gate priced the second image's choice on both click paths; the polygon one
@@ -154,16 +151,7 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
     assert clicked.gate[1].other_path_seconds_per_object is not None
     assert all(d.click_path == "model" for d in clicked.polygon_gate)
     assert clicked.summary()["clicks_gate_weight_free_images"] == sum(d.weight_free for d in clicked.gate)
-    model_only = run_session(
-        "fixed",
-        tiny_checkpoint,
-        ann,
-        folder,
-        truths[:2],
-        1,
-        click_tool=InteractiveClickTool(),
-        gate=PrelabelGate(choose_click_path=False),
-    )
+    model_only = clicked_with(PrelabelGate(choose_click_path=False))
     assert all(d.click_path == "model" and d.other_path_seconds_per_object is None for d in model_only.gate)
 
 
