@@ -3,6 +3,9 @@ speck (photographs, textured or small objects).
 
 - ``first_click``: candidates for one positive click, a box GrabCut centred on it at several sizes
   (the object's scale is unknown), and the one whose outline lies on the strongest colour edges.
+- ``box_mask``: a dragged box alone: GrabCut with the inscribed ellipse "probably foreground", the
+  rest of the box "probably background", outside it background, small boxes enlarged; where that
+  collapses (under BOX_MIN_FILL of the box) the ellipse itself, which is already a fair mask.
 - ``add_click``: the previous mask corrected by one more click. GrabCut with colour models fitted
   here (the clicks' pixels weighted up, so a negative click teaches the background model its
   colour) and frozen; only a window around the new click may change, the rest of the previous mask
@@ -30,6 +33,12 @@ WINDOW_MIN = 10.0  # ... and at least this many pixels (measured: 2.5 / 6 gave 1
 CLAIM = 0.5  # the inner share of the window that starts with the click's label
 SEED_WEIGHT = 0.3  # share of the clicks' pixels in each colour model's sample
 CLICK_RADIUS = 1  # px: hard seeds in this path (3 px disks swallowed 20-pixel nuclei)
+BOX_SIDE = 160  # px: the longest side a box's GrabCut works at (small boxes enlarged, MAX_UPSCALE)
+BOX_MARGIN = 0.1  # the background ring around a box, as a share of its long side (at least 8 px)
+# A box GrabCut that keeps less than this share of the box has lost the object (small or low
+# contrast ones): the inscribed ellipse answers instead. Measured (benchmarks/README, "The box
+# prompt"): the rule lifts mean IoU from the object's box 0.38 -> 0.60 on coco128-seg
+BOX_MIN_FILL = 0.25
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,37 @@ def box_candidate(image: np.ndarray, click: Click, half: float, side: int = FIRS
     cv2.circle(labels, (x, y), 1, int(cv2.GC_FGD), -1)
     fg = _component_at(_grabcut(win.cut(image[..., ::-1]), labels), x, y)
     return win.paste(fg, np.zeros(image.shape[:2], bool))
+
+
+def inscribed_ellipse(shape, box) -> np.ndarray:
+    """(H, W) bool: the ellipse filling the box (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    out = np.zeros(shape[:2], np.uint8)
+    centre, axes = ((x0 + x1) / 2, (y0 + y1) / 2), (max(x1 - x0, 1.0), max(y1 - y0, 1.0))
+    cv2.ellipse(out, (centre, axes, 0.0), 1, -1)
+    return out.astype(bool)
+
+
+def box_mask(image: np.ndarray, box) -> np.ndarray:
+    """The object a box (x0, y0, x1, y1) was drawn around, inside it: GrabCut at BOX_SIDE from the
+    inscribed ellipse (3 iterations), or the ellipse where GrabCut keeps under BOX_MIN_FILL."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = box
+    inbox = np.zeros((h, w), bool)
+    inbox[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))] = True
+    m = max(8.0, BOX_MARGIN * max(x1 - x0, y1 - y0))
+    win = Window.fit(clip_crop(x0 - m, y0 - m, x1 + m, y1 + m, image.shape), BOX_SIDE)
+    s = win.scale
+    bx0, by0 = max(0, int((x0 - win.x0) * s)), max(0, int((y0 - win.y0) * s))
+    bx1, by1 = int(np.ceil((x1 - win.x0) * s)), int(np.ceil((y1 - win.y0) * s))
+    labels = np.full(win.size[::-1], cv2.GC_BGD, np.uint8)
+    labels[by0:by1, bx0:bx1] = cv2.GC_PR_BGD
+    labels[inscribed_ellipse(labels.shape, (bx0, by0, bx1, by1))] = cv2.GC_PR_FGD
+    fg = _grabcut(win.cut(image[..., ::-1]), labels, iterations=3)
+    out = win.paste(fg, np.zeros((h, w), bool)) & inbox
+    if out.sum() < BOX_MIN_FILL * inbox.sum():
+        out = inscribed_ellipse((h, w), box) & inbox
+    return out
 
 
 def edge_strength(mask: np.ndarray, gradient: np.ndarray) -> float:

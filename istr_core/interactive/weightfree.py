@@ -13,6 +13,8 @@ All take RGB uint8 (H, W, 3) images and pixel coordinates; masks are (H, W) bool
 
 from __future__ import annotations
 
+import hashlib
+
 import cv2
 import numpy as np
 
@@ -152,7 +154,28 @@ class WeightFreeSegmenter:
         positives = [c for c in clicks if c.is_positive]
         if box is None and prev_mask is None and positives and not self._wand_finds_object(positives[0]):
             return self._colour(clicks)
+        if box is None and prev_mask is not None and clicks and prev_mask.any():
+            if not positives or not self._wand_finds_object(positives[0]):
+                return self._correct(prev_mask.astype(bool), clicks)
         return self._wand_path(clicks, box, prev_mask)
+
+    def _correct(self, start: np.ndarray, clicks: list[Click]) -> np.ndarray:
+        """Clicks that fix a given mask (a pre-label, a box's mask) where the wand would find only a
+        speck (or there is no positive click): the colour path's corrections (colour.add_click) one
+        click at a time from ``start``, memoised per (start, click prefix). Measured from the box
+        tool's masks (benchmarks/README, "The box prompt"), NoC@85 of box + clicks, this rule / the
+        colour corrections always / the grey wand's always: coco128-seg 13.95 / 13.5 / 15.1, nuclei
+        3.72 / 3.71 / 5.13, droplets 1.08 / 1.09 / 1.10; the wand stays where it finds the object
+        because on droplets' pre-labels its fixes were cheaper."""
+        key = (hashlib.blake2b(np.packbits(start).data, digest_size=16).digest(), tuple(clicks))
+        if key in self._colour_masks:
+            return self._colour_masks[key]
+        if len(self._colour_masks) > 256:
+            self._colour_masks.clear()
+        prev = start if len(clicks) == 1 else self._correct(start, clicks[:-1])
+        mask = enforce_clicks(colour.add_click(self.image, prev, clicks), clicks, colour.CLICK_RADIUS)
+        self._colour_masks[key] = mask
+        return mask
 
     def _wand_path(self, clicks, box, prev_mask) -> np.ndarray:
         """The grey-level path: every click replayed through the wand, GrabCut on specks."""
@@ -258,18 +281,13 @@ class WeightFreeSegmenter:
         )
 
     def _box(self, box) -> np.ndarray:
-        """A box alone: GrabCut with the box as "probably foreground", the outside as background."""
+        """A box alone: the colour path's box GrabCut (colour.box_mask), clipped to the image."""
         h, w = self.shape
-        x0, x1 = sorted((int(box[0]), int(box[2])))
-        y0, y1 = sorted((int(box[1]), int(box[3])))
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-        start = np.zeros(self.shape, bool)
-        start[y0:y1, x0:x1] = True
-        m = 8
-        out = grabcut_clicks(
-            self.image, [], start, (max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m))
-        )
-        return out & start
+        x0, x1 = sorted((min(max(box[0], 0), w), min(max(box[2], 0), w)))
+        y0, y1 = sorted((min(max(box[1], 0), h), min(max(box[3], 0), h)))
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            return np.zeros(self.shape, bool)
+        return colour.box_mask(self.image, (x0, y0, x1, y1))
 
 
 def _open_sides(crop, shape) -> tuple[bool, bool, bool, bool]:
