@@ -4,9 +4,12 @@ For every object: the first click is positive, at the point deepest inside it; e
 to the pixel deepest inside the larger error region (positive in a missed region, negative in a
 wrongly included one); at most 20 clicks. Prints one JSON line per method:
 
-    {"method": "model"|"no-model"|"polygon"|"scissors", "noc85": .., "noc90": .., "missed85": ..,
+    {"method": "model"|"no-model"|"box"|"polygon"|"scissors", "noc85": .., "noc90": .., "missed85": ..,
      "missed90": .., "ms_per_click": .., "ms_set_image": .., "objects": ..}
 
+"box" is the box tool without a model: a drag of the object's tight box (one interaction, counted
+as a click), then clicks by the same protocol that correct the box's mask (``iou_1click`` is then the
+box's IoU).
 "polygon" is the baseline: the vertex count of the simplest polygon of the true mask (Douglas-Peucker
 with a falling tolerance) that reaches the IoU, i.e. the clicks of a polygon annotator (not capped).
 "scissors" is the edge-snapping polygon (``istr_core.interactive.scissors``): anchors on the true
@@ -37,6 +40,7 @@ from istr_core.data.rle import annotation_mask
 from istr_core.formats.coco import load_coco
 from istr_core.formats.dataset import resolve_image_path
 from istr_core.interactive import (
+    Clicker,
     ClickPredictor,
     Scissors,
     clicks_to_reach,
@@ -80,6 +84,26 @@ def _scissors(scissors: Scissors, gt: np.ndarray, times: list, latency: list, gu
     return ious or [0.0]
 
 
+def _box_then_clicks(predictor: ClickPredictor, gt: np.ndarray, times: list) -> list[float]:
+    """IoU after the tight box's drag, then after each correcting click (at most MAX_CLICKS in all)."""
+    ys, xs = np.nonzero(gt)
+    t0 = time.perf_counter()
+    start = predictor.predict_box((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+    start = np.zeros(gt.shape, bool) if start is None else start
+    times.append(time.perf_counter() - t0)
+    clicker, pred, ious = Clicker(gt), start, [mask_iou(start, gt)]
+    while len(ious) < MAX_CLICKS and ious[-1] < 0.9 and clicker.next_click(pred) is not None:
+        t0 = time.perf_counter()
+        pred = (
+            predictor.predict(list(clicker.clicks), prev_mask=start)
+            if start.any()
+            else (predictor.predict(list(clicker.clicks)))
+        )
+        times.append(time.perf_counter() - t0)
+        ious.append(mask_iou(pred, gt))
+    return ious
+
+
 def summarise(method: str, ious: list[list[float]], times: list[float], set_times: list[float]) -> dict:
     noc85 = [clicks_to_reach(i, 0.85, MAX_CLICKS) for i in ious]
     noc90 = [clicks_to_reach(i, 0.90, MAX_CLICKS) for i in ious]
@@ -105,6 +129,7 @@ def run(annotations, images, weights, max_objects, methods) -> list[dict]:
         segmenter = Segmenter.from_checkpoint(weights, device="cpu")
     clickers = [m for m in methods if m in ("model", "no-model")]
     predictors = {m: ClickPredictor(segmenter if m == "model" else None) for m in clickers}
+    box_tool = ClickPredictor(None) if "box" in methods else None
     ious = {m: [] for m in methods}
     times = {m: [] for m in methods}
     set_times = {m: [] for m in methods}
@@ -118,6 +143,8 @@ def run(annotations, images, weights, max_objects, methods) -> list[dict]:
             predictor.set_image(image)
             set_times[m].append(time.perf_counter() - t0)
         scissors = Scissors(image)
+        if box_tool is not None:
+            box_tool.set_image(image)
         for k, ann in enumerate(im.annotations[: max_objects - n]):
             n += 1
             gt = annotation_mask(ann, im.height, im.width).astype(bool)
@@ -125,6 +152,8 @@ def run(annotations, images, weights, max_objects, methods) -> list[dict]:
                 ious["scissors"].append(
                     _scissors(scissors, gt, times["scissors"], set_times["scissors"], k == 0)
                 )
+            if box_tool is not None:
+                ious["box"].append(_box_then_clicks(box_tool, gt, times["box"]))
             for m, predictor in predictors.items():
 
                 def predict(clicks, predictor=predictor, m=m):
@@ -139,6 +168,8 @@ def run(annotations, images, weights, max_objects, methods) -> list[dict]:
                 v85, v90 = polygon_vertices(gt, 0.85), polygon_vertices(gt, 0.90)
                 ious["polygon"][-1] = (v85, v90)
     out = [summarise(m, ious[m], times[m], set_times[m]) for m in clickers]
+    if "box" in methods:
+        out.append(summarise("box", ious["box"], times["box"], []))
     if "scissors" in methods:
         row = summarise("scissors", ious["scissors"], times["scissors"], [])
         row.pop("iou_1click")
@@ -168,7 +199,7 @@ def main() -> None:
     p.add_argument("--images", required=True)
     p.add_argument("--weights", default=None, help="checkpoint; 'none' = no model; default: embedded model")
     p.add_argument("--max-objects", type=int, default=10**9)
-    p.add_argument("--methods", default=None, help="comma list of model,no-model,polygon,scissors")
+    p.add_argument("--methods", default=None, help="comma list of model,no-model,box,polygon,scissors")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     a = p.parse_args()
     if a.threads:
@@ -177,9 +208,9 @@ def main() -> None:
         a.methods.split(",")
         if a.methods
         else (
-            ["no-model", "polygon", "scissors"]
+            ["no-model", "box", "polygon", "scissors"]
             if a.weights == "none"
-            else ["model", "no-model", "polygon", "scissors"]
+            else ["model", "no-model", "box", "polygon", "scissors"]
         )
     )
     for row in run(a.annotations, a.images, a.weights, a.max_objects, methods):
