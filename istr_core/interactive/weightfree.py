@@ -154,9 +154,9 @@ class WeightFreeSegmenter:
         positives = [c for c in clicks if c.is_positive]
         if box is None and prev_mask is None and positives and not self._wand_finds_object(positives[0]):
             return self._colour(clicks)
-        if box is None and prev_mask is not None and clicks and prev_mask.any():
-            if not positives or not self._wand_finds_object(positives[0]):
-                return self._correct(prev_mask.astype(bool), clicks)
+        fixing = box is None and prev_mask is not None and clicks and prev_mask.any()
+        if fixing and (not positives or not self._wand_finds_object(positives[0])):
+            return self._correct(prev_mask.astype(bool), clicks)
         return self._wand_path(clicks, box, prev_mask)
 
     def _correct(self, start: np.ndarray, clicks: list[Click]) -> np.ndarray:
