@@ -92,6 +92,7 @@ class Jobs(QObject):
             self.controller.message.emit("no object found in the box")
         else:
             self.controller.add_mask(mask, key=self._box_key)
+            self.controller.message.emit("box → mask: a new instance (Ctrl+Z removes it)")
 
     def _box_failed(self, message: str) -> None:
         self._box_clear()

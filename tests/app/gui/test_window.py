@@ -131,6 +131,7 @@ def test_box_tool_grabcut_select_class_accept_all(make_window, image_dir, qtbot)
     qtbot.waitUntil(lambda: len(c.record.instances) == 1, timeout=10000)
     (inst,) = c.record.instances
     assert inst.mask[45, 60] and not inst.mask[22, 32]
+    assert "running" not in w.status_label.text()  # the status line says it is done
     c.select([])
     canvas.set_tool("select")
     click(canvas, 60, 45)
