@@ -61,6 +61,14 @@ def synthetic_dataset(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
+def nuclei_dir() -> Path:
+    path = SHARED_DATA / "nuclei"
+    if not (path / "val.json").is_file():
+        pytest.skip("../shared/data/nuclei is not available")
+    return path
+
+
+@pytest.fixture
 def droplets_dir() -> Path:
     path = SHARED_DATA / "droplets"
     if not (path / "train.json").is_file():

@@ -168,15 +168,15 @@ def inscribed_ellipse(shape, box) -> np.ndarray:
     return out.astype(bool)
 
 
-def box_mask(image: np.ndarray, box) -> np.ndarray:
-    """The object a box (x0, y0, x1, y1) was drawn around, inside it: GrabCut at BOX_SIDE from the
+def box_mask(image: np.ndarray, box, side: int = BOX_SIDE) -> np.ndarray:
+    """The object a box (x0, y0, x1, y1) was drawn around, inside it: GrabCut at ``side`` from the
     inscribed ellipse (3 iterations), or the ellipse where GrabCut keeps under BOX_MIN_FILL."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
     inbox = np.zeros((h, w), bool)
     inbox[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))] = True
     m = max(8.0, BOX_MARGIN * max(x1 - x0, y1 - y0))
-    win = Window.fit(clip_crop(x0 - m, y0 - m, x1 + m, y1 + m, image.shape), BOX_SIDE)
+    win = Window.fit(clip_crop(x0 - m, y0 - m, x1 + m, y1 + m, image.shape), side)
     s = win.scale
     bx0, by0 = max(0, int((x0 - win.x0) * s)), max(0, int((y0 - win.y0) * s))
     bx1, by1 = int(np.ceil((x1 - win.x0) * s)), int(np.ceil((y1 - win.y0) * s))

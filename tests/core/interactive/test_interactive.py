@@ -247,3 +247,21 @@ def test_clicks_fix_a_given_mask_by_colour():
     spilled = cv2.dilate(gt.astype(np.uint8), np.ones((21, 21), np.uint8)).astype(bool)
     _, ious, _ = _fix(seg, spilled, gt, 3)
     assert max(ious) >= 0.72, ious
+
+
+def test_a_first_click_on_crowded_nuclei_finds_their_scale(nuclei_dir):
+    """Real crowded nuclei (val image 4, 136 nuclei): where the wand's region bleeds into neighbours,
+    a box mask around the click with a stronger outline answers the first click (mean IoU of the
+    first 20 nuclei 0.64 with the wand alone, 0.85 now)."""
+    from istr_core.data.images import read_image
+    from istr_core.data.rle import annotation_mask
+    from istr_core.formats.coco import load_coco
+
+    folder = nuclei_dir
+    image = load_coco(folder / "val.json", folder / "images").images[3]
+    seg = WeightFreeSegmenter(read_image(folder / "images" / image.file_name))
+    ious = []
+    for ann in image.annotations[:20]:
+        truth = annotation_mask(ann, image.height, image.width).astype(bool)
+        ious.append(mask_iou(seg.predict([Clicker(truth).next_click(None)]), truth))
+    assert np.mean(ious) >= 0.78, np.mean(ious)
