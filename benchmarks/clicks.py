@@ -40,7 +40,6 @@ from istr_core.data.rle import annotation_mask
 from istr_core.formats.coco import load_coco
 from istr_core.formats.dataset import resolve_image_path
 from istr_core.interactive import (
-    Clicker,
     ClickPredictor,
     Scissors,
     clicks_to_reach,
@@ -89,19 +88,18 @@ def _box_then_clicks(predictor: ClickPredictor, gt: np.ndarray, times: list) -> 
     ys, xs = np.nonzero(gt)
     t0 = time.perf_counter()
     start = predictor.predict_box((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
-    start = np.zeros(gt.shape, bool) if start is None else start
     times.append(time.perf_counter() - t0)
-    clicker, pred, ious = Clicker(gt), start, [mask_iou(start, gt)]
-    while len(ious) < MAX_CLICKS and ious[-1] < 0.9 and clicker.next_click(pred) is not None:
+    ious = [0.0 if start is None else mask_iou(start, gt)]
+    if ious[0] >= 0.9:
+        return ious
+
+    def predict(clicks):
         t0 = time.perf_counter()
-        pred = (
-            predictor.predict(list(clicker.clicks), prev_mask=start)
-            if start.any()
-            else (predictor.predict(list(clicker.clicks)))
-        )
+        out = predictor.predict(clicks, prev_mask=start)
         times.append(time.perf_counter() - t0)
-        ious.append(mask_iou(pred, gt))
-    return ious
+        return out
+
+    return ious + simulate(predict, gt, MAX_CLICKS - 1, stop_at=0.9, start=start)
 
 
 def summarise(method: str, ious: list[list[float]], times: list[float], set_times: list[float]) -> dict:

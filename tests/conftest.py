@@ -60,17 +60,19 @@ def synthetic_dataset(tmp_path_factory) -> tuple[Path, Path]:
     return write_synthetic_coco(folder, 6, height=96, width=128, seed=1, max_objects=4), folder
 
 
+def _shared_dataset(name: str, marker: str) -> Path:
+    """``../shared/data/<name>``, or the test skipped where ``marker`` is not in it."""
+    path = SHARED_DATA / name
+    if not (path / marker).is_file():
+        pytest.skip(f"../shared/data/{name} is not available")
+    return path
+
+
 @pytest.fixture
 def nuclei_dir() -> Path:
-    path = SHARED_DATA / "nuclei"
-    if not (path / "val.json").is_file():
-        pytest.skip("../shared/data/nuclei is not available")
-    return path
+    return _shared_dataset("nuclei", "val.json")
 
 
 @pytest.fixture
 def droplets_dir() -> Path:
-    path = SHARED_DATA / "droplets"
-    if not (path / "train.json").is_file():
-        pytest.skip("../shared/data/droplets is not available")
-    return path
+    return _shared_dataset("droplets", "train.json")

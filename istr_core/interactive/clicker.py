@@ -71,10 +71,13 @@ def clicks_to_reach(ious: list[float], target: float, max_clicks: int = 20) -> i
     return max_clicks
 
 
-def simulate(predict, gt: np.ndarray, max_clicks: int = 20, stop_at: float = 1.0) -> list[float]:
+def simulate(
+    predict, gt: np.ndarray, max_clicks: int = 20, stop_at: float = 1.0, start: np.ndarray | None = None
+) -> list[float]:
     """Run the protocol: ``predict(clicks) -> mask`` after every click; returns the IoU after each
-    click (at most ``max_clicks``; stops early once IoU >= ``stop_at``, or when the mask is perfect)."""
-    clicker, pred, ious = Clicker(gt), None, []
+    click (at most ``max_clicks``; stops early once IoU >= ``stop_at``, or when the mask is perfect).
+    ``start``: the mask the first click corrects (a box's, a pre-label's); default nothing."""
+    clicker, pred, ious = Clicker(gt), start, []
     for _ in range(max_clicks):
         if clicker.next_click(pred) is None:
             break

@@ -148,7 +148,7 @@ class WeightFreeSegmenter:
         self.grey = _grey(self.image)
         self.shape = self.image.shape[:2]
         self._cache: dict[tuple, np.ndarray] = {}
-        self._colour_masks: dict[tuple, np.ndarray] = {}
+        self._colour_masks: dict[tuple, np.ndarray | None] = {}
         self._gradient: np.ndarray | None = None
 
     def predict(
@@ -157,9 +157,9 @@ class WeightFreeSegmenter:
         h, w = self.shape
         clicks = [c for c in clicks if _inside(self.shape, c)]
         positives = [c for c in clicks if c.is_positive]
-        if box is None and prev_mask is None and positives and not self._wand_finds_object(positives[0]):
-            return self._colour(clicks)
-        if box is None and prev_mask is None and positives and FIRST_BOX_HALVES:
+        if box is None and prev_mask is None and positives:
+            if not self._wand_finds_object(positives[0]):
+                return self._colour(clicks)
             boxed = self._first_box(positives[0])
             if boxed is not None:
                 return self._correct(boxed, clicks)
@@ -172,17 +172,17 @@ class WeightFreeSegmenter:
         """Where the wand finds the object: the box tool's mask of a square around the first click
         (half-sides FIRST_BOX_HALVES) when one of them has a stronger outline than the wand's region,
         else None (the wand path answers every click, as before). Memoised per click."""
-        key = ("first_box", int(click.x), int(click.y))
-        if key not in self._colour_masks:
-            if self._gradient is None:
-                self._gradient = colour.colour_gradient(self.image)
-            wand = self._wand_path([click], None, None)
+
+        def choose() -> np.ndarray | None:
             x, y = click.x, click.y
             squares = [(x - r, y - r, x + r + 1, y + r + 1) for r in FIRST_BOX_HALVES]
-            candidates = [wand] + [colour.box_mask(self.image, b, FIRST_BOX_SIDE) for b in squares]
-            best = int(np.argmax([colour.edge_strength(m, self._gradient) for m in candidates]))
-            self._colour_masks[key] = None if best == 0 else candidates[best]
-        return self._colour_masks[key]
+            candidates = [self._wand_path([click], None, None)]
+            candidates += [colour.box_mask(self.image, b, FIRST_BOX_SIDE) for b in squares]
+            gradient = self._colour_gradient()
+            best = int(np.argmax([colour.edge_strength(m, gradient) for m in candidates]))
+            return None if best == 0 else candidates[best]
+
+        return self._memo(("first_box", int(click.x), int(click.y)), choose)
 
     def _correct(self, start: np.ndarray, clicks: list[Click]) -> np.ndarray:
         """Clicks that fix a given mask (a pre-label, a box's mask) where the wand would find only a
@@ -193,15 +193,33 @@ class WeightFreeSegmenter:
         corrections always / the grey wand's always: coco128-seg 13.95 / 13.5 / 15.1, nuclei 3.72 /
         3.71 / 5.13, droplets 1.08 / 1.09 / 1.10; the wand keeps the objects it finds (the first
         click's rule); on pre-labels the two were even (droplets 7.43 vs 7.46 s/object)."""
-        key = (hashlib.blake2b(np.packbits(start).data, digest_size=16).digest(), tuple(clicks))
-        if key in self._colour_masks:
-            return self._colour_masks[key]
-        if len(self._colour_masks) > 256:
-            self._colour_masks.clear()
-        prev = start if len(clicks) == 1 else self._correct(start, clicks[:-1])
-        mask = enforce_clicks(colour.add_click(self.image, prev, clicks), clicks, colour.CLICK_RADIUS)
-        self._colour_masks[key] = mask
-        return mask
+        return self._corrected(
+            start, hashlib.blake2b(np.packbits(start).data, digest_size=16).digest(), clicks
+        )
+
+    def _corrected(self, start: np.ndarray, start_key: bytes, clicks: list[Click]) -> np.ndarray:
+        """``_correct`` with the start mask's digest computed once for every click prefix."""
+
+        def correct() -> np.ndarray:
+            prev = start if len(clicks) == 1 else self._corrected(start, start_key, clicks[:-1])
+            return enforce_clicks(colour.add_click(self.image, prev, clicks), clicks, colour.CLICK_RADIUS)
+
+        return self._memo((start_key, tuple(clicks)), correct)
+
+    def _memo(self, key: tuple, compute):
+        """The colour path's masks by key (click prefixes, a start mask's digest), at most ~256 kept:
+        each call costs one correction, and the same clicks always give the same mask."""
+        if key not in self._colour_masks:
+            if len(self._colour_masks) > 256:
+                self._colour_masks.clear()
+            self._colour_masks[key] = compute()
+        return self._colour_masks[key]
+
+    def _colour_gradient(self) -> np.ndarray:
+        """The image's Lab gradient (colour.edge_strength reads it), computed on first use."""
+        if self._gradient is None:
+            self._gradient = colour.colour_gradient(self.image)
+        return self._gradient
 
     def _wand_path(self, clicks, box, prev_mask) -> np.ndarray:
         """The grey-level path: every click replayed through the wand, GrabCut on specks."""
@@ -230,21 +248,17 @@ class WeightFreeSegmenter:
         """The colour path (colour.py), memoised per click prefix: the mask for ``clicks`` is the one
         for ``clicks[:-1]`` corrected by the last click, so each call costs one correction and the
         same clicks still always give the same mask."""
-        key = tuple(clicks)
-        if key in self._colour_masks:
-            return self._colour_masks[key]
-        if len(self._colour_masks) > 256:
-            self._colour_masks.clear()
-        first = next(i for i, c in enumerate(clicks) if c.is_positive)
-        if len(clicks) == first + 1:
-            if self._gradient is None:
-                self._gradient = colour.colour_gradient(self.image)
-            old = self._wand_path(clicks, None, None)
-            mask = colour.first_click(self.image, self._gradient, clicks[first], old)
-        else:
-            mask = colour.add_click(self.image, self._colour(clicks[:-1]), clicks)
-        self._colour_masks[key] = enforce_clicks(mask, clicks, colour.CLICK_RADIUS)
-        return self._colour_masks[key]
+
+        def compute() -> np.ndarray:
+            first = next(i for i, c in enumerate(clicks) if c.is_positive)
+            if len(clicks) == first + 1:
+                old = self._wand_path(clicks, None, None)
+                mask = colour.first_click(self.image, self._colour_gradient(), clicks[first], old)
+            else:
+                mask = colour.add_click(self.image, self._colour(clicks[:-1]), clicks)
+            return enforce_clicks(mask, clicks, colour.CLICK_RADIUS)
+
+        return self._memo(tuple(clicks), compute)
 
     def _predict_crop(self, clicks: list[Click], crop, mask: np.ndarray) -> np.ndarray:
         """The work of ``predict`` in crop coordinates: positives grow, negatives carve."""
