@@ -169,12 +169,11 @@ def inscribed_ellipse(shape, box) -> np.ndarray:
 
 
 def box_mask(image: np.ndarray, box, side: int = BOX_SIDE) -> np.ndarray:
-    """The object a box (x0, y0, x1, y1) was drawn around, inside it: GrabCut at ``side`` from the
-    inscribed ellipse (3 iterations), or the ellipse where GrabCut keeps under BOX_MIN_FILL."""
+    """The object a box (x0, y0, x1, y1) was drawn around, inside it (and inside the image): GrabCut
+    at ``side`` from the inscribed ellipse (3 iterations), or the ellipse where GrabCut keeps under
+    BOX_MIN_FILL. Works on the box's window only (a first click asks for seven of them)."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
-    inbox = np.zeros((h, w), bool)
-    inbox[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))] = True
     m = max(8.0, BOX_MARGIN * max(x1 - x0, y1 - y0))
     win = Window.fit(clip_crop(x0 - m, y0 - m, x1 + m, y1 + m, image.shape), side)
     s = win.scale
@@ -184,21 +183,36 @@ def box_mask(image: np.ndarray, box, side: int = BOX_SIDE) -> np.ndarray:
     labels[by0:by1, bx0:bx1] = cv2.GC_PR_BGD
     labels[inscribed_ellipse(labels.shape, (bx0, by0, bx1, by1))] = cv2.GC_PR_FGD
     fg = _grabcut(win.cut(image[..., ::-1]), labels, iterations=3)
-    out = win.paste(fg, np.zeros((h, w), bool)) & inbox
-    if out.sum() < BOX_MIN_FILL * inbox.sum():
-        out = inscribed_ellipse((h, w), box) & inbox
+    # the box in window pixels at full resolution, clipped to the image
+    cw, ch = win.x1 - win.x0, win.y1 - win.y0
+    ix0, iy0 = max(0, int(x0)) - win.x0, max(0, int(y0)) - win.y0
+    ix1, iy1 = min(w, int(np.ceil(x1))) - win.x0, min(h, int(np.ceil(y1))) - win.y0
+    inbox = np.zeros((ch, cw), bool)
+    inbox[max(0, iy0) : max(0, iy1), max(0, ix0) : max(0, ix1)] = True
+    part = (cv2.resize(fg.astype(np.float32), (cw, ch)) > 0.5) & inbox
+    if part.sum() < BOX_MIN_FILL * inbox.sum():
+        part = inscribed_ellipse((ch, cw), (x0 - win.x0, y0 - win.y0, x1 - win.x0, y1 - win.y0)) & inbox
+    out = np.zeros((h, w), bool)
+    out[win.y0 : win.y1, win.x0 : win.x1] = part
     return out
 
 
 def edge_strength(mask: np.ndarray, gradient: np.ndarray) -> float:
     """Mean colour-gradient magnitude on the mask's outline (0 for an empty mask): a true object's
-    outline runs along edges, a wrong scale's cuts through flat colour or texture."""
-    m = mask.astype(np.uint8)
-    if m.sum() < 4:
+    outline runs along edges, a wrong scale's cuts through flat colour or texture. Reads only the
+    mask's bounding box (and a 2 px margin)."""
+    m = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
+    x, y, bw, bh = cv2.boundingRect(m)
+    if bw * bh < 4:
+        return 0.0
+    y0, x0 = max(0, y - 2), max(0, x - 2)
+    y1, x1 = min(m.shape[0], y + bh + 2), min(m.shape[1], x + bw + 2)
+    m = m[y0:y1, x0:x1]
+    if int(m.sum()) < 4:
         return 0.0
     k = np.ones((3, 3), np.uint8)
     ring = cv2.dilate(m, k) > cv2.erode(m, k)
-    return float(gradient[ring].mean()) if ring.any() else 0.0
+    return float(gradient[y0:y1, x0:x1][ring].mean()) if ring.any() else 0.0
 
 
 def first_click(image: np.ndarray, gradient: np.ndarray, click: Click, wand: np.ndarray) -> np.ndarray:
@@ -215,10 +229,12 @@ def first_click(image: np.ndarray, gradient: np.ndarray, click: Click, wand: np.
 
 
 def colour_gradient(image: np.ndarray) -> np.ndarray:
-    """(H, W) float32 gradient magnitude in Lab (lightly blurred): what ``edge_strength`` reads."""
+    """(H, W) float32 gradient magnitude in Lab (lightly blurred): what ``edge_strength`` reads.
+    OpenCV's element-wise ops throughout (the same values as numpy's, in a third of the time)."""
     lab = cv2.cvtColor(cv2.GaussianBlur(image, (0, 0), 1.0), cv2.COLOR_RGB2Lab).astype(np.float32)
     gx, gy = cv2.Sobel(lab, cv2.CV_32F, 1, 0), cv2.Sobel(lab, cv2.CV_32F, 0, 1)
-    return np.sqrt((gx**2 + gy**2).sum(-1))
+    squares = cv2.add(cv2.multiply(gx, gx), cv2.multiply(gy, gy))
+    return cv2.sqrt(cv2.transform(squares, np.ones((1, 3), np.float32)))
 
 
 def _update_window(prev: np.ndarray, click: Click) -> tuple[Window, float]:

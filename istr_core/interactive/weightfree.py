@@ -149,7 +149,9 @@ class WeightFreeSegmenter:
         self.shape = self.image.shape[:2]
         self._cache: dict[tuple, np.ndarray] = {}
         self._colour_masks: dict[tuple, np.ndarray | None] = {}
-        self._gradient: np.ndarray | None = None
+        # the colour gradient edge_strength reads: image-level work, so it is done here (istr-app
+        # builds this in the background as an image opens), not on the first click
+        self._gradient = colour.colour_gradient(self.image)
 
     def predict(
         self, clicks: list[Click], box: tuple[float, float, float, float] | None = None, prev_mask=None
@@ -178,7 +180,7 @@ class WeightFreeSegmenter:
             squares = [(x - r, y - r, x + r + 1, y + r + 1) for r in FIRST_BOX_HALVES]
             candidates = [self._wand_path([click], None, None)]
             candidates += [colour.box_mask(self.image, b, FIRST_BOX_SIDE) for b in squares]
-            gradient = self._colour_gradient()
+            gradient = self._gradient
             best = int(np.argmax([colour.edge_strength(m, gradient) for m in candidates]))
             return None if best == 0 else candidates[best]
 
@@ -202,7 +204,7 @@ class WeightFreeSegmenter:
 
         def correct() -> np.ndarray:
             prev = start if len(clicks) == 1 else self._corrected(start, start_key, clicks[:-1])
-            return enforce_clicks(colour.add_click(self.image, prev, clicks), clicks, colour.CLICK_RADIUS)
+            return self._step(prev, clicks)
 
         return self._memo((start_key, tuple(clicks)), correct)
 
@@ -214,12 +216,6 @@ class WeightFreeSegmenter:
                 self._colour_masks.clear()
             self._colour_masks[key] = compute()
         return self._colour_masks[key]
-
-    def _colour_gradient(self) -> np.ndarray:
-        """The image's Lab gradient (colour.edge_strength reads it), computed on first use."""
-        if self._gradient is None:
-            self._gradient = colour.colour_gradient(self.image)
-        return self._gradient
 
     def _wand_path(self, clicks, box, prev_mask) -> np.ndarray:
         """The grey-level path: every click replayed through the wand, GrabCut on specks."""
@@ -253,12 +249,16 @@ class WeightFreeSegmenter:
             first = next(i for i, c in enumerate(clicks) if c.is_positive)
             if len(clicks) == first + 1:
                 old = self._wand_path(clicks, None, None)
-                mask = colour.first_click(self.image, self._colour_gradient(), clicks[first], old)
-            else:
-                mask = colour.add_click(self.image, self._colour(clicks[:-1]), clicks)
-            return enforce_clicks(mask, clicks, colour.CLICK_RADIUS)
+                mask = colour.first_click(self.image, self._gradient, clicks[first], old)
+                return enforce_clicks(mask, clicks, colour.CLICK_RADIUS)
+            return self._step(self._colour(clicks[:-1]), clicks)
 
         return self._memo(tuple(clicks), compute)
+
+    def _step(self, prev: np.ndarray, clicks: list[Click]) -> np.ndarray:
+        """``prev`` corrected by the last click (colour.add_click), the clicks enforced."""
+        out = enforce_clicks(colour.add_click(self.image, prev, clicks), clicks, _seed_radii(prev, clicks))
+        return out
 
     def _predict_crop(self, clicks: list[Click], crop, mask: np.ndarray) -> np.ndarray:
         """The work of ``predict`` in crop coordinates: positives grow, negatives carve."""
@@ -355,11 +355,28 @@ def _disks(shape, clicks: list[Click], radius: int, positive: bool = True) -> np
     return out.astype(bool)
 
 
-def enforce_clicks(mask: np.ndarray, clicks: list[Click], radius: int = SEED_RADIUS) -> np.ndarray:
+def _seed_radii(prev: np.ndarray, clicks: list[Click]) -> list[int]:
+    """The colour path's disks for ``enforce_clicks`` after the last click corrected ``prev``: the
+    earlier clicks keep their own pixel; the last one a disk of colour.CLICK_RADIUS, less where it
+    would cross ``prev``'s outline (a click one pixel off the outline fixes that pixel: a wider disk
+    spills past the true edge, the next click carves it back with a bit of the object, and small
+    objects never converge)."""
+    c = clicks[-1]
+    other = prev if c.is_positive else ~prev
+    radius = colour.CLICK_RADIUS
+    if other.any():
+        d = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, 3)[int(c.y), int(c.x)]
+        radius = max(0, min(radius, int(d) - 1))
+    return [0] * (len(clicks) - 1) + [radius]
+
+
+def enforce_clicks(mask: np.ndarray, clicks: list[Click], radius: int | list[int] = SEED_RADIUS) -> np.ndarray:
     """Clicks as hard constraints: keep only the connected parts that hold a positive click (all
-    parts when none does), include a disk of ``radius`` at every positive click and exclude one at
-    every negative click; later clicks win where disks overlap."""
-    clicks = [c for c in clicks if _inside(mask.shape, c)]
+    parts when none does), include a disk of ``radius`` (one per click, or one for all) at every
+    positive click and exclude one at every negative click; later clicks win where disks overlap."""
+    radii = [radius] * len(clicks) if isinstance(radius, int) else list(radius)
+    kept = [(c, r) for c, r in zip(clicks, radii, strict=True) if _inside(mask.shape, c)]
+    clicks = [c for c, _ in kept]
     if not clicks:
         return mask
     out = mask.astype(np.uint8)
@@ -367,6 +384,6 @@ def enforce_clicks(mask: np.ndarray, clicks: list[Click], radius: int = SEED_RAD
     keep = {int(labels[int(c.y), int(c.x)]) for c in clicks if c.is_positive} - {0}
     if keep and n > 2:
         out = np.isin(labels, list(keep)).astype(np.uint8)
-    for c in clicks:
-        cv2.circle(out, (int(c.x), int(c.y)), radius, 1 if c.is_positive else 0, -1)
+    for c, r in kept:
+        cv2.circle(out, (int(c.x), int(c.y)), r, 1 if c.is_positive else 0, -1)
     return out.astype(bool)

@@ -265,3 +265,37 @@ def test_a_first_click_on_crowded_nuclei_finds_their_scale(nuclei_dir):
         truth = annotation_mask(ann, image.height, image.width).astype(bool)
         ious.append(mask_iou(seg.predict([Clicker(truth).next_click(None)]), truth))
     assert np.mean(ious) >= 0.78, np.mean(ious)
+
+
+def test_a_click_next_to_the_outline_fixes_that_pixel_only():
+    """The colour path's disk at a click stops short of the previous mask's outline: a click one
+    pixel outside it adds that pixel, not a 3x3 disk that spills past the true edge (the next click
+    then carves it back with a bit of the object, and 20-pixel objects never converged)."""
+    from istr_core.interactive.weightfree import _seed_radii
+
+    prev = np.zeros((20, 20), bool)
+    prev[5:10, 5:10] = True
+    assert _seed_radii(prev, [Click(True, 7, 7), Click(True, 10, 7)]) == [0, 0]  # adjacent
+    assert _seed_radii(prev, [Click(True, 7, 7), Click(True, 14, 7)]) == [0, 1]  # far: a disk
+    assert _seed_radii(prev, [Click(True, 7, 7), Click(False, 9, 7)]) == [0, 0]  # on the inner edge
+    assert _seed_radii(np.zeros((20, 20), bool), [Click(True, 7, 7)]) == [1]
+    out = enforce_clicks(prev, [Click(True, 7, 7), Click(True, 10, 7)], [0, 0])
+    assert out.sum() == 26 and out[7, 10]
+
+
+def test_clicks_converge_on_tiny_real_nuclei(nuclei_dir):
+    """Real fragments of 20-140 pixels (nuclei val image 3): with 3x3 disks at every click the
+    protocol oscillated and 10 of the first 20 never reached IoU 0.85 in 20 clicks; all do now
+    (mean NoC 11.7 -> 8.1)."""
+    from istr_core.data.images import read_image
+    from istr_core.data.rle import annotation_mask
+    from istr_core.formats.coco import load_coco
+
+    folder = nuclei_dir
+    image = load_coco(folder / "val.json", folder / "images").images[2]
+    seg = WeightFreeSegmenter(read_image(folder / "images" / image.file_name))
+    reached = 0
+    for ann in image.annotations[:20]:
+        truth = annotation_mask(ann, image.height, image.width).astype(bool)
+        reached += max(simulate(seg.predict, truth, 20, stop_at=0.85)) >= 0.85
+    assert reached >= 18, reached
