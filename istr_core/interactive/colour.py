@@ -72,11 +72,14 @@ class Window:
         part = part.astype(np.float32) if part.dtype == bool else part
         return cv2.resize(part, self.size, interpolation=interp)
 
+    def uncut(self, small: np.ndarray) -> np.ndarray:
+        """``small`` (bool, at ``size``) scaled back to the crop's own pixels."""
+        return cv2.resize(small.astype(np.float32), (self.x1 - self.x0, self.y1 - self.y0)) > 0.5
+
     def paste(self, small: np.ndarray, into: np.ndarray) -> np.ndarray:
         """``into`` with the crop replaced by ``small`` (bool, at ``size``) scaled back."""
         out = into.copy()
-        full = cv2.resize(small.astype(np.float32), (self.x1 - self.x0, self.y1 - self.y0))
-        out[self.y0 : self.y1, self.x0 : self.x1] = full > 0.5
+        out[self.y0 : self.y1, self.x0 : self.x1] = self.uncut(small)
         return out
 
 
@@ -189,7 +192,7 @@ def box_mask(image: np.ndarray, box, side: int = BOX_SIDE) -> np.ndarray:
     ix1, iy1 = min(w, int(np.ceil(x1))) - win.x0, min(h, int(np.ceil(y1))) - win.y0
     inbox = np.zeros((ch, cw), bool)
     inbox[max(0, iy0) : max(0, iy1), max(0, ix0) : max(0, ix1)] = True
-    part = (cv2.resize(fg.astype(np.float32), (cw, ch)) > 0.5) & inbox
+    part = win.uncut(fg) & inbox
     if part.sum() < BOX_MIN_FILL * inbox.sum():
         part = inscribed_ellipse((ch, cw), (x0 - win.x0, y0 - win.y0, x1 - win.x0, y1 - win.y0)) & inbox
     out = np.zeros((h, w), bool)
@@ -203,8 +206,6 @@ def edge_strength(mask: np.ndarray, gradient: np.ndarray) -> float:
     mask's bounding box (and a 2 px margin)."""
     m = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
     x, y, bw, bh = cv2.boundingRect(m)
-    if bw * bh < 4:
-        return 0.0
     y0, x0 = max(0, y - 2), max(0, x - 2)
     y1, x1 = min(m.shape[0], y + bh + 2), min(m.shape[1], x + bw + 2)
     m = m[y0:y1, x0:x1]
