@@ -10,6 +10,7 @@ import torch
 
 from ..data.images import image_to_tensor
 from ..data.shipped import DEFAULT_MODEL
+from ..model.transform import INPUT_ZOOM_KEY
 from ..structures import Prediction
 from ..train.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from ..train.distributed import resolve_device
@@ -21,6 +22,11 @@ class Segmenter:
         self.device = resolve_device(device)
         self.class_names = list(checkpoint.class_names)
         self.model = checkpoint.build_model(self.device).fuse_for_inference()
+        self.zoom_by_size = {str(k): float(v) for k, v in (checkpoint.metadata.get(INPUT_ZOOM_KEY) or {}).items()}
+
+    def zoom_for(self, height: int, width: int) -> float:
+        """How much larger than its input scale the model sees an image of this size."""
+        return self.zoom_by_size.get(f"{width}x{height}", 1.0)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> Segmenter:
@@ -39,7 +45,8 @@ class Segmenter:
         if not images:
             return []
         tensors = [image_to_tensor(im).to(self.device) for im in images]
-        outputs = self.model(tensors, class_pairs=class_pairs)
+        zooms = [self.zoom_for(*im.shape[:2]) for im in images]
+        outputs = self.model(tensors, class_pairs=class_pairs, zooms=zooms if max(zooms) > 1 else None)
         return [self._to_predictions(out, score_threshold) for out in outputs]
 
     def predict(self, image: np.ndarray, score_threshold: float = 0.0) -> list[Prediction]:

@@ -28,6 +28,7 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..model.build import build_model_from_config
+from ..model.transform import INPUT_ZOOM_KEY, ZOOM_TARGET_SIDE, zoom_for_objects
 from .checkpoint import Checkpoint, load_weights
 from .distributed import resolve_device
 from .loop import build_optimizer
@@ -61,6 +62,10 @@ class OnlineConfig:
     # The decay ramps up as min(ema_decay, (1 + step) / (10 + step)) so the first rounds are not held back
     ema_decay: float = 0.99
     frozen_backbone_stages: int = 0  # TrainConfig.frozen_backbone_stages: 2 keeps the stem and layer1 fixed
+    # learn and pre-label images of small objects enlarged until their median side is this many input
+    # pixels (model.transform.zoom_for_objects, from the reviewed objects' sizes, per image size): the
+    # model trains on zoomed crops of them. 0: never zoom
+    zoom_target_side: float = ZOOM_TARGET_SIDE
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -75,6 +80,7 @@ class Example:
     image: np.ndarray
     masks: np.ndarray
     labels: np.ndarray
+    zoom: float = 1.0  # trained on crops of 1/zoom of the image per side (its objects that much larger)
 
 
 class OnlineTrainer:
@@ -92,7 +98,9 @@ class OnlineTrainer:
         self.class_names = list(base.class_names)
         state = base.model_state
         self.model_config = _online_model_config(base.model_config, config)
-        self.metadata = {k: v for k, v in base.metadata.items() if k != "categories"}
+        self.metadata = {k: v for k, v in base.metadata.items() if k not in ("categories", INPUT_ZOOM_KEY)}
+        # the zoom of the latest reviewed image of each size ("WxH"), written into every snapshot
+        self.zooms: dict[str, float] = dict(base.metadata.get(INPUT_ZOOM_KEY) or {})
         self.model = build_model_from_config(self.model_config).to(self.device)
         _load_state(self.model, state)
         self.train_config = TrainConfig(
@@ -127,12 +135,25 @@ class OnlineTrainer:
         if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
             raise ValueError(f"{key}: labels must lie in [0, {len(self.class_names)})")
         masks = np.asarray(masks, np.uint8).reshape(-1, *image.shape[:2])
-        image, masks = shrink(np.ascontiguousarray(image), masks, self.max_side)
+        zoom = self._zoom(masks)
+        self.zooms[f"{image.shape[1]}x{image.shape[0]}"] = zoom
+        image, masks = shrink(np.ascontiguousarray(image), masks, round(self.max_side * zoom))
         self.examples = [e for e in self.examples if e.key != key]
-        self.examples.append(Example(key, image, masks, np.asarray(labels, np.int64)))
+        self.examples.append(Example(key, image, masks, np.asarray(labels, np.int64), zoom))
         needed = proposals_needed(len(masks))
         if self.config.grow_proposals and needed > self.model_config.head.num_proposals:
             self._grow_proposals(needed)
+
+    def _zoom(self, masks: np.ndarray) -> float:
+        rows, cols = masks.any(2), masks.any(1)
+        sides = [
+            np.sqrt(np.ptp(np.flatnonzero(r)) + 1) * np.sqrt(np.ptp(np.flatnonzero(c)) + 1)
+            for r, c in zip(rows, cols, strict=True)
+            if r.any()
+        ]
+        i = self.model_config.input
+        h, w = masks.shape[1:]
+        return zoom_for_objects(sides, h, w, i.min_size, i.max_size, self.config.zoom_target_side)
 
     def _grow_proposals(self, count: int) -> None:
         """Rebuild the model with ``count`` proposals (learned ones kept, see
@@ -164,6 +185,7 @@ class OnlineTrainer:
         )
         for e in self.examples:
             trainer.add_example(e.key, e.image, e.masks, e.labels)
+        trainer.zooms = dict(self.zooms)
         return trainer
 
     @property
@@ -208,6 +230,8 @@ class OnlineTrainer:
             e = self.examples[i]
             c = self.config
             image, masks = augment(e.image, e.masks, c.hflip, c.vflip, c.crop_prob, self._rng)
+            if e.zoom > 1:
+                image, masks = zoom_crop(image, masks, e.zoom, self._rng)
             samples.append(training_sample(image, masks, e.labels, i))
         return [s[0].to(self.device) for s in samples], [
             {k: v.to(self.device) for k, v in s[1].items()} for s in samples
@@ -267,6 +291,7 @@ class OnlineTrainer:
             }
         meta = {
             **self.metadata,
+            INPUT_ZOOM_KEY: dict(self.zooms),
             "online": {"round": self.round, "step": self.step, "images": len(self.examples)},
         }
         return Checkpoint(
@@ -302,6 +327,15 @@ class OnlineTrainer:
             trainer._torch_rng = ts["torch_rng"]
             return trainer
         return cls(ckpt, class_names, config or OnlineConfig(), device)
+
+
+def zoom_crop(image: np.ndarray, masks: np.ndarray, zoom: float, rng: random.Random):
+    """A random crop of 1/zoom of the image per side: the model resizes it to its training scale, so
+    its objects appear ``zoom`` times as large as in the whole image, as the Segmenter shows them."""
+    h, w = image.shape[:2]
+    ch, cw = max(1, round(h / zoom)), max(1, round(w / zoom))
+    y, x = rng.randint(0, h - ch), rng.randint(0, w - cw)
+    return image[y : y + ch, x : x + cw], masks[:, y : y + ch, x : x + cw]
 
 
 def _online_model_config(base: ModelConfig, config: OnlineConfig) -> ModelConfig:

@@ -179,3 +179,38 @@ def test_a_session_is_reproducible_whatever_else_drew_random_numbers():
         trainer.train_for(steps=3)
         weights.append(trainer.model.state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_small_objects_are_learned_and_prelabelled_zoomed(tiny_checkpoint):
+    """Images whose objects are small at the model's input scale train on zoomed crops, and the
+    snapshot pre-labels images of that size enlarged by the same factor (issue 27, point 3)."""
+    trainer = make_trainer(tiny_checkpoint)
+    image, masks, labels = crowded_example(20)  # 10 px squares; the tiny model sees 96x128 at 1x
+    trainer.add_example("crowded.png", image, masks, labels)
+    zoom = trainer.examples[-1].zoom
+    assert zoom == pytest.approx(3.0)  # 32 / 10, capped at MAX_ZOOM
+    trainer.config = OnlineConfig(newest_share=1.0, crop_prob=0.0)
+    images, targets = trainer._batch()
+    assert all(im.shape[-2:] == (32, 43) for im in images)  # a third of the image per side
+    assert all(len(t["boxes"]) < 20 for t in targets)
+    assert trainer.train_for(steps=1) == 1
+    snapshot = trainer.checkpoint()
+    assert snapshot.metadata["input_zoom"] == {"128x96": zoom}
+    segmenter = Segmenter(snapshot, "cpu")
+    assert segmenter.zoom_for(96, 128) == zoom and segmenter.zoom_for(100, 128) == 1.0
+    predictions = segmenter.predict(image)
+    assert predictions and all(p.mask.shape == (96, 128) for p in predictions)
+    assert all(0 <= p.box[0] <= p.box[2] <= 128 and 0 <= p.box[1] <= p.box[3] <= 96 for p in predictions)
+    # a later image of the same size with large objects sets the size back to the model's own scale
+    large = np.zeros((1, 96, 128), np.uint8)
+    large[0, 20:70, 30:90] = 1
+    trainer.add_example("large.png", image, large, np.zeros(1, np.int64))
+    assert trainer.examples[-1].zoom == 1.0
+    assert trainer.checkpoint().metadata["input_zoom"]["128x96"] == 1.0
+
+
+def test_zooming_can_be_turned_off(tiny_checkpoint):
+    trainer = make_trainer(tiny_checkpoint, zoom_target_side=0)
+    trainer.add_example("crowded.png", *crowded_example(20))
+    assert trainer.examples[-1].zoom == 1.0
+    assert Segmenter(trainer.checkpoint(), "cpu").zoom_for(96, 128) == 1.0
