@@ -22,7 +22,8 @@ class Segmenter:
         self.device = resolve_device(device)
         self.class_names = list(checkpoint.class_names)
         self.model = checkpoint.build_model(self.device).fuse_for_inference()
-        self.zoom_by_size = {str(k): float(v) for k, v in (checkpoint.metadata.get(INPUT_ZOOM_KEY) or {}).items()}
+        zooms = checkpoint.metadata.get(INPUT_ZOOM_KEY) or {}
+        self.zoom_by_size = {str(k): float(v) for k, v in zooms.items()}
 
     def zoom_for(self, height: int, width: int) -> float:
         """How much larger than its input scale the model sees an image of this size."""
