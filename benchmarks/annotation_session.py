@@ -88,6 +88,12 @@ def parse_args(argv=None):
     ap.add_argument("--plot", type=Path, default=Path("bench_out/annotation_session.png"))
     ap.add_argument("--synthetic", type=int, default=0, help="use N procedural multi-class scenes instead")
     ap.add_argument("--online-option", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument(
+        "--prices-out",
+        type=Path,
+        help="gated modes: write what every image would have cost at every option (JSON lines), to "
+        "replay other gating rules on the same session",
+    )
     return ap.parse_args(argv)
 
 
@@ -137,6 +143,20 @@ def against_clicks(result, clicks, run: int = 5) -> dict:
             max(sum(a[i:j]) / max(sum(b[i:j]), 1e-9) for i, j in spans), 3
         )
     return out
+
+
+def write_prices(path: Path, mode: str, priced) -> None:
+    """One JSON line per image: its seconds at every option (thresholds as strings, "none" for no
+    pre-labels) with the click tool's model path and, where priced, its weight-free path."""
+
+    def options(seconds):
+        return None if seconds is None else {"none" if t is None else str(t): s for t, s in seconds.items()}
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        for p in priced:
+            line = {"mode": mode, "key": p.key, "objects": p.objects, "model": options(p.seconds)}
+            f.write(json.dumps({**line, "weight_free": options(p.weight_free)}) + "\n")
 
 
 def synthetic_files(folder: Path, n: int) -> tuple[Path, Path, Path]:
@@ -270,6 +290,8 @@ def main(argv=None) -> int:
         if "clicks" in sessions:
             summary.update(against_clicks(r, sessions["clicks"]))
         results[name], sessions[name] = summary, r
+        if args.prices_out and r.priced:
+            write_prices(args.prices_out, name, r.priced)
         print(json.dumps(summary), flush=True)
     print(
         plot(results, args.plot, f"{args.annotations.name}: {len(truths)} images, {steps} steps per image"),

@@ -86,6 +86,9 @@ class SessionResult:
     # tool) and in the polygon-priced one (each pricing's own gate chooses on its own prices)
     gate: list[GateDecision] = field(default_factory=list)
     polygon_gate: list[GateDecision] = field(default_factory=list)
+    # with a gate and a click tool: what each image would have cost at every option, as the
+    # click-priced gate saw it (so other gating rules can be replayed on the same session)
+    priced: list[PricedImage] = field(default_factory=list)
 
     def summary(self, last: int = 10) -> dict:
         out = {"mode": self.mode, "images": len(self.reviews), "train_steps": self.steps}
@@ -198,7 +201,8 @@ class _Pricer:
             decision = self.gate.decision
             result.click_reviews.append((free if decision.weight_free else by_clicks)[decision.threshold])
             result.gate.append(decision)
-            self.gate.add(PricedImage.from_reviews(truth.key, by_clicks, free))
+            result.priced.append(PricedImage.from_reviews(truth.key, by_clicks, free))
+            self.gate.add(result.priced[-1])
         self.polygon_gate.add(PricedImage.from_reviews(truth.key, by_polygons))
 
     def _predict(self, segmenter: Segmenter, truth: Truth, lowest: float, result: SessionResult) -> list:

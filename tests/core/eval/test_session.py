@@ -151,6 +151,9 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
     assert clicked.gate[1].other_path_seconds_per_object is not None
     assert all(d.click_path == "model" for d in clicked.polygon_gate)
     assert clicked.summary()["clicks_gate_weight_free_images"] == sum(d.weight_free for d in clicked.gate)
+    # what the click-priced gate saw is kept, so other gating rules can be replayed on it
+    assert [p.key for p in clicked.priced] == [t.key for t in truths[:2]]
+    assert decide(clicked.priced[:1], PrelabelGate().thresholds) == clicked.gate[1]
     model_only = clicked_with(PrelabelGate(choose_click_path=False))
     assert all(d.click_path == "model" and d.other_path_seconds_per_object is None for d in model_only.gate)
 
