@@ -129,8 +129,9 @@ class TrainConfig:
     lr: float = 2.5e-5
     backbone_lr_factor: float = 1.0
     # backbone stages kept fixed (detectron2's freeze_at): 0 none, 1 the stem (conv1, bn1), 2 the
-    # stem and layer1. Frozen stages get no gradient, so their backward is skipped; their BatchNorms
-    # still follow the batches' statistics in train mode
+    # stem and layer1, ... 5 the whole ResNet, 6 the FPN too (only the head learns). Frozen stages get
+    # no gradient, so their backward is skipped; their BatchNorms still follow the batches'
+    # statistics in train mode
     frozen_backbone_stages: int = 0
     weight_decay: float = 1e-4
     warmup_iterations: int = 1000

@@ -96,8 +96,8 @@ def finetune_command(
     frozen_stages: Annotated[
         int | None,
         typer.Option(
-            help="Backbone stages kept fixed: 0 none, 1 the stem, 2 the stem and layer1 "
-            "(default: the model's training config, 0 for the embedded model)."
+            help="Backbone stages kept fixed: 0 none, 1 the stem, 2 the stem and layer1, ... 5 the "
+            "whole ResNet, 6 its FPN too (default: the model's training config, 0 for the embedded model)."
         ),
     ] = None,
     val: Annotated[Path | None, typer.Option(help="COCO JSON to report held-out AP on.")] = None,

@@ -72,15 +72,25 @@ def lr_factor(fraction: float, iteration: int, cfg: TrainConfig) -> float:
     return decay
 
 
-FROZEN_STAGE_PREFIXES = ("backbone.body.conv1.", "backbone.body.bn1.", "backbone.body.layer1.")
+# the backbone's stages in order (TrainConfig.frozen_backbone_stages k freezes the first k): the stem,
+# layer1 .. layer4 (detectron2's freeze_at 1-5), then the FPN (6: only the head learns)
+FROZEN_STAGE_PREFIXES = (
+    ("backbone.body.conv1.", "backbone.body.bn1."),
+    ("backbone.body.layer1.",),
+    ("backbone.body.layer2.",),
+    ("backbone.body.layer3.",),
+    ("backbone.body.layer4.",),
+    ("backbone.fpn.",),
+)
 
 
 def freeze_backbone_stages(model: torch.nn.Module, stages: int) -> int:
     """Stop the gradient of the first ``stages`` backbone stages (1: the stem, 2: the stem and
-    layer1; TrainConfig.frozen_backbone_stages); returns how many parameters were frozen."""
-    if stages not in (0, 1, 2):
-        raise ValueError(f"frozen_backbone_stages must be 0, 1 or 2, not {stages}")
-    prefixes = FROZEN_STAGE_PREFIXES[: {0: 0, 1: 2, 2: 3}[stages]]
+    layer1, ... 5: the whole ResNet, 6: the FPN too; TrainConfig.frozen_backbone_stages); returns
+    how many parameters were frozen."""
+    if not 0 <= stages <= len(FROZEN_STAGE_PREFIXES):
+        raise ValueError(f"frozen_backbone_stages must be 0 to {len(FROZEN_STAGE_PREFIXES)}, not {stages}")
+    prefixes = tuple(p for group in FROZEN_STAGE_PREFIXES[:stages] for p in group)
     frozen = [p for name, p in model.named_parameters() if name.startswith(prefixes)] if prefixes else []
     for p in frozen:
         p.requires_grad_(False)

@@ -61,7 +61,7 @@ class OnlineConfig:
     # constant lr and batches of 2 the latest weights jitter from step to step, the average does not.
     # The decay ramps up as min(ema_decay, (1 + step) / (10 + step)) so the first rounds are not held back
     ema_decay: float = 0.99
-    frozen_backbone_stages: int = 0  # TrainConfig.frozen_backbone_stages: 2 keeps the stem and layer1 fixed
+    frozen_backbone_stages: int = 0  # TrainConfig.frozen_backbone_stages: 2 the stem and layer1 fixed, 6 all
     # learn and pre-label images of small objects enlarged until their median side is this many input
     # pixels (model.transform.zoom_for_objects, from the reviewed objects' sizes, per image size): the
     # model trains on zoomed crops of them. 0: never zoom

@@ -170,14 +170,27 @@ def test_cpu_amp_trains_in_bf16_only_where_the_cpu_does_bf16(
     assert seen == [torch.bfloat16 if native else torch.float32]
     assert np.isfinite(result.final_losses["loss"])
     assert (
-        load_checkpoint(tmp_path / "m.pt").model_state["head.stages.0.class_logits.weight"].dtype
+        load_checkpoint(tmp_path / "m.pt")
+        .model_state["head.stages.0.inst_interact.dynamic_layer.weight"]
+        .dtype
         == torch.float32
     )
 
 
-def test_frozen_backbone_stages_get_no_gradient_and_no_update():
-    """TrainConfig.frozen_backbone_stages=2 keeps the stem and layer1 fixed: the optimizer does not
-    hold them, a step leaves them unchanged, and everything else still learns."""
+@pytest.mark.parametrize(
+    ("stages", "frozen_prefixes", "learns"),
+    [
+        (
+            2,
+            ("backbone.body.conv1.", "backbone.body.bn1.", "backbone.body.layer1."),
+            "backbone.body.layer2.0.conv1.weight",
+        ),
+        (6, ("backbone.",), "head.stages.0.inst_interact.dynamic_layer.weight"),
+    ],
+)
+def test_frozen_backbone_stages_get_no_gradient_and_no_update(stages, frozen_prefixes, learns):
+    """TrainConfig.frozen_backbone_stages=2 keeps the stem and layer1 fixed, 6 the whole backbone and
+    its FPN: the optimizer does not hold them, a step leaves them unchanged, and the rest still learns."""
     from istr_core import build_model
     from istr_core.config import TrainConfig
     from istr_core.train.loop import build_optimizer
@@ -187,23 +200,18 @@ def test_frozen_backbone_stages_get_no_gradient_and_no_update():
     torch.manual_seed(0)
     model = build_model(3, "resnet18", **tiny_model_options())
     model.codec.fit((torch.rand(64, 28, 28) > 0.5).float())
-    optimizer = build_optimizer(model, TrainConfig(frozen_backbone_stages=2, lr=1e-3))
+    optimizer = build_optimizer(model, TrainConfig(frozen_backbone_stages=stages, lr=1e-3))
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     params = dict(model.named_parameters())
-    frozen = [
-        n
-        for n in params
-        if n.startswith(("backbone.body.conv1.", "backbone.body.bn1.", "backbone.body.layer1."))
-    ]
+    frozen = [n for n in params if n.startswith(frozen_prefixes)]
     assert frozen and all(id(params[n]) not in held for n in frozen)
+    assert learns in params and id(params[learns]) in held
     before = {n: p.detach().clone() for n, p in params.items()}
     images, targets = _targets()
     model.train()
     sum(model(images, targets).values()).backward()
     optimizer.step()
     assert all(params[n].grad is None and torch.equal(params[n], before[n]) for n in frozen)
-    assert not torch.equal(
-        params["backbone.body.layer2.0.conv1.weight"], before["backbone.body.layer2.0.conv1.weight"]
-    )
+    assert not torch.equal(params[learns], before[learns])
     with pytest.raises(ValueError, match="frozen_backbone_stages"):
-        build_optimizer(model, TrainConfig(frozen_backbone_stages=3))
+        build_optimizer(model, TrainConfig(frozen_backbone_stages=7))

@@ -1,0 +1,137 @@
+"""Replay pre-label gating rules on a session priced at every option: what each rule would have cost
+the annotator on the same images, the same models and the same clicks, in seconds.
+
+    python benchmarks/annotation_session.py ... --mode online+gate --prices-out prices.jsonl
+    python benchmarks/gate_replay.py prices.jsonl --images ../shared/data/droplets/images
+
+The gate's choice never changes what the model learns (it trains on the true masks whatever was
+shown), so one gated session, priced at every threshold on both click paths, holds the price of any
+rule that decides from the images reviewed before. Each rule picks the reviewed images whose prices
+decide the next image (``istr_core.eval.gate.decide`` decides, as in istr-app); rules:
+
+* ``last K``: the last K reviewed images (istr-app's rule with K = 3);
+* ``scene K``: the last K reviewed images of the next image's size (a new size is a new scene: a
+  camera, a microscope, a video), or with none of that size, nothing shown;
+* ``similar K``: the K reviewed images most like the next one (image size, and the mean and spread
+  of its grey levels), closest first.
+
+Before any image is priced a rule shows the default threshold (``--default``; "none" hides) with the
+weight-free click path; later, a rule that finds no reviewed image to decide from hides. Prints one JSON line per rule: seconds per object and against clicking every
+object (the weight-free path with nothing shown, the ``clicks`` mode of the session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from istr_core.data.images import read_image
+from istr_core.eval.gate import THRESHOLDS, WEIGHT_FREE, PricedImage, decide
+
+Rule = Callable[[int, list[PricedImage], list[np.ndarray]], list[PricedImage]]
+
+
+def load_prices(path: Path, mode: str | None) -> list[PricedImage]:
+    def options(d):
+        return None if d is None else {None if k == "none" else float(k): v for k, v in d.items()}
+
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    modes = sorted({r["mode"] for r in rows})
+    if mode is None and len(modes) > 1:
+        raise ValueError(f"{path} holds modes {modes}: pick one with --mode")
+    return [
+        PricedImage(r["key"], r["objects"], options(r["model"]), options(r["weight_free"]))
+        for r in rows
+        if mode is None or r["mode"] == mode
+    ]
+
+
+def describe(image: np.ndarray) -> np.ndarray:
+    """What ``similar`` compares: height, width, grey mean and spread (each on its own scale)."""
+    grey = image.mean(2) if image.ndim == 3 else image.astype(float)
+    return np.array([image.shape[0], image.shape[1], grey.mean(), grey.std()], float)
+
+
+def last(k: int) -> Rule:
+    return lambda i, priced, looks: priced[max(0, i - k) : i]
+
+
+def scene(k: int) -> Rule:
+    def window(i, priced, looks):
+        same = [j for j in range(i) if looks[j][:2].tolist() == looks[i][:2].tolist()]
+        return [priced[j] for j in same[-k:]]
+
+    return window
+
+
+def similar(k: int) -> Rule:
+    def window(i, priced, looks):
+        if not i:
+            return []
+        seen = np.stack(looks[:i])
+        scale = np.maximum(np.abs(seen).max(0), 1e-6)
+        distance = np.abs((seen - looks[i]) / scale).sum(1)
+        return [priced[j] for j in np.argsort(distance, kind="stable")[:k]]
+
+    return window
+
+
+RULES = {"last": last, "scene": scene, "similar": similar}
+
+
+def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, default: float | None) -> dict:
+    thresholds = tuple(sorted({*THRESHOLDS, *([] if default is None else [default])}))
+    seconds, clicks, shown = 0.0, 0.0, []
+    for i, image in enumerate(priced):
+        window = rule(i, priced, looks)
+        if window:
+            d = decide(window, thresholds)
+            option, path = d.threshold, d.click_path
+        else:  # nothing priced yet: the default; later, a rule that finds no image like this one hides
+            option, path = default if i == 0 else None, WEIGHT_FREE
+        prices = image.weight_free if path == WEIGHT_FREE and image.weight_free else image.seconds
+        seconds += prices[option]
+        clicks += (image.weight_free or image.seconds)[None]
+        shown.append("none" if option is None else option)
+    objects = max(sum(p.objects for p in priced), 1)
+    return {
+        "seconds_per_object": round(seconds / objects, 3),
+        "clicks_seconds_per_object": round(clicks / objects, 3),
+        "vs_clicks": round(seconds / max(clicks, 1e-9), 3),
+        "shown": shown,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("prices", type=Path, help="annotation_session.py --prices-out file")
+    ap.add_argument("--images", type=Path, required=True, help="the session's image folder")
+    ap.add_argument("--mode", help="the gated mode to replay when the file holds several")
+    ap.add_argument(
+        "--rule", action="append", help="NAME:K, repeatable (default: last:3 last:1 last:5 scene:3 similar:3)"
+    )
+    ap.add_argument("--default", default="0.3", help="threshold before any image is priced, or 'none'")
+    args = ap.parse_args(argv)
+    priced = load_prices(args.prices, args.mode)
+    looks = [describe(read_image(args.images / p.key)) for p in priced]
+    default = None if args.default == "none" else float(args.default)
+    for spec in args.rule or ["last:3", "last:1", "last:5", "scene:3", "similar:3"]:
+        name, k = spec.split(":")
+        if name not in RULES:
+            raise ValueError(f"unknown rule {name!r}; expected one of {', '.join(RULES)}")
+        result = replay(priced, looks, RULES[name](int(k)), default)
+        print(json.dumps({"rule": spec, "default": args.default, "images": len(priced), **result}))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,50 @@
+"""benchmarks/gate_replay.py: replaying a gating rule on a priced session gives what the gate chose."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from istr_core.eval.gate import THRESHOLDS, PrelabelGate, PricedImage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+gate_replay = pytest.importorskip("gate_replay")
+
+
+def priced(key: str, objects: int, best: float, at_best: float, clicking: float) -> PricedImage:
+    """An image whose pre-labels cost ``at_best`` seconds at threshold ``best``, 3x clicking elsewhere."""
+    model = {None: clicking + 5, **{t: at_best if t == best else 3 * clicking for t in THRESHOLDS}}
+    free = {None: clicking, **{t: v - 1 for t, v in model.items() if t is not None}}
+    return PricedImage(key, objects, model, free)
+
+
+IMAGES = [
+    priced("a", 10, 0.5, 5.0, 20.0),
+    priced("b", 10, 0.5, 6.0, 20.0),
+    priced("c", 10, 0.7, 50.0, 20.0),  # a new scene: pre-labels there cost more than clicking
+    priced("d", 10, 0.7, 4.0, 20.0),
+]
+LOOKS = [np.array([64, 64, 100, 10.0])] * 2 + [np.array([32, 48, 20, 5.0])] * 2
+
+
+def test_the_last_window_replays_the_gate():
+    gate, expected = PrelabelGate(window=3), 0.0
+    for image in IMAGES:
+        d = gate.decision
+        expected += (image.weight_free if d.weight_free else image.seconds)[d.threshold]
+        gate.add(image)
+    out = gate_replay.replay(IMAGES, LOOKS, gate_replay.last(3), 0.3)
+    assert out["seconds_per_object"] == round(expected / 40, 3)
+    assert out["clicks_seconds_per_object"] == 2.0
+
+
+def test_a_new_scene_is_hidden_and_judged_on_its_own_images():
+    out = gate_replay.replay(IMAGES, LOOKS, gate_replay.scene(3), None)
+    # a: nothing priced (hidden by the default); b: a's 0.5; c: a new size, hidden; d: c's choice
+    assert out["shown"] == ["none", 0.5, "none", "none"]
+    # similar: the closest reviewed images, whatever their order
+    assert [p.key for p in gate_replay.similar(2)(3, IMAGES, LOOKS)] == ["c", "a"]
+    last = gate_replay.replay(IMAGES, LOOKS, gate_replay.last(3), None)
+    assert last["shown"] == ["none", 0.5, 0.5, "none"]  # c was shown what a and b chose
+    assert out["seconds_per_object"] < last["seconds_per_object"]
