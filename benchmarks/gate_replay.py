@@ -16,8 +16,9 @@ decide the next image (``istr_core.eval.gate.decide`` decides, as in istr-app); 
   of its grey levels), closest first.
 
 Before any image is priced a rule shows the default threshold (``--default``; "none" hides) with the
-weight-free click path; later, a rule that finds no reviewed image to decide from hides. Prints one JSON line per rule: seconds per object and against clicking every
-object (the weight-free path with nothing shown, the ``clicks`` mode of the session).
+weight-free click path; later, a rule that finds no reviewed image to decide from hides. Prints one
+JSON line per rule: seconds per object and against clicking every object (the weight-free path with
+nothing shown, the ``clicks`` mode of the session).
 """
 
 from __future__ import annotations
