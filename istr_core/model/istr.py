@@ -119,16 +119,14 @@ class ISTR(nn.Module):
         images: list[Tensor],
         targets: list[dict[str, Tensor]] | None = None,
         class_pairs: bool = False,
-        zooms: list[float] | None = None,
     ):
         """Training: the loss dict. Eval: detections per image, one per proposal, or with
-        ``class_pairs`` the top (proposal, class) pairs (see :func:`~.postprocess.select_detections`);
-        ``zooms``: each image seen that much larger than the model's input scale."""
+        ``class_pairs`` the top (proposal, class) pairs (see :func:`~.postprocess.select_detections`)."""
         if self.training and self.inference_only:
             raise RuntimeError("this model was fused for inference (fuse_for_inference) and cannot train")
         if self.training and targets is None:
             raise ValueError("in training mode ISTR needs targets; call model.eval() for predictions")
-        encoded = self.encode(images, zooms)
+        encoded = self.encode(images)
         sizes, features = encoded.sizes, encoded.features
         boxes, feats = self.learned_proposals(sizes)
         if self.training and self.criterion is None:
@@ -203,10 +201,10 @@ class ISTR(nn.Module):
             class_pairs,
         )
 
-    def encode(self, images: list[Tensor], zooms: list[float] | None = None) -> EncodedImages:
+    def encode(self, images: list[Tensor]) -> EncodedImages:
         """Resize and batch (3, H, W) images in [0, 1] and run the backbone once."""
         original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
-        batch, sizes = self.batcher(images, zooms)
+        batch, sizes = self.batcher(images)
         memory_format = torch.channels_last if self.fast_paths.channels_last else torch.contiguous_format
         batch = batch.contiguous(memory_format=memory_format)
         # pooled by every stage and, at inference, again for the kept detections' masks: lay out once

@@ -15,12 +15,14 @@ def resize_scale(height: int, width: int, min_size: int, max_size: int) -> float
 
 # Small objects are zoomed until their median side reaches this many input pixels (COCO's "small"
 # bound): a 24 px droplet in a 1024x768 frame is 12 px at the 384 px default scale, three cells of
-# the finest feature map, and is found far less often than at twice that (benchmarks/README,
-# "Input scale from the reviewed objects' sizes").
+# the finest feature map. The online trainer learns such an image on crops of 1/zoom of it per side
+# and the Segmenter predicts it in tiles of that size (predict/tiles.py; benchmarks/README, "Tiles
+# the size of the training crops").
 ZOOM_TARGET_SIDE = 32.0
 MAX_ZOOM = 3.0
+MIN_ZOOM = 1.25  # under this an image is learned and predicted whole (tiles would cost 4x for little)
 # checkpoint metadata: {"WxH": zoom} learned from reviewed images of that size (the online trainer
-# writes it); the Segmenter pre-labels an image of a listed size that much larger
+# writes it); the Segmenter predicts an image of a listed size in tiles of 1/zoom of it per side
 INPUT_ZOOM_KEY = "input_zoom"
 
 
@@ -29,12 +31,14 @@ def zoom_for_objects(
 ) -> float:
     """How much to enlarge an image of (height, width) beyond the model's own input scale so its
     objects' median side (``sides``, in the image's pixels) reaches ``target``; 1 when they are
-    already that large (or there are none, or ``target`` is 0), at most ``MAX_ZOOM``."""
+    already that large, or nearly (under MIN_ZOOM), or there are none, or ``target`` is 0; at most
+    ``MAX_ZOOM``."""
     sides = [float(s) for s in sides]
     if not sides or target <= 0:
         return 1.0
     median = sorted(sides)[len(sides) // 2] * resize_scale(height, width, min_size, max_size)
-    return float(min(MAX_ZOOM, max(1.0, target / max(median, 1e-6))))
+    zoom = min(MAX_ZOOM, target / max(median, 1e-6))
+    return float(zoom) if zoom >= MIN_ZOOM else 1.0
 
 
 class ImageBatcher(torch.nn.Module):
@@ -54,21 +58,16 @@ class ImageBatcher(torch.nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(3, 1, 1), persistent=False)
 
-    def forward(
-        self, images: list[Tensor], zooms: list[float] | None = None
-    ) -> tuple[Tensor, list[tuple[int, int]]]:
+    def forward(self, images: list[Tensor]) -> tuple[Tensor, list[tuple[int, int]]]:
         """images: list of (3, H, W) float in [0, 1] -> padded normalised batch (B, 3, Hp, Wp) and
-        the unpadded resized size (h, w) of each image. ``zooms`` (eval only): each image enlarged
-        that much beyond the model's input scale (see :func:`zoom_for_objects`)."""
+        the unpadded resized size (h, w) of each image."""
         resized = []
-        for i, image in enumerate(images):
+        for image in images:
             if image.dim() != 3 or image.shape[0] != 3:
                 raise ValueError(f"expected images of shape (3, H, W), got {tuple(image.shape)}")
             min_size = self._train_scale() if self.training else self.min_size
             h, w = image.shape[-2:]
             scale = resize_scale(h, w, min_size, self.max_size)
-            if zooms is not None and not self.training:
-                scale *= zooms[i]
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
             image = (image - self.pixel_mean) / self.pixel_std
             resized.append(F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0])

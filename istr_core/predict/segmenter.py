@@ -14,6 +14,7 @@ from ..model.transform import INPUT_ZOOM_KEY
 from ..structures import Prediction
 from ..train.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from ..train.distributed import resolve_device
+from .tiles import drop_duplicates, tile_detections, tile_grid, to_prediction
 
 
 class Segmenter:
@@ -42,26 +43,43 @@ class Segmenter:
         self, images: list[np.ndarray], score_threshold: float = 0.0, class_pairs: bool = False
     ) -> list[list[Prediction]]:
         """RGB uint8 images -> predictions per image, highest score first: one per object, or with
-        ``class_pairs`` (for COCO AP) the best (object, class) pairs, an object once per class."""
+        ``class_pairs`` (for COCO AP) the best (object, class) pairs, an object once per class.
+        An image of a size the model learned zoomed (:meth:`zoom_for`) is predicted in tiles
+        (:mod:`.tiles`); every image's detections are merged to one per object (per class)."""
         if not images:
             return []
-        tensors = [image_to_tensor(im).to(self.device) for im in images]
-        zooms = [self.zoom_for(*im.shape[:2]) for im in images]
-        outputs = self.model(tensors, class_pairs=class_pairs, zooms=zooms if max(zooms) > 1 else None)
-        return [self._to_predictions(out, score_threshold) for out in outputs]
+        tiles = [tile_grid(*im.shape[:2], self.zoom_for(*im.shape[:2])) for im in images]
+        whole = [i for i, t in enumerate(tiles) if len(t) == 1]
+        outputs: dict[int, list[dict]] = {}
+        if whole:  # one batch for the images predicted whole
+            tensors = [image_to_tensor(images[i]).to(self.device) for i in whole]
+            for i, out in zip(whole, self.model(tensors, class_pairs=class_pairs), strict=True):
+                outputs[i] = [out]
+        for i, grid in enumerate(tiles):
+            if len(grid) > 1:  # the tiles of one image, of one size: one batch
+                crops = [images[i][t.y0 : t.y1, t.x0 : t.x1] for t in grid]
+                outputs[i] = self.model(
+                    [image_to_tensor(c).to(self.device) for c in crops], class_pairs=class_pairs
+                )
+        return [
+            self._merge(outputs[i], tiles[i], *images[i].shape[:2], score_threshold, class_pairs)
+            for i in range(len(images))
+        ]
 
     def predict(self, image: np.ndarray, score_threshold: float = 0.0) -> list[Prediction]:
         return self.predict_batch([image], score_threshold)[0]
 
-    def _to_predictions(self, out: dict, score_threshold: float) -> list[Prediction]:
-        keep = out["scores"] >= score_threshold
-        masks = (out["masks"][keep, 0] > 0.5).cpu().numpy()
-        boxes, labels, scores = (
-            out["boxes"][keep].cpu().tolist(),
-            out["labels"][keep].cpu().tolist(),
-            out["scores"][keep].cpu().tolist(),
-        )
-        return [
-            Prediction(m, tuple(b), int(label), float(s))
-            for m, b, label, s in zip(masks, boxes, labels, scores, strict=True)
-        ]
+    def _merge(self, outputs, tiles, height, width, score_threshold, class_pairs) -> list[Prediction]:
+        detections = []
+        for out, tile in zip(outputs, tiles, strict=True):
+            keep = out["scores"] >= score_threshold
+            detections += tile_detections(
+                (out["masks"][keep, 0] > 0.5).cpu().numpy(),
+                out["boxes"][keep].cpu().tolist(),
+                out["labels"][keep].cpu().tolist(),
+                out["scores"][keep].cpu().tolist(),
+                tile,
+                height,
+                width,
+            )
+        return [to_prediction(d, height, width) for d in drop_duplicates(detections, per_label=class_pairs)]

@@ -192,17 +192,13 @@ def test_one_detection_per_proposal_with_its_best_class():
     assert sorted(zip(proposal.tolist(), labels.tolist(), strict=True)) == [(0, 0), (0, 1), (1, 1)]
 
 
-def test_the_batcher_zooms_images_at_inference_only():
-    from istr_core.model.transform import ImageBatcher, zoom_for_objects
+def test_the_zoom_brings_the_median_object_to_the_target_side():
+    from istr_core.model.transform import zoom_for_objects
 
-    batcher = ImageBatcher(96, 160, (96,), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval()
-    image = torch.rand(3, 96, 128)
-    assert batcher([image])[1] == [(96, 128)]
-    assert batcher([image, image], zooms=[2.0, 1.0])[1] == [(192, 256), (96, 128)]
-    assert batcher.train()([image], zooms=[2.0])[1] == [(96, 128)]
     # 8 px objects would need 4x: capped at 3; 16 px: 2x; large or none: not zoomed
     assert zoom_for_objects([8, 8, 9], 96, 128, 96, 160) == 3.0
     assert zoom_for_objects([16, 16, 16], 96, 128, 96, 160) == 2.0
     assert zoom_for_objects([16, 16, 16], 192, 256, 96, 160) == 3.0  # the model halves this image
     assert zoom_for_objects([40, 50], 96, 128, 96, 160) == 1.0
+    assert zoom_for_objects([28, 28], 96, 128, 96, 160) == 1.0  # 1.14x: under MIN_ZOOM, whole
     assert zoom_for_objects([], 96, 128, 96, 160) == 1.0

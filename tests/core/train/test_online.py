@@ -183,7 +183,7 @@ def test_a_session_is_reproducible_whatever_else_drew_random_numbers():
 
 def test_small_objects_are_learned_and_prelabelled_zoomed(tiny_checkpoint):
     """Images whose objects are small at the model's input scale train on zoomed crops, and the
-    snapshot pre-labels images of that size enlarged by the same factor (issue 27, point 3)."""
+    snapshot pre-labels images of that size in tiles of the crops' size (issue 27, point 3)."""
     trainer = make_trainer(tiny_checkpoint)
     image, masks, labels = crowded_example(20)  # 10 px squares; the tiny model sees 96x128 at 1x
     trainer.add_example("crowded.png", image, masks, labels)
