@@ -59,6 +59,12 @@ def parse_args(argv=None):
         "--gate-window", type=int, default=3, help="reviewed images the gate prices its choice on"
     )
     ap.add_argument(
+        "--gate-default",
+        default="none",
+        help="gated modes: the threshold before any image is priced, or 'none' (istr-app's choice with "
+        'the default model; benchmarks/README "Nothing shown before the first price")',
+    )
+    ap.add_argument(
         "--gate-model-clicks",
         action="store_true",
         help="the gate keeps the click tool on the model's path (default: it picks the cheaper path)",
@@ -277,7 +283,9 @@ def main(argv=None) -> int:
             order=args.order,
             other_thresholds=tuple(args.also_threshold),
             gate=PrelabelGate(
-                args.gate_window, args.score_threshold, choose_click_path=not args.gate_model_clicks
+                args.gate_window,
+                None if args.gate_default == "none" else float(args.gate_default),
+                choose_click_path=not args.gate_model_clicks,
             )
             if gated
             else None,

@@ -116,7 +116,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--rule", action="append", help="NAME:K, repeatable (default: last:3 last:1 last:5 scene:3 similar:3)"
     )
-    ap.add_argument("--default", default="0.3", help="threshold before any image is priced, or 'none'")
+    ap.add_argument(
+        "--default", default="none", help="threshold before any image is priced, or 'none' (the session's)"
+    )
     args = ap.parse_args(argv)
     priced = load_prices(args.prices, args.mode)
     looks = [describe(read_image(args.images / p.key)) for p in priced]

@@ -134,7 +134,11 @@ class MainWindow(QMainWindow):
         self.online: OnlineLoop | None = None
         self.online_round: RoundInfo | None = None
         # the pre-label gate: after each reviewed image, the threshold (or none) its pricing chose
-        self.gate = GateService(default=controller.threshold)
+        # before any price: the embedded default model's pre-labels hidden (unpriced, they cost more
+        # than clicking on new data: benchmarks/README "Nothing shown before the first price"), the
+        # user's own checkpoint shown at the slider's threshold
+        default_model = controller.segmenter is not None and controller.weights is None
+        self.gate = GateService(default=None if default_model else controller.threshold)
         controller.set_click_model(not self.gate.gate.decision.weight_free)  # weight-free until priced
         self._gate_moving, self._manual_value = False, round(controller.threshold * 100)
         self.ask_on_close = True
@@ -207,6 +211,8 @@ class MainWindow(QMainWindow):
         auto = self.actions_by_name["auto_threshold"]
         auto.setCheckable(True)
         auto.setChecked(True)
+        if self.gate.gate.decision.hidden:
+            self._move_slider(HIDE_ALL)
 
     def _build_status_bar(self) -> None:
         self.status_label, self.brush_label, self.count_label, self.pos_label = (
@@ -355,6 +361,8 @@ class MainWindow(QMainWindow):
         decision = self.gate.gate.decision
         if self.controller.segmenter is None:
             text = ""
+        elif not decision.images and decision.hidden:
+            text = f"pre-labels hidden until a reviewed image prices them{decision.path_note()}"
         elif not decision.images:
             text = f"pre-labels: threshold chosen after the first reviewed image{decision.path_note()}"
         else:
@@ -368,7 +376,7 @@ class MainWindow(QMainWindow):
         slider stays the user's and the click tool uses the model."""
         decision = self.gate.gate.decision
         if self.actions_by_name["auto_threshold"].isChecked():
-            if decision.images:
+            if decision.images or decision.hidden:  # unpriced and shown: the slider stays the user's
                 self._on_gate(decision)
         else:
             self.controller.set_click_model(True)  # off: the click tool uses the model again

@@ -16,6 +16,11 @@ segment"). An image priced with both (``PricedImage.weight_free``) lets the gate
 well: the (path, threshold) pair with the fewest seconds, the weight-free path on ties; before any
 image is priced the weight-free one.
 
+Before any image is priced the gate shows ``default``: a threshold, or ``None``, no pre-labels (the
+session benchmark's and istr-app's choice for the embedded default model: its unpriced pre-labels on
+the first image of new data cost more than clicking on droplets and the procedural scenes, and the
+same on nuclei; benchmarks/README, "Nothing shown before the first price").
+
 Pricing every threshold costs about one pricing: greedy matching by score makes the matching at
 threshold t the pairs of the full matching whose score is >= t, so each pair's fix and each object's
 from-scratch clicks are counted once per image (a memoised click counter); the mask IoUs once too.
@@ -139,6 +144,8 @@ class GateDecision:
 
     def line(self) -> str:
         """One line for the status bar and the benchmark log."""
+        if not self.images and self.hidden:
+            return f"pre-labels hidden until a reviewed image prices them{self.path_note()}"
         if not self.images:
             return f"threshold {self.threshold:.2f} (default): no reviewed image priced yet{self.path_note()}"
         last = f"last {self.images} reviewed image{'s' if self.images > 1 else ''}"
@@ -164,22 +171,24 @@ class GateDecision:
 
 class PrelabelGate:
     """Keeps the last ``window`` priced images and decides what the next image is shown (see the
-    module docstring). ``default`` is the threshold before any image is priced; it is one of the
-    candidate thresholds (``thresholds``, the grid plus the default). ``choose_click_path``: callers
-    price each image with both click paths, and the gate picks the click tool's path too."""
+    module docstring). ``default`` is the threshold before any image is priced (None: no pre-labels);
+    it is one of the candidate thresholds (``thresholds``, the grid plus the default).
+    ``choose_click_path``: callers price each image with both click paths, and the gate picks the
+    click tool's path too."""
 
     def __init__(
         self,
         window: int = 3,
-        default: float = 0.3,
+        default: float | None = 0.3,
         grid: Sequence[float] = THRESHOLDS,
         choose_click_path: bool = True,
     ):
         if window < 1:
             raise ValueError(f"the gate's window must be >= 1 image, not {window}")
-        self.window, self.default = window, float(default)
+        self.window, self.default = window, None if default is None else float(default)
         self.choose_click_path = choose_click_path  # its callers price both click paths
-        self.thresholds: tuple[float, ...] = tuple(sorted({*map(float, grid), self.default}))
+        first = () if self.default is None else (self.default,)
+        self.thresholds: tuple[float, ...] = tuple(sorted({*map(float, grid), *first}))
         self.priced: deque[PricedImage] = deque(maxlen=window)
         # before any review the click tool starts weight-free when the gate picks its path: measured,
         # the embedded default model makes clicks worse on every dataset here (README "Click to segment")

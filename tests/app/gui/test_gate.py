@@ -174,3 +174,34 @@ def test_a_long_gate_line_is_cut_to_fit_and_whole_in_its_tooltip(gated, qtbot):
     assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
     # the other status-bar labels keep their room
     assert w.online_label.width() >= w.online_label.sizeHint().width()
+
+
+def test_the_default_models_pre_labels_are_hidden_until_an_image_prices_them(
+    image_dir, tiny_checkpoint, qtbot, monkeypatch
+):
+    """With the embedded default model nothing is shown before the first price (measured: its
+    unpriced pre-labels cost more than clicking on new data); the user's own checkpoint is shown at
+    the slider's threshold at once (the ``gated`` fixture); automatic off overrides."""
+    import istr_core.data.shipped as shipped
+    import istr_core.predict.segmenter as segmenter
+    from istr_app.main import build_window, parse_args
+
+    for module in (shipped, segmenter):  # the tiny model stands in for the embedded one
+        monkeypatch.setattr(module, "DEFAULT_MODEL", tiny_checkpoint)
+    w = build_window(parse_args([str(image_dir), "--recover", "no", "--no-online"]), image_dir)
+    w.ask_on_close = False
+    qtbot.addWidget(w)
+    w.show()
+    c = w.controller
+    assert c.segmenter is not None and c.weights is None
+    assert w.gate_label.text().startswith("pre-labels hidden until a reviewed image prices them")
+    assert w.slider.value() == HIDE_ALL and w.threshold_label.text() == "none"
+    corner = np.zeros(c.image.shape[:2], bool)
+    corner[:6, :6] = True
+    prelabel_with(w, qtbot, monkeypatch, lambda key: [prediction(corner, 0, 0.9)])
+    assert c.record.instances and not c.visible_instances()
+    w.actions_by_name["auto_threshold"].trigger()  # override: automatic off shows them at 0.30
+    assert w.slider.value() == 30 and len(c.visible_instances()) == 1
+    w.actions_by_name["auto_threshold"].trigger()  # on again: nothing priced yet, still the gate's own
+    assert w.gate_label.text().startswith("pre-labels hidden until")
+    assert w.slider.value() == HIDE_ALL and not c.visible_instances()

@@ -110,6 +110,12 @@ def test_before_any_review_the_default_threshold_and_bad_input():
     assert gate.decision == GateDecision(0.33, click_path="weight-free") and 0.33 in gate.thresholds
     assert PrelabelGate(3, 0.33, choose_click_path=False).decision == GateDecision(0.33)
     assert "no reviewed image priced yet" in gate.decision.line()
+    hidden = PrelabelGate(3, default=None)  # the default model's choice: nothing shown until priced
+    assert hidden.decision.hidden and hidden.thresholds == THRESHOLDS
+    assert (
+        hidden.decision.line()
+        == "pre-labels hidden until a reviewed image prices them; click tool: no model yet"
+    )
     with pytest.raises(ValueError, match="not priced"):
         gate.add(PricedImage("x", 1, {None: 2.0, 0.5: 1.0}))
     with pytest.raises(ValueError, match="window"):
