@@ -18,7 +18,8 @@ decide the next image (``istr_core.eval.gate.decide`` decides, as in istr-app); 
 Before any image is priced a rule shows the default threshold (``--default``; "none" hides) with the
 weight-free click path; later, a rule that finds no reviewed image to decide from hides. Prints one
 JSON line per rule: seconds per object and against clicking every object (the weight-free path with
-nothing shown, the ``clicks`` mode of the session).
+nothing shown, the ``clicks`` mode of the session); and last, ``hindsight``: every image at its own
+cheapest option, the bound for any rule.
 """
 
 from __future__ import annotations
@@ -108,6 +109,19 @@ def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, defau
     }
 
 
+def hindsight(priced: list[PricedImage]) -> dict:
+    """Each image at its own cheapest option and path: the bound no rule deciding from the images
+    reviewed before can beat."""
+    seconds = sum(min(min(p.values()) for p in image.by_path().values()) for image in priced)
+    clicks = sum((image.weight_free or image.seconds)[None] for image in priced)
+    objects = max(sum(p.objects for p in priced), 1)
+    return {
+        "seconds_per_object": round(seconds / objects, 3),
+        "clicks_seconds_per_object": round(clicks / objects, 3),
+        "vs_clicks": round(seconds / max(clicks, 1e-9), 3),
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("prices", type=Path, help="annotation_session.py --prices-out file")
@@ -129,6 +143,7 @@ def main(argv=None) -> int:
             raise ValueError(f"unknown rule {name!r}; expected one of {', '.join(RULES)}")
         result = replay(priced, looks, RULES[name](int(k)), default)
         print(json.dumps({"rule": spec, "default": args.default, "images": len(priced), **result}))
+    print(json.dumps({"rule": "hindsight", "images": len(priced), **hindsight(priced)}))
     return 0
 
 

@@ -48,3 +48,13 @@ def test_a_new_scene_is_hidden_and_judged_on_its_own_images():
     last = gate_replay.replay(IMAGES, LOOKS, gate_replay.last(3), None)
     assert last["shown"] == ["none", 0.5, 0.5, "none"]  # c was shown what a and b chose
     assert out["seconds_per_object"] < last["seconds_per_object"]
+
+
+def test_hindsight_takes_each_images_cheapest_option_and_bounds_every_rule():
+    out = gate_replay.hindsight(IMAGES)
+    # a, b, d at their best threshold on the weight-free path (1 s under the model's); c clicked
+    assert out["seconds_per_object"] == round((4.0 + 5.0 + 20.0 + 3.0) / 40, 3)
+    for rule in (gate_replay.last(3), gate_replay.scene(3), gate_replay.similar(2)):
+        assert (
+            gate_replay.replay(IMAGES, LOOKS, rule, None)["seconds_per_object"] >= out["seconds_per_object"]
+        )
