@@ -88,7 +88,7 @@ RULES = {"last": last, "scene": scene, "similar": similar}
 
 def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, default: float | None) -> dict:
     thresholds = tuple(sorted({*THRESHOLDS, *([] if default is None else [default])}))
-    seconds, clicks, shown = 0.0, 0.0, []
+    seconds, clicks, shown, per_image = 0.0, 0.0, [], []
     for i, image in enumerate(priced):
         window = rule(i, priced, looks)
         if window:
@@ -100,12 +100,14 @@ def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, defau
         seconds += prices[option]
         clicks += (image.weight_free or image.seconds)[None]
         shown.append("none" if option is None else option)
+        per_image.append(round(prices[option] / max(image.objects, 1), 3))
     objects = max(sum(p.objects for p in priced), 1)
     return {
         "seconds_per_object": round(seconds / objects, 3),
         "clicks_seconds_per_object": round(clicks / objects, 3),
         "vs_clicks": round(seconds / max(clicks, 1e-9), 3),
         "shown": shown,
+        "seconds_per_object_per_image": per_image,
     }
 
 
@@ -122,6 +124,31 @@ def hindsight(priced: list[PricedImage]) -> dict:
     }
 
 
+def plot(priced: list[PricedImage], results: dict[str, dict], path: Path, title: str) -> str:
+    """Seconds per object per image: clicking every object, and each rule replayed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install -e '.[bench]'): no plot"
+    fig, ax = plt.subplots(figsize=(8, 4))
+    xs = range(1, len(priced) + 1)
+    clicks = [(p.weight_free or p.seconds)[None] / max(p.objects, 1) for p in priced]
+    ax.plot(xs, clicks, marker="o", ms=3, color="grey", label="clicks: every object, no pre-labels")
+    for name, r in results.items():
+        label = f"gate, {name} ({r['seconds_per_object']} s/obj, {r['vs_clicks']} x clicks)"
+        ax.plot(xs, r["seconds_per_object_per_image"], marker="o", ms=3, label=label)
+    ax.set(xlabel="image (file order)", ylabel="annotator seconds per object (clicks pricing)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return f"plot written to {path}"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("prices", type=Path, help="annotation_session.py --prices-out file")
@@ -133,17 +160,22 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--default", default="none", help="threshold before any image is priced, or 'none' (the session's)"
     )
+    ap.add_argument("--plot", type=Path, help="PNG: seconds per object per image, clicks and each rule")
+    ap.add_argument("--title", default="", help="the plot's title")
     args = ap.parse_args(argv)
     priced = load_prices(args.prices, args.mode)
     looks = [describe(read_image(args.images / p.key)) for p in priced]
     default = None if args.default == "none" else float(args.default)
+    results = {}
     for spec in args.rule or ["last:3", "last:1", "last:5", "scene:3", "similar:3"]:
         name, k = spec.split(":")
         if name not in RULES:
             raise ValueError(f"unknown rule {name!r}; expected one of {', '.join(RULES)}")
-        result = replay(priced, looks, RULES[name](int(k)), default)
-        print(json.dumps({"rule": spec, "default": args.default, "images": len(priced), **result}))
+        results[spec] = replay(priced, looks, RULES[name](int(k)), default)
+        print(json.dumps({"rule": spec, "default": args.default, "images": len(priced), **results[spec]}))
     print(json.dumps({"rule": "hindsight", "images": len(priced), **hindsight(priced)}))
+    if args.plot:
+        print(plot(priced, results, args.plot, args.title), file=sys.stderr)
     return 0
 
 

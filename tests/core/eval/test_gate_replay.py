@@ -37,6 +37,7 @@ def test_the_last_window_replays_the_gate():
     out = gate_replay.replay(IMAGES, LOOKS, gate_replay.last(3), 0.3)
     assert out["seconds_per_object"] == round(expected / 40, 3)
     assert out["clicks_seconds_per_object"] == 2.0
+    assert sum(out["seconds_per_object_per_image"]) * 10 == pytest.approx(expected, abs=0.05)
 
 
 def test_a_new_scene_is_hidden_and_judged_on_its_own_images():
