@@ -19,7 +19,8 @@ Before any image is priced a rule shows the default threshold (``--default``; "n
 weight-free click path; later, a rule that finds no reviewed image to decide from hides. Prints one
 JSON line per rule: seconds per object and against clicking every object (the weight-free path with
 nothing shown, the ``clicks`` mode of the session); and last, ``hindsight``: every image at its own
-cheapest option, the bound for any rule.
+cheapest option, the bound for any rule; with ``--ungated T``, the session with no gate (every image
+shown at T, clicked on the model's path).
 """
 
 from __future__ import annotations
@@ -111,6 +112,19 @@ def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, defau
     }
 
 
+def ungated(priced: list[PricedImage], threshold: float) -> dict:
+    """The session without a gate: every image shown at ``threshold``, clicked on the model's path
+    (the ungated mode of annotation_session.py on the same models: the gate never changes them)."""
+    seconds = sum(image.seconds[threshold] for image in priced)
+    clicks = sum((image.weight_free or image.seconds)[None] for image in priced)
+    objects = max(sum(p.objects for p in priced), 1)
+    return {
+        "seconds_per_object": round(seconds / objects, 3),
+        "clicks_seconds_per_object": round(clicks / objects, 3),
+        "vs_clicks": round(seconds / max(clicks, 1e-9), 3),
+    }
+
+
 def hindsight(priced: list[PricedImage]) -> dict:
     """Each image at its own cheapest option and path: the bound no rule deciding from the images
     reviewed before can beat."""
@@ -160,6 +174,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--default", default="none", help="threshold before any image is priced, or 'none' (the session's)"
     )
+    ap.add_argument(
+        "--ungated",
+        type=float,
+        help="also price the session ungated at this threshold (the model's click path)",
+    )
     ap.add_argument("--plot", type=Path, help="PNG: seconds per object per image, clicks and each rule")
     ap.add_argument("--title", default="", help="the plot's title")
     args = ap.parse_args(argv)
@@ -174,6 +193,12 @@ def main(argv=None) -> int:
         results[spec] = replay(priced, looks, RULES[name](int(k)), default)
         print(json.dumps({"rule": spec, "default": args.default, "images": len(priced), **results[spec]}))
     print(json.dumps({"rule": "hindsight", "images": len(priced), **hindsight(priced)}))
+    if args.ungated is not None:
+        print(
+            json.dumps(
+                {"rule": f"ungated {args.ungated}", "images": len(priced), **ungated(priced, args.ungated)}
+            )
+        )
     if args.plot:
         print(plot(priced, results, args.plot, args.title), file=sys.stderr)
     return 0

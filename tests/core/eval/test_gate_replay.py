@@ -59,3 +59,8 @@ def test_hindsight_takes_each_images_cheapest_option_and_bounds_every_rule():
         assert (
             gate_replay.replay(IMAGES, LOOKS, rule, None)["seconds_per_object"] >= out["seconds_per_object"]
         )
+
+
+def test_ungated_shows_every_image_at_the_threshold_on_the_models_path():
+    out = gate_replay.ungated(IMAGES, 0.5)
+    assert out["seconds_per_object"] == round((5.0 + 6.0 + 60.0 + 60.0) / 40, 3)
