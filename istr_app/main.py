@@ -46,7 +46,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="what to do with an autosave of an unsaved session (default: ask)",
     )
     p.add_argument("--threshold", type=float, default=0.3, help="initial confidence slider position (0.05-1)")
-    p.add_argument("--prelabel", action="store_true", help="pre-label the first image at start")
+    p.add_argument(
+        "--prelabel", action="store_true", help="pre-label the first image at start, shown before any price"
+    )
     p.add_argument(
         "--no-online",
         action="store_true",
@@ -97,7 +99,7 @@ def build_window(args: argparse.Namespace, folder: Path):
         raise UsageError(f"cannot open annotations {args.annotations}: {e}") from None
     controller = Controller(project, args.annotations, segmenter, args.weights)
     controller.threshold = min(1.0, max(0.05, args.threshold))
-    window = MainWindow(controller)
+    window = MainWindow(controller, show_unpriced=args.prelabel)
     if args.screenshot is not None:  # read-only self-check: show any unsaved work, write nothing
         controller.autosave_enabled, args.recover = False, "yes" if args.recover == "ask" else args.recover
     handle_recovery(controller, window, args.recover)

@@ -128,17 +128,18 @@ def shortcut_table() -> list[tuple[str, str]]:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: Controller):
+    def __init__(self, controller: Controller, show_unpriced: bool = False):
         super().__init__()
         self.controller, self.jobs = controller, Jobs(controller)
         self.online: OnlineLoop | None = None
         self.online_round: RoundInfo | None = None
-        # the pre-label gate: after each reviewed image, the threshold (or none) its pricing chose
-        # before any price: the embedded default model's pre-labels hidden (unpriced, they cost more
-        # than clicking on new data: benchmarks/README "Nothing shown before the first price"), the
-        # user's own checkpoint shown at the slider's threshold
-        default_model = controller.segmenter is not None and controller.weights is None
-        self.gate = GateService(default=None if default_model else controller.threshold)
+        # the pre-label gate: after each reviewed image, the threshold (or none) its pricing chose;
+        # before any price the embedded default model's pre-labels are hidden (unpriced, they cost
+        # more than clicking on new data: benchmarks/README "Nothing shown before the first price"),
+        # the user's own checkpoint, or any model with ``show_unpriced`` (istr-app --prelabel: asked
+        # for), shown at the slider's threshold
+        hide = controller.segmenter is not None and controller.weights is None and not show_unpriced
+        self.gate = GateService(default=None if hide else controller.threshold)
         controller.set_click_model(not self.gate.gate.decision.weight_free)  # weight-free until priced
         self._gate_moving, self._manual_value = False, round(controller.threshold * 100)
         self.ask_on_close = True

@@ -205,3 +205,10 @@ def test_the_default_models_pre_labels_are_hidden_until_an_image_prices_them(
     w.actions_by_name["auto_threshold"].trigger()  # on again: nothing priced yet, still the gate's own
     assert w.gate_label.text().startswith("pre-labels hidden until")
     assert w.slider.value() == HIDE_ALL and not c.visible_instances()
+    # istr-app --prelabel asks for them: shown at the slider's threshold before any price
+    asked = build_window(
+        parse_args([str(image_dir), "--recover", "no", "--no-online", "--prelabel"]), image_dir
+    )
+    asked.ask_on_close = False
+    qtbot.addWidget(asked)
+    assert asked.slider.value() == 30 and not asked.gate.gate.decision.hidden
