@@ -89,7 +89,7 @@ RULES = {"last": last, "scene": scene, "similar": similar}
 
 def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, default: float | None) -> dict:
     thresholds = tuple(sorted({*THRESHOLDS, *([] if default is None else [default])}))
-    seconds, clicks, shown, per_image = 0.0, 0.0, [], []
+    seconds, shown, per_image = 0.0, [], []
     for i, image in enumerate(priced):
         window = rule(i, priced, looks)
         if window:
@@ -99,43 +99,37 @@ def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, defau
             option, path = default if i == 0 else None, WEIGHT_FREE
         prices = image.weight_free if path == WEIGHT_FREE and image.weight_free else image.seconds
         seconds += prices[option]
-        clicks += (image.weight_free or image.seconds)[None]
         shown.append("none" if option is None else option)
         per_image.append(round(prices[option] / max(image.objects, 1), 3))
+    return {**summary(priced, seconds), "shown": shown, "seconds_per_object_per_image": per_image}
+
+
+def clicking(image: PricedImage) -> float:
+    """Seconds to click every object of ``image`` from nothing (the session's ``clicks`` mode)."""
+    return (image.weight_free or image.seconds)[None]
+
+
+def summary(priced: list[PricedImage], seconds: float) -> dict:
+    """``seconds`` spent on the session's images, per object and against clicking every object."""
+    clicks = sum(clicking(image) for image in priced)
     objects = max(sum(p.objects for p in priced), 1)
     return {
         "seconds_per_object": round(seconds / objects, 3),
         "clicks_seconds_per_object": round(clicks / objects, 3),
         "vs_clicks": round(seconds / max(clicks, 1e-9), 3),
-        "shown": shown,
-        "seconds_per_object_per_image": per_image,
     }
 
 
 def ungated(priced: list[PricedImage], threshold: float) -> dict:
     """The session without a gate: every image shown at ``threshold``, clicked on the model's path
     (the ungated mode of annotation_session.py on the same models: the gate never changes them)."""
-    seconds = sum(image.seconds[threshold] for image in priced)
-    clicks = sum((image.weight_free or image.seconds)[None] for image in priced)
-    objects = max(sum(p.objects for p in priced), 1)
-    return {
-        "seconds_per_object": round(seconds / objects, 3),
-        "clicks_seconds_per_object": round(clicks / objects, 3),
-        "vs_clicks": round(seconds / max(clicks, 1e-9), 3),
-    }
+    return summary(priced, sum(image.seconds[threshold] for image in priced))
 
 
 def hindsight(priced: list[PricedImage]) -> dict:
     """Each image at its own cheapest option and path: the bound no rule deciding from the images
     reviewed before can beat."""
-    seconds = sum(min(min(p.values()) for p in image.by_path().values()) for image in priced)
-    clicks = sum((image.weight_free or image.seconds)[None] for image in priced)
-    objects = max(sum(p.objects for p in priced), 1)
-    return {
-        "seconds_per_object": round(seconds / objects, 3),
-        "clicks_seconds_per_object": round(clicks / objects, 3),
-        "vs_clicks": round(seconds / max(clicks, 1e-9), 3),
-    }
+    return summary(priced, sum(min(min(p.values()) for p in image.by_path().values()) for image in priced))
 
 
 def plot(priced: list[PricedImage], results: dict[str, dict], path: Path, title: str) -> str:
@@ -149,7 +143,7 @@ def plot(priced: list[PricedImage], results: dict[str, dict], path: Path, title:
         return "matplotlib is not installed (pip install -e '.[bench]'): no plot"
     fig, ax = plt.subplots(figsize=(8, 4))
     xs = range(1, len(priced) + 1)
-    clicks = [(p.weight_free or p.seconds)[None] / max(p.objects, 1) for p in priced]
+    clicks = [clicking(p) / max(p.objects, 1) for p in priced]
     ax.plot(xs, clicks, marker="o", ms=3, color="grey", label="clicks: every object, no pre-labels")
     for name, r in results.items():
         label = f"gate, {name} ({r['seconds_per_object']} s/obj, {r['vs_clicks']} x clicks)"

@@ -362,9 +362,7 @@ class MainWindow(QMainWindow):
         decision = self.gate.gate.decision
         if self.controller.segmenter is None:
             text = ""
-        elif not decision.images and decision.hidden:
-            text = f"pre-labels hidden until a reviewed image prices them{decision.path_note()}"
-        elif not decision.images:
+        elif not decision.images and not decision.hidden:
             text = f"pre-labels: threshold chosen after the first reviewed image{decision.path_note()}"
         else:
             text = decision.line()

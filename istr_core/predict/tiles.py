@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -72,8 +73,8 @@ class Detection:
     score: float
     cut: bool
 
-    @property
-    def area(self) -> int:
+    @cached_property
+    def area(self) -> int:  # asked once per overlapping pair in drop_duplicates: counted once
         return int(self.crop.sum())
 
     def overlap(self, other: Detection) -> int:
