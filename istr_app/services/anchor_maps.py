@@ -17,7 +17,7 @@ from istr_core.interactive import Scissors
 from istr_core.interactive.scissors import AnchorMap
 
 from ..controller import Controller
-from .workers import CallWorker, start
+from .workers import CallWorker, WorkerPool
 
 KEEP = 4  # maps kept, the newest anchors' (about 4 MB each)
 
@@ -30,7 +30,7 @@ class AnchorMaps(QObject):
         self.controller = controller
         self.maps: dict[int, AnchorMap] = {}
         self._scissors: tuple[np.ndarray, Scissors] | None = None  # (the image, its Scissors)
-        self._generation, self._in_flight, self._threads = 0, 0, []
+        self._generation, self._in_flight, self._pool = 0, 0, WorkerPool()
 
     @property
     def busy(self) -> bool:
@@ -52,12 +52,11 @@ class AnchorMaps(QObject):
         if scissors is None or self.get(index, anchor) is not None:
             return
         generation = self._generation
-        self._threads = [(w, t) for w, t in self._threads if t.isRunning()]
         worker = CallWorker(lambda: (generation, index, scissors.anchor(*anchor)))
         worker.finished.connect(self._done)
         worker.failed.connect(self._failed)
         self._in_flight += 1
-        self._threads.append((worker, start(worker)))
+        self._pool.start(worker)
 
     def drop_after(self, count: int) -> None:
         """Forget the maps of anchors ``count`` and later (they were removed)."""
@@ -91,7 +90,5 @@ class AnchorMaps(QObject):
         self.controller.message.emit(f"scissors tool: {message}")
 
     def wait(self, timeout_ms: int = 60000) -> None:
-        """Block until the background builds end (tests and shutdown); see ``ClickSession.wait``."""
-        for _, thread in list(self._threads):
-            thread.quit()
-            thread.wait(timeout_ms)
+        """Block until the background builds end (tests and shutdown)."""
+        self._pool.wait(timeout_ms)

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from istr_core.interactive import Click, ClickPredictor
 
 from ..controller import Controller
-from .workers import CallWorker, start
+from .workers import CallWorker, WorkerPool
 
 
 class ClickSession(QObject):
@@ -35,7 +35,7 @@ class ClickSession(QObject):
         self._predictor = ClickPredictor(controller.click_segmenter)
         self._ready: tuple[int, str] | None = None  # (predictor id, image key) the features are for
         self._generation = 0
-        self._in_flight, self._threads = 0, []
+        self._in_flight, self._pool = 0, WorkerPool()
         controller.current_changed.connect(self._on_image)
         controller.model_changed.connect(self._on_model)
         controller.click_path_changed.connect(self._on_model)
@@ -141,12 +141,11 @@ class ClickSession(QObject):
     def _run(self, fn, *args, generation: int | None = None) -> None:
         """``fn(*args)`` in a worker thread; its result comes back to ``_done`` on the GUI thread
         (a queued signal into this QObject), tagged with ``generation`` so stale results are dropped."""
-        self._threads = [(w, t) for w, t in self._threads if t.isRunning()]  # keep both alive till done
         worker = CallWorker(lambda: (generation, fn(*args)))
         worker.finished.connect(self._done)
         worker.failed.connect(self._failed)
         self._in_flight += 1
-        self._threads.append((worker, start(worker)))
+        self._pool.start(worker)
 
     def _done(self, payload) -> None:
         self._in_flight -= 1
@@ -160,9 +159,5 @@ class ClickSession(QObject):
         self.controller.message.emit(f"click tool: {message}")
 
     def wait(self, timeout_ms: int = 60000) -> None:
-        """Block until the background calls end (tests and shutdown). Each thread is told to quit
-        once its call returns: the quit its worker's ``finished`` queues to this (GUI) thread cannot
-        arrive while this thread waits, so a finished call's thread would wait out the timeout."""
-        for _, thread in list(self._threads):
-            thread.quit()
-            thread.wait(timeout_ms)
+        """Block until the background calls end (tests and shutdown)."""
+        self._pool.wait(timeout_ms)

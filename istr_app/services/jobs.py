@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from istr_core.interactive import ClickPredictor
 
 from ..controller import Controller
-from .workers import CallWorker, FinetuneWorker, PrelabelWorker, Worker, start
+from .workers import CallWorker, FinetuneWorker, PrelabelWorker, Worker, finish, start
 
 
 class Jobs(QObject):
@@ -99,10 +99,8 @@ class Jobs(QObject):
         self.controller.message.emit(f"box → mask failed: {message}")
 
     def _box_clear(self) -> None:
-        self.box_worker = None
-        self.box_thread.quit()
-        self.box_thread.wait(5000)
-        self.box_thread = None
+        finish(self.box_thread)  # before the worker is let go (workers.start says why)
+        self.box_worker, self.box_thread = None, None
 
     def cancel(self) -> None:
         if self.worker is not None:
@@ -125,18 +123,14 @@ class Jobs(QObject):
         self.failed.emit(message)
 
     def _clear(self) -> str:
-        kind, self.worker, self.kind = self.kind, None, ""
-        if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(5000)
-            self.thread = None
+        finish(self.thread)  # before the worker is let go (workers.start says why)
+        kind, self.worker, self.kind, self.thread = self.kind, None, "", None
         return kind
 
     def wait(self, timeout_ms: int = 60000) -> None:
         """Block until the running thread ends (tests and shutdown)."""
-        for thread in (self.thread, self.box_thread):
-            if thread is not None:
-                thread.wait(timeout_ms)
+        finish(self.thread, timeout_ms)
+        finish(self.box_thread, timeout_ms)
 
 
 def _mask_in_box(predictor: ClickPredictor, image, box) -> object:

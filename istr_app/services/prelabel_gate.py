@@ -25,7 +25,7 @@ from istr_core.eval.annotation_cost import CostModel
 from istr_core.eval.click_tool import InteractiveClickTool
 from istr_core.eval.gate import PrelabelGate, PricedImage, price_thresholds
 
-from .workers import CallWorker, start
+from .workers import CallWorker, finish, start
 
 
 @dataclass(frozen=True)
@@ -98,17 +98,13 @@ class GateService(QObject):
         self._next()
 
     def _clear(self) -> None:
-        self.worker = None
-        if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(5000)
-            self.thread = None
+        finish(self.thread)  # before the worker is let go (workers.start says why)
+        self.worker, self.thread = None, None
 
     def stop(self, timeout_ms: int = 60000) -> None:
         """Shutdown: drop the images waiting to be priced and wait for the one in flight."""
         self._queue.clear()
-        if self.thread is not None:
-            self.thread.wait(timeout_ms)
+        finish(self.thread, timeout_ms)
 
 
 def _price(

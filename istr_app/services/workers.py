@@ -115,12 +115,50 @@ class FinetuneWorker(Worker):
 
 
 def start(worker: Worker) -> QThread:
-    """Run ``worker.run`` in a new QThread that quits and is cleaned up when the worker ends."""
+    """Run ``worker.run`` in a new QThread that quits when the worker ends.
+
+    The caller keeps both the worker and the thread, and drops them only after :func:`finish`: the
+    worker is not ``deleteLater``-ed in its thread, because Python dropping its wrapper at the same
+    moment deleted the object twice, from two threads (a segfault in CI). ``isRunning()`` is no
+    test for "done" either: it turns False while the thread is still in its finishing code."""
     thread = QThread()
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
     worker.finished.connect(thread.quit)
     worker.failed.connect(thread.quit)
-    thread.finished.connect(worker.deleteLater)
     thread.start()
     return thread
+
+
+def finish(thread: QThread | None, timeout_ms: int = 60000) -> bool:
+    """Tell ``thread`` to quit once its worker returns, and wait for it; True when it ended.
+
+    The quit its worker's ``finished`` queues to the GUI thread cannot arrive while that thread is
+    blocked here, so without this quit a finished worker's thread would wait out the timeout."""
+    if thread is None:
+        return True
+    thread.quit()
+    return thread.wait(timeout_ms)
+
+
+class WorkerPool:
+    """Workers started one per call that may overlap (click-tool predictions, scissors maps): keeps
+    each worker and its thread alive until the thread has ended, then lets both go."""
+
+    def __init__(self):
+        self._running: list[tuple[Worker, QThread]] = []
+
+    def start(self, worker: Worker) -> None:
+        self._running = [(w, t) for w, t in self._running if not _ended(t)]
+        self._running.append((worker, start(worker)))
+
+    def wait(self, timeout_ms: int = 60000) -> None:
+        """Block until every worker has returned (tests and shutdown)."""
+        for _, thread in self._running:
+            finish(thread, timeout_ms)
+        self._running = [(w, t) for w, t in self._running if not _ended(t)]
+
+
+def _ended(thread: QThread) -> bool:
+    """Whether the thread is past its finishing code (waiting is then immediate)."""
+    return thread.isFinished() and thread.wait(0)
