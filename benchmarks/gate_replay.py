@@ -13,7 +13,9 @@ decide the next image (``istr_core.eval.gate.decide`` decides, as in istr-app); 
 * ``scene K``: the last K reviewed images of the next image's size (a new size is a new scene: a
   camera, a microscope, a video), or with none of that size, nothing shown;
 * ``similar K``: the K reviewed images most like the next one (image size, and the mean and spread
-  of its grey levels), closest first.
+  of its grey levels), closest first;
+* ``change K``: ``last K``, but an image of a new size after K images of one size is decided by the
+  images of its own size (none: nothing shown); in a folder of mixed sizes, ``last K``.
 
 Before any image is priced a rule shows the default threshold (``--default``; "none" hides) with the
 weight-free click path; later, a rule that finds no reviewed image to decide from hides. Prints one
@@ -84,7 +86,23 @@ def similar(k: int) -> Rule:
     return window
 
 
-RULES = {"last": last, "scene": scene, "similar": similar}
+def change(k: int) -> Rule:
+    """``last k``, except after a run of one image size: an image of another size is a change of
+    scene, decided on the images of its own size (none seen: hidden). In a folder of mixed sizes
+    the recent images are no run, and this is ``last k``."""
+
+    def window(i, priced, looks):
+        recent = list(range(max(0, i - k), i))
+        sizes = {tuple(looks[j][:2]) for j in recent}
+        if len(sizes) == 1 and len(recent) == k and sizes != {tuple(looks[i][:2])}:
+            same = [j for j in range(i) if tuple(looks[j][:2]) == tuple(looks[i][:2])]
+            return [priced[j] for j in same[-k:]]
+        return [priced[j] for j in recent]
+
+    return window
+
+
+RULES = {"last": last, "scene": scene, "similar": similar, "change": change}
 
 
 def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, default: float | None) -> dict:

@@ -126,4 +126,4 @@ def _price(
 
     reviews = priced(item.segmenter)
     free = priced(None) if item.segmenter is not None and both_paths else None
-    return PricedImage.from_reviews(item.key, reviews, free), time.monotonic() - started
+    return PricedImage.from_reviews(item.key, reviews, free, image.shape[:2]), time.monotonic() - started

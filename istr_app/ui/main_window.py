@@ -261,6 +261,7 @@ class MainWindow(QMainWindow):
         c.reviewed.connect(self._on_reviewed)
         self.jobs.prelabelled.connect(self._remember_prelabels)
         self.gate.decided.connect(self._on_gate)
+        c.current_changed.connect(self._focus_gate)
         c.model_changed.connect(self._show_gate)
         self.gate.failed.connect(self.show_message)
 
@@ -346,6 +347,15 @@ class MainWindow(QMainWindow):
         masks, labels = c.reviewed_masks(key)
         path, classes = c.project.record(key).path, len(c.project.class_names) > 1
         self.gate.price(ToPrice(key, path, shown, masks, labels, c.segmenter, classes))
+
+    def _focus_gate(self) -> None:
+        """Another image: the gate decides for its size (the first of a new size after a run of one
+        size is a new scene); a changed decision moves the slider as a new price does."""
+        image = self.controller.image
+        before = self.gate.gate.decision
+        decision = self.gate.gate.focus(None if image is None else image.shape[:2])
+        if decision != before:
+            self._on_gate(decision)
 
     def _on_gate(self, decision) -> None:
         if self.actions_by_name["auto_threshold"].isChecked():

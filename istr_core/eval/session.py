@@ -186,7 +186,9 @@ class _Pricer:
             result.click_reviews.append(self._review(preds, segmenter, truth, counter))
 
     def _gated(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
-        thresholds = self.gate.thresholds
+        thresholds, size = self.gate.thresholds, truth.image.shape[:2]
+        self.polygon_gate.focus(size)  # the gates decide for this image's size (a new one: a new scene)
+        self.gate.focus(size)
         everything = self._predict(segmenter, truth, thresholds[0], result)
         by_polygons = self._review_all(everything, segmenter, truth, thresholds)
         result.reviews.append(by_polygons[self.polygon_gate.decision.threshold])
@@ -201,9 +203,9 @@ class _Pricer:
             decision = self.gate.decision
             result.click_reviews.append((free if decision.weight_free else by_clicks)[decision.threshold])
             result.gate.append(decision)
-            result.priced.append(PricedImage.from_reviews(truth.key, by_clicks, free))
+            result.priced.append(PricedImage.from_reviews(truth.key, by_clicks, free, size))
             self.gate.add(result.priced[-1])
-        self.polygon_gate.add(PricedImage.from_reviews(truth.key, by_polygons))
+        self.polygon_gate.add(PricedImage.from_reviews(truth.key, by_polygons, size=size))
 
     def _predict(self, segmenter: Segmenter, truth: Truth, lowest: float, result: SessionResult) -> list:
         """Predictions down to ``lowest`` and the other thresholds, at which they are priced (polygons)."""

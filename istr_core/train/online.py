@@ -34,7 +34,7 @@ from .distributed import resolve_device
 from .loop import build_optimizer
 from .precision import use_bf16_autocast
 from .recipes import proposals_needed
-from .samples import augment, shrink, training_sample
+from .samples import augment, copy_paste, shrink, training_sample
 from .step import TrainingDiverged, set_lr, train_step, warmup
 from .warm_start import grown_state, with_classes, with_proposals
 
@@ -66,6 +66,9 @@ class OnlineConfig:
     # pixels (model.transform.zoom_for_objects, from the reviewed objects' sizes, per image size): the
     # model trains on zoomed crops of them. 0: never zoom
     zoom_target_side: float = ZOOM_TARGET_SIDE
+    # chance that a batch slot gets a random half of another reviewed image's objects pasted over it
+    # (samples.copy_paste); 0: never
+    copy_paste_prob: float = 0.0
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -227,15 +230,20 @@ class OnlineTrainer:
         ]
         samples = []
         for i in picks:
-            e = self.examples[i]
-            c = self.config
-            image, masks = augment(e.image, e.masks, c.hflip, c.vflip, c.crop_prob, self._rng)
-            if e.zoom > 1:
-                image, masks = zoom_crop(image, masks, e.zoom, self._rng)
-            samples.append(training_sample(image, masks, e.labels, i))
+            sample = self._augmented(self.examples[i])
+            if self.config.copy_paste_prob > 0 and self._rng.random() < self.config.copy_paste_prob:
+                sample = copy_paste(sample, self._augmented(self._rng.choice(self.examples)), self._rng)
+            samples.append(training_sample(*sample, i))
         return [s[0].to(self.device) for s in samples], [
             {k: v.to(self.device) for k, v in s[1].items()} for s in samples
         ]
+
+    def _augmented(self, e: Example) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = self.config
+        image, masks = augment(e.image, e.masks, c.hflip, c.vflip, c.crop_prob, self._rng)
+        if e.zoom > 1:
+            image, masks = zoom_crop(image, masks, e.zoom, self._rng)
+        return image, masks, e.labels
 
     def _train_step(self) -> dict[str, float]:
         set_lr(self.optimizer, warmup(self.step, self.config.warmup_steps, WARMUP_START))

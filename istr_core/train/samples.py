@@ -93,6 +93,58 @@ def augment(image: np.ndarray, masks: np.ndarray, hflip: bool, vflip: bool, crop
     return image, masks
 
 
+COPY_PASTE_SCALE = (0.5, 1.5)  # the pasted layer's size against the target's, drawn uniformly
+MIN_PASTED_PIXELS = 8  # a pasted object scaled or cut to fewer pixels is left out
+
+
+def copy_paste(
+    target: tuple[np.ndarray, np.ndarray, np.ndarray],
+    source: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rng=random,
+    scale: tuple[float, float] = COPY_PASTE_SCALE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simple Copy-Paste (Ghiasi et al., CVPR 2021): a random half of ``source``'s objects, its
+    image scaled to the target's size times a jitter in ``scale`` and shifted at random, pasted
+    over ``target`` (image HxWx3, masks (M,H,W) uint8, labels (M,) each). Target objects lose what
+    the pasted ones cover (those covered whole are dropped later, by :func:`training_sample`).
+
+    Why: an online session has a handful of reviewed images; pasting their objects into each
+    other's backgrounds, at other places and sizes, shows the model more arrangements per step."""
+    image, masks, labels = target
+    src_image, src_masks, src_labels = source
+    if len(src_masks) == 0:
+        return target
+    chosen = [i for i in range(len(src_masks)) if rng.random() < 0.5] or [rng.randrange(len(src_masks))]
+    h, w = image.shape[:2]
+    sh, sw = src_image.shape[:2]
+    f = min(h / sh, w / sw) * rng.uniform(*scale)
+    size = (max(1, round(sw * f)), max(1, round(sh * f)))
+    layer = cv2.resize(src_image, size, interpolation=cv2.INTER_LINEAR)
+    pasted = _resize_masks(src_masks[chosen], size[1], size[0])
+    # the layer's top-left: the layer lies inside the target, or covers it along a side it is longer
+    y, x = (
+        rng.randint(min(0, h - size[1]), max(0, h - size[1])),
+        rng.randint(min(0, w - size[0]), max(0, w - size[0])),
+    )
+    ys, xs = slice(max(0, y), min(h, y + size[1])), slice(max(0, x), min(w, x + size[0]))
+    ls, lx = slice(ys.start - y, ys.stop - y), slice(xs.start - x, xs.stop - x)
+    placed = np.zeros((len(chosen), h, w), np.uint8)
+    placed[:, ys, xs] = pasted[:, ls, lx]
+    keep = placed.reshape(len(placed), -1).sum(1) >= MIN_PASTED_PIXELS
+    placed, pasted_labels = placed[keep], np.asarray(src_labels)[chosen][keep]
+    if not len(placed):
+        return target
+    cover = placed.any(0)
+    image = image.copy()
+    image[ys, xs][cover[ys, xs]] = layer[ls, lx][cover[ys, xs]]
+    masks = masks * (~cover)[None].astype(np.uint8) if len(masks) else masks
+    return (
+        image,
+        np.concatenate([masks, placed]),
+        np.concatenate([np.asarray(labels, np.int64), pasted_labels]),
+    )
+
+
 def training_sample(image: np.ndarray, masks: np.ndarray, labels: np.ndarray, image_id: int = 0):
     """(CHW float image in [0, 1], torchvision-style target) from an augmented sample; objects the
     crop removed entirely are dropped."""

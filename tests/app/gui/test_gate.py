@@ -158,6 +158,23 @@ def test_the_gate_picks_the_click_tools_path_and_automatic_off_gives_the_model_b
     assert c.click_model and clicks._predictor.segmenter is c.segmenter
 
 
+def test_an_image_of_a_new_size_after_a_run_of_another_is_hidden(gated, qtbot):
+    from istr_core.eval.gate import PrelabelGate, PricedImage
+
+    w, c = gated, gated.controller
+    w.gate.gate = gate = PrelabelGate(window=1, default=0.3)
+    cheap = {None: 40.0, **{t: 10.0 for t in gate.thresholds}}  # pre-labels at a quarter of clicking
+    w.gate.decided.emit(gate.add(PricedImage("elsewhere.png", 10, cheap, dict(cheap), size=(50, 50))))
+    assert w.slider.value() != HIDE_ALL and not w.gate_label.text().startswith("pre-labels hidden")
+    c.step(1)  # a 96x128 image after a run of 50x50 ones: a new scene, none of its size priced
+    assert w.slider.value() == HIDE_ALL
+    line = "pre-labels hidden: a new image size, none of it reviewed yet; click tool: no model"
+    assert w.gate_label.text() == line and not c.click_model
+    # priced images of its size decide for it: cheap here, so shown again
+    w.gate.decided.emit(gate.add(PricedImage("same.png", 10, cheap, dict(cheap), size=c.image.shape[:2])))
+    assert w.slider.value() == round(gate.decision.threshold * 100)
+
+
 def test_a_long_gate_line_is_cut_to_fit_and_whole_in_its_tooltip(gated, qtbot):
     from istr_core.eval.gate import GateDecision
 

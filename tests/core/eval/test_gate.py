@@ -105,6 +105,41 @@ def test_a_change_of_scene_is_followed_within_the_window():
     assert not gate_after(bad, bad, good, good, window=2).hidden
 
 
+def sized(masks, scores, size, key, gate):
+    reviews = price_thresholds(masks, scores, TRUTH, None, two_clicks, thresholds=gate.thresholds)
+    return PricedImage.from_reviews(key, reviews, size=size)
+
+
+def test_a_new_image_size_after_a_run_of_one_size_is_decided_on_its_own_size():
+    good, bad = (TRUTH, [0.8, 0.7, 0.6]), (SPURIOUS, [0.9, 0.7, 0.5, 0.3])
+    gate, small, large = PrelabelGate(window=2), (60, 60), (90, 120)
+    gate.add(sized(*bad, large, "l0", gate))  # an earlier scene of the large size, priced bad
+    gate.add(sized(*good, small, "s0", gate))
+    gate.add(sized(*good, small, "s1", gate))
+    assert not gate.focus(small).hidden  # the next small image: the last two, good
+    d = gate.focus(large)  # large after a run of small: decided on the large image seen before
+    assert d.hidden and d.images == 1 and not d.new_scene
+    d = gate.focus((30, 40))  # a size never priced after the run: nothing shown, weight-free clicks
+    assert d.hidden and d.new_scene and d.weight_free
+    assert d.line() == "pre-labels hidden: a new image size, none of it reviewed yet; click tool: no model"
+    # once one image of the new size is priced the last two are mixed in size: the plain rule again
+    assert gate.add(sized(*good, (30, 40), "n0", gate)) == gate.focus((30, 40))
+    assert not gate.decision.hidden and gate.decision.images == 2 and gate.focus(large) == gate.decision
+
+
+def test_without_sizes_or_in_mixed_sizes_the_gate_decides_on_the_last_images():
+    good, bad = (TRUTH, [0.8, 0.7, 0.6]), (SPURIOUS, [0.9, 0.7, 0.5, 0.3])
+    gate = PrelabelGate(window=2)
+    for k, size in enumerate([(60, 60), (90, 120), (60, 60)]):
+        gate.add(sized(*(bad if k == 0 else good), size, f"i{k}", gate))
+    mixed = gate.focus((30, 40))
+    assert not mixed.hidden and mixed.images == 2  # the last two differ in size: no run, no new scene
+    unsized = PrelabelGate(window=2)
+    for k in range(2):
+        unsized.add(sized(*good, None, f"u{k}", unsized))
+    assert unsized.focus((30, 40)) == unsized.focus(None) and not unsized.decision.hidden
+
+
 def test_before_any_review_the_default_threshold_and_bad_input():
     gate = PrelabelGate(3, default=0.33)
     assert gate.decision == GateDecision(0.33, click_path="weight-free") and 0.33 in gate.thresholds

@@ -1,5 +1,6 @@
 """benchmarks/gate_replay.py: replaying a gating rule on a priced session gives what the gate chose."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -64,3 +65,22 @@ def test_hindsight_takes_each_images_cheapest_option_and_bounds_every_rule():
 def test_ungated_shows_every_image_at_the_threshold_on_the_models_path():
     out = gate_replay.ungated(IMAGES, 0.5)
     assert out["seconds_per_object"] == round((5.0 + 6.0 + 60.0 + 60.0) / 40, 3)
+
+
+def test_a_change_of_size_after_a_run_is_hidden_and_mixed_sizes_fall_back_to_the_last_images():
+    change = gate_replay.replay(IMAGES, LOOKS, gate_replay.change(2), None)
+    last = gate_replay.replay(IMAGES, LOOKS, gate_replay.last(2), None)
+    # c follows a run of two 64x64 images and is 32x48: hidden; d's last two differ in size: last 2
+    assert change["shown"] == ["none", 0.5, "none", last["shown"][3]]
+    # the rule is the gate's (istr-app's and the session's): the same choices, image by image
+    gate, shown = PrelabelGate(window=2, default=None), []
+    for image, look in zip(IMAGES, LOOKS, strict=True):
+        size = tuple(int(v) for v in look[:2])
+        d = gate.focus(size)
+        shown.append("none" if d.hidden else d.threshold)
+        gate.add(dataclasses.replace(image, size=size))
+    assert shown == change["shown"]
+    mixed = [LOOKS[0], LOOKS[2]] * 2  # sizes alternate: never a run, so always the last images
+    assert gate_replay.replay(IMAGES, mixed, gate_replay.change(2), None) == gate_replay.replay(
+        IMAGES, mixed, gate_replay.last(2), None
+    )

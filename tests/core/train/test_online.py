@@ -214,3 +214,11 @@ def test_zooming_can_be_turned_off(tiny_checkpoint):
     trainer.add_example("crowded.png", *crowded_example(20))
     assert trainer.examples[-1].zoom == 1.0
     assert Segmenter(trainer.checkpoint(), "cpu").zoom_for(96, 128) == 1.0
+
+
+def test_copy_paste_adds_other_images_objects_to_the_batches_and_trains(tiny_checkpoint):
+    trainer = make_trainer(tiny_checkpoint, copy_paste_prob=1.0)
+    most = max(len(e.labels) for e in trainer.examples)
+    counts = [len(t["labels"]) for _ in range(6) for t in trainer._batch()[1]]
+    assert max(counts) > most  # pasted objects on top of a target's own
+    assert trainer.train_for(steps=2) == 2
