@@ -46,6 +46,7 @@ def run_train(
     device,
     seed,
     bf16: bool = True,
+    scale_from_objects: bool | None = None,
 ) -> None:
     images = resolve_images_dir(annotations, images)
     out = Path(out) if out is not None else default_checkpoint_for(annotations)
@@ -60,7 +61,8 @@ def run_train(
     options = {"pretrained": pretrained}
     if proposals:
         options["num_proposals"] = proposals
-    model_config = model_config_for(coco, preset, backbone_depth(backbone) if backbone else None, **options)
+    depth = backbone_depth(backbone) if backbone else None
+    model_config = model_config_for(coco, preset, depth, scale_from_objects, **options)
     tc = default_train_config(preset)
     changes = {
         "iterations": iterations,
@@ -80,7 +82,8 @@ def run_train(
     tc = dataclasses.replace(tc, **changes)
     err_console.print(
         f"training {preset} (ResNet-{model_config.backbone.depth}, {model_config.head.num_proposals} "
-        f"proposals, {model_config.head.num_stages} stages) on {len(coco.images)} images, "
+        f"proposals, {model_config.head.num_stages} stages, input {model_config.input.min_size} px) on "
+        f"{len(coco.images)} images, "
         f"{coco.num_annotations} instances, {len(coco.class_names)} classes -> {out}"
     )
     total = None if tc.time_budget_s > 0 and iterations is None else tc.iterations
@@ -148,6 +151,15 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from --out.")] = False,
     device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    scale_from_objects: Annotated[
+        bool | None,
+        typer.Option(
+            "--scale-from-objects/--preset-scale",
+            help="Input scale no larger than the objects need (small images of large objects train "
+            "unenlarged; default for cpu-small) or the preset's.",
+            show_default=False,
+        ),
+    ] = None,
     bf16: Annotated[
         bool,
         typer.Option(

@@ -43,6 +43,6 @@ def test_a_folder_is_a_checkout_only_with_its_pyproject(tmp_path):
 def test_istr_resources_overrides(tmp_path):
     code = "from istr_core.data.shipped import DEFAULT_MODEL; print(DEFAULT_MODEL)"
     env = {**os.environ, "ISTR_RESOURCES": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()) == tmp_path / "default_model.pt"
