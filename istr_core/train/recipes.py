@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import PRESETS, InputConfig, ModelConfig, TrainConfig, cpu_small_train_config
-from ..data.rle import annotation_mask
+from ..data.rle import annotation_rle, rle_bbox
 from ..formats import load_annotations
 from ..formats.coco import CocoData
 from ..model.build import override
@@ -44,17 +44,9 @@ MIN_INPUT_SIDE = 256  # the input scale chosen from the objects never goes below
 
 
 def object_side(annotation: dict, height: int, width: int) -> float:
-    """sqrt(width x height) of an annotation's box, from its bbox, polygons or mask."""
-    if "bbox" in annotation:
-        return math.sqrt(max(annotation["bbox"][2], 0) * max(annotation["bbox"][3], 0))
-    seg = annotation.get("segmentation")
-    if isinstance(seg, list) and seg:
-        xs = [v for poly in seg for v in poly[0::2]]
-        ys = [v for poly in seg for v in poly[1::2]]
-        return math.sqrt((max(xs) - min(xs)) * (max(ys) - min(ys)))
-    mask = annotation_mask(annotation, height, width)
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    return math.sqrt(np.ptp(rows) + 1) * math.sqrt(np.ptp(cols) + 1) if rows.size else 0.0
+    """sqrt(width x height) of an annotation's box: its bbox, or its segmentation's (polygons or RLE)."""
+    box = annotation.get("bbox") or rle_bbox(annotation_rle(annotation, height, width))
+    return math.sqrt(max(box[2], 0) * max(box[3], 0))
 
 
 SMALL_OBJECT_PERCENTILE = 10  # the objects that must stay >= the target side: all but the smallest tenth
