@@ -12,7 +12,6 @@ from ..eval.coco_eval import category_mapping, evaluate
 from ..formats import load_annotations
 from ..formats.coco import CocoData
 from ..formats.locations import resolve_images_dir, resolve_weights
-from ..predict.segmenter import Segmenter
 from .support import IMAGES_HELP, Debug, Device, UserError, friendly_errors, progress_bar, say
 
 
@@ -24,6 +23,8 @@ def run_eval(
     device: str,
     show_progress: bool = True,
 ) -> dict:
+    from ..predict.segmenter import Segmenter  # torch loads here: ``istr --help`` stays instant
+
     if batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     images = resolve_images_dir(annotations, images)

@@ -9,7 +9,6 @@ import typer
 
 from ..formats import load_annotations
 from ..formats.locations import default_checkpoint_for, resolve_images_dir, resolve_weights
-from ..train.finetune import finetune
 from .evaluate import run_eval
 from .support import (
     IMAGES_HELP,
@@ -37,6 +36,8 @@ def run_finetune(
     time_budget: float = 0.0,
     frozen_stages: int | None = None,
 ):
+    from ..train.finetune import finetune  # torch loads here: ``istr --help`` stays instant
+
     images = resolve_images_dir(annotations, images)
     out = Path(out) if out is not None else default_checkpoint_for(annotations)
     check_output_path(out)

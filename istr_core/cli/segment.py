@@ -12,9 +12,6 @@ import typer
 from ..data.images import list_images
 from ..formats import check_format, convert
 from ..formats.locations import resolve_weights
-from ..predict.distributed import device_for_rank, join_segment_group, segment_folder_distributed
-from ..predict.folder import segment_folder
-from ..predict.segmenter import Segmenter
 from ..structures import Progress
 from .support import Debug, Device, check_output_path, friendly_errors, progress_bar, say
 
@@ -34,6 +31,11 @@ def run_segment(
             f"{folder}: no images found (looked for jpg, jpeg, png, bmp, tif, tiff, webp"
             f"{'' if recursive else '; use --recursive for sub-folders'})"
         )
+    # torch loads here, not at import: ``istr --help`` stays instant
+    from ..predict.distributed import device_for_rank, join_segment_group, segment_folder_distributed
+    from ..predict.folder import segment_folder
+    from ..predict.segmenter import Segmenter
+
     info = join_segment_group()  # under torchrun: this process's rank; else a single process
     segmenter = Segmenter.from_checkpoint(resolve_weights(weights, folder), device_for_rank(device, info))
     with progress_bar("segmenting", total) if info.is_main else nullcontext((None, None)) as (bar, task):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -23,9 +24,6 @@ from rich.progress import (
 
 from ..data.images import ImageReadError
 from ..formats.dataset import AnnotationError
-from ..model.backbone import PretrainedWeightsUnavailable
-from ..train.checkpoint import CheckpointError
-from ..train.step import TrainingDiverged
 
 err_console = Console(stderr=True)
 Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks.")]
@@ -34,15 +32,25 @@ IMAGES_HELP = (
     "Folder the JSON's file_name entries are relative to (default: the folder the file records, "
     "as `istr segment` and istr-app write it, else the JSON's own folder)."
 )
-USER_ERRORS = (
-    AnnotationError,
-    CheckpointError,
-    ImageReadError,
-    PretrainedWeightsUnavailable,
-    TrainingDiverged,
-    ValueError,
-    OSError,
-)  # OSError: missing files, permissions, a full disk, a folder given as --out
+# OSError: missing files, permissions, a full disk, a folder given as --out
+USER_ERRORS = (AnnotationError, ImageReadError, ValueError, OSError)
+# user errors of modules that load torch, named rather than imported so that ``istr --help`` does
+# not wait for torch: an exception of one of them exists only once its module is loaded
+TORCH_USER_ERRORS = (
+    ("istr_core.train.checkpoint", "CheckpointError"),
+    ("istr_core.model.backbone", "PretrainedWeightsUnavailable"),
+    ("istr_core.train.step", "TrainingDiverged"),
+)
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions reported as one line (exit code 2) rather than as an internal error."""
+    loaded = [sys.modules.get(module) for module, _ in TORCH_USER_ERRORS]
+    return (
+        UserError,
+        *USER_ERRORS,
+        *(getattr(m, name) for m, (_, name) in zip(loaded, TORCH_USER_ERRORS, strict=True) if m),
+    )
 
 
 def say(message: str) -> None:
@@ -63,28 +71,26 @@ def friendly_errors(debug_flag: str = "debug") -> Callable:
             debug = kwargs.get(debug_flag, False)
             try:
                 return fn(*args, **kwargs)
-            except (UserError, *USER_ERRORS) as exc:
+            except KeyboardInterrupt:
+                err_console.print("interrupted")
+                raise typer.Exit(130) from None
+            except Exception as exc:
                 if debug:
                     raise
+                if not isinstance(exc, user_error_types()):  # an unexpected bug: say so, in one line
+                    err_console.print(
+                        f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                        f"(run again with --debug for the traceback)",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                    raise typer.Exit(1) from None
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 message = message.encode("utf-8", "backslashreplace").decode(
                     "utf-8"
                 )  # undecodable file names
                 err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
-            except KeyboardInterrupt:
-                err_console.print("interrupted")
-                raise typer.Exit(130) from None
-            except Exception as exc:  # an unexpected bug: say so, keep it one line unless --debug
-                if debug:
-                    raise
-                err_console.print(
-                    f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
-                    f"(run again with --debug for the traceback)",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                raise typer.Exit(1) from None
 
         return inner
 

@@ -6,14 +6,11 @@ import dataclasses
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 
 from ..config import PRESETS
 from ..formats import load_annotations
 from ..formats.locations import default_checkpoint_for, resolve_images_dir
-from ..model.build import backbone_depth
-from ..train.recipes import default_train_config, model_config_for, train_on_coco
 from .support import (
     IMAGES_HELP,
     Debug,
@@ -48,6 +45,11 @@ def run_train(
     bf16: bool = True,
     scale_from_objects: bool | None = None,
 ) -> None:
+    import torch  # here, not at import: ``istr --help`` stays instant
+
+    from ..model.build import backbone_depth
+    from ..train.recipes import default_train_config, model_config_for, train_on_coco
+
     images = resolve_images_dir(annotations, images)
     out = Path(out) if out is not None else default_checkpoint_for(annotations)
     check_output_path(out)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Images above this many pixels are refused rather than risking the machine's memory
@@ -106,6 +109,8 @@ def _to_rgb_uint8(image: np.ndarray) -> np.ndarray:
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 RGB -> (3, H, W) float in [0, 1], what the model takes."""
+    import torch  # here, so that reading images and annotation files does not load torch
+
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
 
 
