@@ -19,6 +19,7 @@ steps' CPU time per thread on this machine (the wall time they take on an idle o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -95,6 +96,12 @@ def parse_args(argv=None):
     ap.add_argument("--synthetic", type=int, default=0, help="use N procedural multi-class scenes instead")
     ap.add_argument("--online-option", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument(
+        "--steps-follow-size",
+        action="store_true",
+        help="online: fewer steps per image once the model has grown its proposals, as many as cost "
+        "what the steps per image cost at its first size (a loop that trains against the clock)",
+    )
+    ap.add_argument(
         "--prices-out",
         type=Path,
         help="gated modes: write what every image would have cost at every option (JSON lines), to "
@@ -113,6 +120,49 @@ def calibrate_steps(base, truths, class_names, config: OnlineConfig, seconds: fl
     trainer.train_for(steps=3)
     per_step = (time.process_time() - start) / 3 / max(1, torch.get_num_threads())
     return max(1, round(seconds / per_step)), per_step
+
+
+def cpu_seconds_per_step(trainer: OnlineTrainer, steps: int = 4) -> float:
+    """CPU seconds per thread of one step of ``trainer``'s model on its newest image, timed on a
+    copy (the session's trainer is not advanced)."""
+    copy = OnlineTrainer(trainer.checkpoint(with_train_state=False), trainer.class_names, trainer.config)
+    e = trainer.examples[-1]
+    copy.add_example(e.key, e.image, e.masks, e.labels)
+    copy.train_for(steps=1)  # warm-up
+    start = time.process_time()
+    copy.train_for(steps=steps)
+    return (time.process_time() - start) / steps / max(1, torch.get_num_threads())
+
+
+class StepsFollowingSize:
+    """The online trainer's steps after each image when it trains against the clock, as istr-app's
+    does: ``steps`` while the model has the proposals it started with, and fewer once it has grown
+    them for a crowded image (each step then costs more): ``steps`` x (a step of the base model / a
+    step of the grown one), both timed on the newest image when the proposal count changes."""
+
+    def __init__(self, base: Path, class_names: list[str], config: OnlineConfig, steps: int):
+        self.base, self.class_names, self.config, self.steps = base, class_names, config, steps
+        self.start = None  # the proposals the session started with
+        self.factor: dict[int, float] = {}  # proposals -> steps factor
+
+    def __call__(self, trainer: OnlineTrainer) -> int:
+        proposals = trainer.model_config.head.num_proposals
+        self.start = self.start or proposals
+        if proposals not in self.factor:
+            if proposals == self.start:
+                self.factor[proposals] = 1.0
+            else:
+                config = dataclasses.replace(self.config, grow_proposals=False)
+                base = OnlineTrainer(load_checkpoint(self.base), self.class_names, config)
+                e = trainer.examples[-1]
+                base.add_example(e.key, e.image, e.masks, e.labels)
+                self.factor[proposals] = cpu_seconds_per_step(base) / cpu_seconds_per_step(trainer)
+            print(
+                f"  {proposals} proposals: {self.factor[proposals]:.2f} x the steps of {self.start}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return max(1, round(self.steps * self.factor[proposals]))
 
 
 def val_metrics(final, class_names: list[str], val: Path, val_images: Path) -> dict:
@@ -288,6 +338,9 @@ def main(argv=None) -> int:
                 choose_click_path=not args.gate_model_clicks,
             )
             if gated
+            else None,
+            online_steps=StepsFollowingSize(args.weights, coco.class_names, config, steps)
+            if args.steps_follow_size
             else None,
         )
         summary = {**r.summary(), "order": args.order}

@@ -74,6 +74,7 @@ class SessionResult:
     reviews: list[ImageReview] = field(default_factory=list)
     click_reviews: list[ImageReview] = field(default_factory=list)  # empty without a click tool
     steps: int = 0
+    steps_per_image: list[int] = field(default_factory=list)  # online mode: the steps after each image
     wall_s: float = 0.0
     train_wall_s: float = 0.0  # of wall_s, the time spent training (what S seconds per image buys)
     final: Checkpoint | None = None
@@ -96,6 +97,8 @@ class SessionResult:
         out["train_wall_s"] = round(self.train_wall_s, 1)
         if self.steps:
             out["train_wall_s_per_step"] = round(self.train_wall_s / self.steps, 3)
+        if len(set(self.steps_per_image)) > 1:  # a budget that followed the model's size
+            out["steps_per_image"] = self.steps_per_image
         out["pricing_wall_s_per_image"] = round(self.pricing_wall_s / max(len(self.reviews), 1), 2)
         for prefix, decisions in (("", self.polygon_gate), ("clicks_", self.gate)):
             if decisions:
@@ -253,9 +256,12 @@ def run_session(
     order: str = "file",
     other_thresholds: tuple[float, ...] = (),
     gate: PrelabelGate | None = None,
+    online_steps: Callable[[OnlineTrainer], int] | None = None,
 ) -> SessionResult:
     """Simulate one session in ``mode`` starting from checkpoint ``base`` (``clicks``: no model), with
-    the pre-labels chosen by ``gate`` when given (a new gate per session); see the module docstring."""
+    the pre-labels chosen by ``gate`` when given (a new gate per session); see the module docstring.
+    ``online_steps``: the online trainer's steps after each image, asked with the trainer that has
+    just added it (a step budget that follows the model's size); default ``steps_per_image``."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if order not in ORDERS:
@@ -291,7 +297,9 @@ def run_session(
         if trainer is not None:
             trainer.add_example(truth.key, truth.image, truth.masks, truth.labels)
             started = time.monotonic()
-            result.steps += trainer.train_for(steps=steps_per_image)
+            steps = steps_per_image if online_steps is None else online_steps(trainer)
+            result.steps += trainer.train_for(steps=steps)
+            result.steps_per_image.append(steps)
             result.train_wall_s += time.monotonic() - started
             segmenter = Segmenter(trainer.checkpoint(with_train_state=False), "cpu")
         elif mode == "batch" and (i + 1) % batch_every == 0 and i + 1 + batch_every < len(truths):

@@ -38,6 +38,21 @@ def test_a_session_prices_every_object_of_every_image(mode, synthetic_dataset, t
     assert r.final is not None
 
 
+def test_the_online_steps_can_follow_the_trainer(synthetic_dataset, tiny_checkpoint):
+    """A step budget that asks the trainer after each image (the benchmark's --steps-follow-size)."""
+    ann, folder = synthetic_dataset
+    truths = load_truths(load_coco(ann, folder), folder, first=3)
+    seen = []
+
+    def steps(trainer):
+        seen.append(trainer.reviewed_keys[-1])
+        return len(trainer.examples)  # 1, 2, 3
+
+    r = run_session("online", tiny_checkpoint, ann, folder, truths, steps_per_image=9, online_steps=steps)
+    assert seen == [t.key for t in truths] and r.steps == 6
+    assert r.steps_per_image == [1, 2, 3] and r.summary()["steps_per_image"] == [1, 2, 3]
+
+
 def test_click_pricing_counts_clicks_and_falls_back_to_polygons(synthetic_dataset, tiny_checkpoint):
     ann, folder = synthetic_dataset
     truths = load_truths(load_coco(ann, folder), folder, first=2)
