@@ -143,7 +143,7 @@ class OnlineTrainer:
         image, masks = shrink(np.ascontiguousarray(image), masks, round(self.max_side * zoom))
         self.examples = [e for e in self.examples if e.key != key]
         self.examples.append(Example(key, image, masks, np.asarray(labels, np.int64), zoom))
-        needed = proposals_needed(most_objects_in_a_crop(masks, zoom))
+        needed = proposals_needed(len(masks))
         if self.config.grow_proposals and needed > self.model_config.head.num_proposals:
             self._grow_proposals(needed)
 
@@ -344,36 +344,6 @@ def zoom_crop(image: np.ndarray, masks: np.ndarray, zoom: float, rng: random.Ran
     ch, cw = max(1, round(h / zoom)), max(1, round(w / zoom))
     y, x = rng.randint(0, h - ch), rng.randint(0, w - cw)
     return image[y : y + ch, x : x + cw], masks[:, y : y + ch, x : x + cw]
-
-
-def most_objects_in_a_crop(masks: np.ndarray, zoom: float) -> int:
-    """The most objects of (M, H, W) ``masks`` whose boxes one :func:`zoom_crop` (1/``zoom`` of the
-    image per side, anywhere) overlaps; at zoom <= 1 all of them (empty masks never count).
-
-    An image learned zoomed is only ever seen in such crops, and pre-labelled in tiles of their size
-    (predict.tiles), so the model's proposals need to cover a crop's objects, not the image's: a
-    313-nucleus image learned in crops of at most 117 grew the model to 470 proposals instead of 180,
-    and a step at 470 takes about 3x as long as at 100 (benchmarks/README, "Proposals for a crop,
-    not the image")."""
-    h, w = masks.shape[1:]
-    rows, cols = masks.any(2), masks.any(1)
-    keep = rows.any(1)  # an empty mask is no object
-    if zoom <= 1 or not keep.any():
-        return int(keep.sum())
-    ch, cw = max(1, round(h / zoom)), max(1, round(w / zoom))
-    rows, cols = rows[keep], cols[keep]
-    y0, y1 = rows.argmax(1), h - rows[:, ::-1].argmax(1)  # y1, x1 exclusive
-    x0, x1 = cols.argmax(1), w - cols[:, ::-1].argmax(1)
-    # a crop from y shows object i iff y0_i - ch < y < y1_i: the most overlapping such intervals start
-    # at one of their first positions, so those (kept inside the image) are the only rows to try
-    ys = np.unique(np.clip(y0 - ch + 1, 0, h - ch))
-    xs = np.unique(np.clip(x0 - cw + 1, 0, w - cw))
-    in_cols = (x0[None] < xs[:, None] + cw) & (x1[None] > xs[:, None])  # (crop columns, M)
-    most = 0
-    for y in ys:
-        in_rows = (y0 < y + ch) & (y1 > y)
-        most = max(most, int((in_cols & in_rows[None]).sum(1).max()))
-    return most
 
 
 def _online_model_config(base: ModelConfig, config: OnlineConfig) -> ModelConfig:

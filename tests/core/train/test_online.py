@@ -12,8 +12,7 @@ import torch
 from istr_core import build_model
 from istr_core.predict.segmenter import Segmenter
 from istr_core.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from istr_core.train.online import OnlineConfig, OnlineTrainer, most_objects_in_a_crop
-from istr_core.train.recipes import proposals_needed
+from istr_core.train.online import OnlineConfig, OnlineTrainer
 from istr_core.train.synthetic import make_scene
 from tests.conftest import tiny_model_options
 
@@ -131,7 +130,7 @@ def crowded_example(objects: int = 20):
 
 
 def test_a_crowded_image_grows_the_proposals_and_training_continues(tiny_checkpoint, tmp_path):
-    trainer = make_trainer(tiny_checkpoint, zoom_target_side=0)  # learned whole: all 20 at once
+    trainer = make_trainer(tiny_checkpoint)
     trainer.train_for(steps=2)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     assert trainer.model_config.head.num_proposals == 12
@@ -153,34 +152,6 @@ def test_a_crowded_image_grows_the_proposals_and_training_continues(tiny_checkpo
     assert resumed.model_config.head.num_proposals == 30 and resumed.step == 4
     trainer.add_example("few.png", *crowded_example(3))  # fewer objects never shrink the model
     assert trainer.model_config.head.num_proposals == 30
-
-
-def test_an_image_learned_in_crops_grows_the_proposals_for_a_crop(tiny_checkpoint):
-    """Zoomed 3x, the 20 squares are learned in crops of a third of the image per side and
-    pre-labelled in tiles of that size: at most 9 of them in one (3 x 3 of the 18 px grid)."""
-    trainer = make_trainer(tiny_checkpoint)
-    image, masks, labels = crowded_example(20)
-    trainer.add_example("crowded.png", image, masks, labels)
-    assert trainer.examples[-1].zoom == pytest.approx(3.0)
-    assert most_objects_in_a_crop(masks, 3.0) == 9
-    assert trainer.model_config.head.num_proposals == proposals_needed(9) == 20
-
-
-def test_the_most_objects_in_a_crop_is_the_most_at_any_position():
-    rng = np.random.default_rng(0)
-    for zoom in (1.0, 1.7, 2.6, 4.0):
-        masks = np.zeros((25, 40, 50), np.uint8)
-        for k in range(25):
-            y, x = rng.integers(0, 37), rng.integers(0, 47)
-            masks[k, y : y + rng.integers(1, 4), x : x + rng.integers(1, 4)] = 1
-        masks[3] = 0  # an empty mask is no object
-        ch, cw = max(1, round(40 / zoom)), max(1, round(50 / zoom))
-        every = max(
-            int(masks[:, y : y + ch, x : x + cw].any((1, 2)).sum())
-            for y in range(40 - ch + 1)
-            for x in range(50 - cw + 1)
-        )
-        assert most_objects_in_a_crop(masks, zoom) == every
 
 
 def test_growing_can_be_turned_off(tiny_checkpoint):
