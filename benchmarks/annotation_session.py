@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -122,23 +123,32 @@ def calibrate_steps(base, truths, class_names, config: OnlineConfig, seconds: fl
     return max(1, round(seconds / per_step)), per_step
 
 
-def cpu_seconds_per_step(trainer: OnlineTrainer, steps: int = 4) -> float:
-    """CPU seconds per thread of one step of ``trainer``'s model on its newest image, timed on a
-    copy (the session's trainer is not advanced)."""
-    copy = OnlineTrainer(trainer.checkpoint(with_train_state=False), trainer.class_names, trainer.config)
-    e = trainer.examples[-1]
-    copy.add_example(e.key, e.image, e.masks, e.labels)
-    copy.train_for(steps=1)  # warm-up
-    start = time.process_time()
-    copy.train_for(steps=steps)
-    return (time.process_time() - start) / steps / max(1, torch.get_num_threads())
+def step_cost_ratio(faster: OnlineTrainer, slower: OnlineTrainer, rounds: int = 5) -> float:
+    """CPU seconds of a step of ``faster``'s model / a step of ``slower``'s, each on a copy trained
+    on the other's newest image (the session's trainer is not advanced). Steps alternate, one of each
+    per round, and the medians are compared, so a change of load on a shared machine falls on both;
+    both copies draw the same crops and scales (same seed, one image)."""
+    e = slower.examples[-1]
+    copies = []
+    for trainer in (faster, slower):
+        copy = OnlineTrainer(trainer.checkpoint(with_train_state=False), trainer.class_names, trainer.config)
+        copy.add_example(e.key, e.image, e.masks, e.labels)
+        copy.train_for(steps=1)  # warm-up: first-call allocations and kernel selection
+        copies.append((copy, []))
+    for _ in range(rounds):
+        for copy, times in copies:
+            start = time.process_time()
+            copy.train_for(steps=1)
+            times.append(time.process_time() - start)
+    (_, fast), (_, slow) = copies
+    return statistics.median(fast) / statistics.median(slow)
 
 
 class StepsFollowingSize:
     """The online trainer's steps after each image when it trains against the clock, as istr-app's
     does: ``steps`` while the model has the proposals it started with, and fewer once it has grown
     them for a crowded image (each step then costs more): ``steps`` x (a step of the base model / a
-    step of the grown one), both timed on the newest image when the proposal count changes."""
+    step of the grown one), timed side by side on the newest image when the proposal count changes."""
 
     def __init__(self, base: Path, class_names: list[str], config: OnlineConfig, steps: int):
         self.base, self.class_names, self.config, self.steps = base, class_names, config, steps
@@ -156,7 +166,7 @@ class StepsFollowingSize:
                 base = OnlineTrainer(load_checkpoint(self.base), self.class_names, config)
                 e = trainer.examples[-1]
                 base.add_example(e.key, e.image, e.masks, e.labels)
-                self.factor[proposals] = cpu_seconds_per_step(base) / cpu_seconds_per_step(trainer)
+                self.factor[proposals] = step_cost_ratio(base, trainer)
             print(
                 f"  {proposals} proposals: {self.factor[proposals]:.2f} x the steps of {self.start}",
                 file=sys.stderr,
