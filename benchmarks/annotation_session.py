@@ -37,8 +37,8 @@ from istr_core.eval.gate import PrelabelGate
 from istr_core.eval.session import GATED_MODES, MODES, ORDERS, load_truths, run_session
 from istr_core.formats.coco import load_coco
 from istr_core.formats.dataset import AnnotationError
-from istr_core.train.checkpoint import CheckpointError, load_checkpoint
-from istr_core.train.online import OnlineConfig, OnlineTrainer
+from istr_core.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from istr_core.train.online import Example, OnlineConfig, OnlineTrainer
 from istr_core.train.precision import cpu_report
 
 
@@ -123,52 +123,50 @@ def calibrate_steps(base, truths, class_names, config: OnlineConfig, seconds: fl
     return max(1, round(seconds / per_step)), per_step
 
 
-def step_cost_ratio(faster: OnlineTrainer, slower: OnlineTrainer, rounds: int = 5) -> float:
-    """CPU seconds of a step of ``faster``'s model / a step of ``slower``'s, each on a copy trained
-    on the other's newest image (the session's trainer is not advanced). Steps alternate, one of each
-    per round, and the medians are compared, so a change of load on a shared machine falls on both;
-    both copies draw the same crops and scales (same seed, one image)."""
-    e = slower.examples[-1]
-    copies = []
-    for trainer in (faster, slower):
-        copy = OnlineTrainer(trainer.checkpoint(with_train_state=False), trainer.class_names, trainer.config)
-        copy.add_example(e.key, e.image, e.masks, e.labels)
-        copy.train_for(steps=1)  # warm-up: first-call allocations and kernel selection
-        copies.append((copy, []))
-    for _ in range(rounds):
-        for copy, times in copies:
+def step_cost_ratio(faster: Checkpoint, slower: Checkpoint, example: Example, config: OnlineConfig) -> float:
+    """CPU seconds of a step of ``faster``'s model / a step of ``slower``'s, each trained on
+    ``example`` by a trainer of its own (the session's trainer is not advanced). Steps alternate, one
+    of each per round, and the medians are compared, so a change of load on a shared machine falls
+    on both; both trainers draw the same crops and scales (same seed, one image)."""
+    config = dataclasses.replace(config, grow_proposals=False)  # each keeps the size being timed
+    runs = []
+    for checkpoint in (faster, slower):
+        trainer = OnlineTrainer(checkpoint, checkpoint.class_names, config)
+        trainer.add_example(example.key, example.image, example.masks, example.labels)
+        trainer.train_for(steps=1)  # warm-up: first-call allocations and kernel selection
+        runs.append((trainer, []))
+    for _ in range(5):
+        for trainer, times in runs:
             start = time.process_time()
-            copy.train_for(steps=1)
+            trainer.train_for(steps=1)
             times.append(time.process_time() - start)
-    (_, fast), (_, slow) = copies
+    (_, fast), (_, slow) = runs
     return statistics.median(fast) / statistics.median(slow)
 
 
 class StepsFollowingSize:
     """The online trainer's steps after each image when it trains against the clock, as istr-app's
-    does: ``steps`` while the model has the proposals it started with, and fewer once it has grown
-    them for a crowded image (each step then costs more): ``steps`` x (a step of the base model / a
-    step of the grown one), timed side by side on the newest image when the proposal count changes."""
+    does: ``steps`` while the model has the proposals of the session's first image, and fewer once it
+    has grown them for a crowded image (each step then costs more): ``steps`` x (a step of the first
+    model / a step of the grown one), timed side by side on the newest image when the proposal count
+    changes."""
 
-    def __init__(self, base: Path, class_names: list[str], config: OnlineConfig, steps: int):
-        self.base, self.class_names, self.config, self.steps = base, class_names, config, steps
-        self.start = None  # the proposals the session started with
+    def __init__(self, config: OnlineConfig, steps: int):
+        self.config, self.steps = config, steps
+        self.first: Checkpoint | None = None  # the model after the first image, before training
         self.factor: dict[int, float] = {}  # proposals -> steps factor
 
     def __call__(self, trainer: OnlineTrainer) -> int:
         proposals = trainer.model_config.head.num_proposals
-        self.start = self.start or proposals
+        if self.first is None:
+            self.first = trainer.checkpoint(with_train_state=False)
+            self.factor[proposals] = 1.0
         if proposals not in self.factor:
-            if proposals == self.start:
-                self.factor[proposals] = 1.0
-            else:
-                config = dataclasses.replace(self.config, grow_proposals=False)
-                base = OnlineTrainer(load_checkpoint(self.base), self.class_names, config)
-                e = trainer.examples[-1]
-                base.add_example(e.key, e.image, e.masks, e.labels)
-                self.factor[proposals] = step_cost_ratio(base, trainer)
+            current = trainer.checkpoint(with_train_state=False)
+            self.factor[proposals] = step_cost_ratio(self.first, current, trainer.examples[-1], self.config)
+            start = self.first.model_config.head.num_proposals
             print(
-                f"  {proposals} proposals: {self.factor[proposals]:.2f} x the steps of {self.start}",
+                f"  {proposals} proposals: {self.factor[proposals]:.2f} x the steps of {start}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -349,9 +347,7 @@ def main(argv=None) -> int:
             )
             if gated
             else None,
-            online_steps=StepsFollowingSize(args.weights, coco.class_names, config, steps)
-            if args.steps_follow_size
-            else None,
+            online_steps=StepsFollowingSize(config, steps) if args.steps_follow_size else None,
         )
         summary = {**r.summary(), "order": args.order}
         if args.order != "file":
