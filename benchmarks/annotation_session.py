@@ -211,7 +211,8 @@ def against_clicks(result, clicks, run: int = 5) -> dict:
 
 def write_prices(path: Path, mode: str, priced) -> None:
     """One JSON line per image: its seconds at every option (thresholds as strings, "none" for no
-    pre-labels) with the click tool's model path and, where priced, its weight-free path."""
+    pre-labels) with the click tool's model path and, where priced, its weight-free path, and the
+    same with the pre-labels' outlines snapped to the image's edges ("snapped": per path)."""
 
     def options(seconds):
         return None if seconds is None else {"none" if t is None else str(t): s for t, s in seconds.items()}
@@ -220,7 +221,10 @@ def write_prices(path: Path, mode: str, priced) -> None:
     with path.open("a") as f:
         for p in priced:
             line = {"mode": mode, "key": p.key, "objects": p.objects, "model": options(p.seconds)}
-            f.write(json.dumps({**line, "weight_free": options(p.weight_free)}) + "\n")
+            line["weight_free"] = options(p.weight_free)
+            if p.snapped is not None:
+                line["snapped"] = {path: options(seconds) for path, seconds in p.snapped.items()}
+            f.write(json.dumps(line) + "\n")
 
 
 def synthetic_files(folder: Path, n: int) -> tuple[Path, Path, Path]:

@@ -36,21 +36,31 @@ from pathlib import Path
 import numpy as np
 
 from istr_core.data.images import read_image
-from istr_core.eval.gate import THRESHOLDS, WEIGHT_FREE, PricedImage, decide
+from istr_core.eval.gate import MODEL, THRESHOLDS, WEIGHT_FREE, PricedImage, decide
 
 Rule = Callable[[int, list[PricedImage], list[np.ndarray]], list[PricedImage]]
 
 
-def load_prices(path: Path, mode: str | None) -> list[PricedImage]:
+def load_prices(path: Path, mode: str | None, snapped: bool = True) -> list[PricedImage]:
+    """The priced images of ``mode``; ``snapped`` False drops the snapped outlines' prices (the gate
+    as it was before it could snap)."""
+
     def options(d):
         return None if d is None else {None if k == "none" else float(k): v for k, v in d.items()}
+
+    def snapped_tables(r):
+        if not snapped or r.get("snapped") is None:
+            return None
+        return {p: options(d) for p, d in r["snapped"].items()}
 
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     modes = sorted({r["mode"] for r in rows})
     if mode is None and len(modes) > 1:
         raise ValueError(f"{path} holds modes {modes}: pick one with --mode")
     return [
-        PricedImage(r["key"], r["objects"], options(r["model"]), options(r["weight_free"]))
+        PricedImage(
+            r["key"], r["objects"], options(r["model"]), options(r["weight_free"]), snapped=snapped_tables(r)
+        )
         for r in rows
         if mode is None or r["mode"] == mode
     ]
@@ -112,10 +122,11 @@ def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, defau
         window = rule(i, priced, looks)
         if window:
             d = decide(window, thresholds)
-            option, path = d.threshold, d.click_path
+            option, key = d.threshold, (d.click_path, d.snap_edges)
         else:  # nothing priced yet: the default; later, a rule that finds no image like this one hides
-            option, path = default if i == 0 else None, WEIGHT_FREE
-        prices = image.weight_free if path == WEIGHT_FREE and image.weight_free else image.seconds
+            option, key = default if i == 0 else None, (WEIGHT_FREE, False)
+        tables = image.tables()
+        prices = tables.get(key) or tables[(MODEL, key[1])]
         seconds += prices[option]
         shown.append("none" if option is None else option)
         per_image.append(round(prices[option] / max(image.objects, 1), 3))
@@ -147,7 +158,7 @@ def ungated(priced: list[PricedImage], threshold: float) -> dict:
 def hindsight(priced: list[PricedImage]) -> dict:
     """Each image at its own cheapest option and path: the bound no rule deciding from the images
     reviewed before can beat."""
-    return summary(priced, sum(min(min(p.values()) for p in image.by_path().values()) for image in priced))
+    return summary(priced, sum(min(min(p.values()) for p in image.tables().values()) for image in priced))
 
 
 def plot(priced: list[PricedImage], results: dict[str, dict], path: Path, title: str) -> str:
@@ -191,10 +202,15 @@ def main(argv=None) -> int:
         type=float,
         help="also price the session ungated at this threshold (the model's click path)",
     )
+    ap.add_argument(
+        "--no-snap",
+        action="store_true",
+        help="ignore the snapped outlines' prices (the gate before it snapped)",
+    )
     ap.add_argument("--plot", type=Path, help="PNG: seconds per object per image, clicks and each rule")
     ap.add_argument("--title", default="", help="the plot's title")
     args = ap.parse_args(argv)
-    priced = load_prices(args.prices, args.mode)
+    priced = load_prices(args.prices, args.mode, snapped=not args.no_snap)
     looks = [describe(read_image(args.images / p.key)) for p in priced]
     default = None if args.default == "none" else float(args.default)
     results = {}

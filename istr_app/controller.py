@@ -66,6 +66,7 @@ class Controller(QObject):
         self.selection: list[int] = []
         self.threshold, self.brush_radius, self.current_class = 0.3, 8, 0
         self.click_model = True  # the click tool uses the model (when there is one); the gate may say not
+        self.snap_edges = False  # pre-labels' outlines snapped to the image's edges: the gate's choice
         self.dirty = False
         self.autosave_enabled = True  # off for the headless self-check, which must not touch DIR
         self._writer = autosave.BackgroundWriter()
@@ -283,12 +284,12 @@ class Controller(QObject):
     def apply_predictions(self, key: str, predictions: list) -> None:
         """Replace an image's unaccepted predictions with new ones (one undo step).
 
-        ``predictions``: ``Prediction``s, or (Prediction, encoded RLE) pairs from the worker."""
+        ``predictions``: ``Prediction``s, or (Prediction, encoded RLE, ...) tuples from the worker."""
         rec = self.project.record(key)
         names = self.segmenter.class_names
         new = []
         for item in predictions:
-            p, encoded = item if isinstance(item, tuple) else (item, None)
+            p, encoded = item[:2] if isinstance(item, tuple) else (item, None)
             new.append(
                 Instance(
                     p.mask.astype(bool),

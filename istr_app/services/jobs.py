@@ -43,7 +43,8 @@ class Jobs(QObject):
         c = self.controller
         if self.busy or c.segmenter is None or not keys:
             return False
-        worker = PrelabelWorker(c.segmenter, [(k, c.project.record(k).path) for k in keys])
+        items = [(k, c.project.record(k).path) for k in keys]
+        worker = PrelabelWorker(c.segmenter, items, snap_edges=c.snap_edges)
         worker.result.connect(c.apply_predictions)
         worker.result.connect(self.prelabelled)
         self._start("prelabel", worker)

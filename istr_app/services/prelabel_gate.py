@@ -1,6 +1,7 @@
 """The pre-label gate in the GUI: after each reviewed image, what its pre-labels would have cost at
-every threshold, against clicking every object, decides the threshold of the next images, and
-whether the click tool uses the model or its weight-free path.
+every threshold, against clicking every object, decides the threshold of the next images,
+whether the click tool uses the model or its weight-free path, and whether the pre-labels' outlines
+are snapped to the image's edges.
 
 All pricing and deciding is :mod:`istr_core.eval.gate` (the session benchmark's gate). This module
 keeps what each image was shown when it was pre-labelled (its predictions down to the worker's 0.05,
@@ -23,14 +24,23 @@ from istr_core.data.images import read_image
 from istr_core.data.rle import rle_to_mask
 from istr_core.eval.annotation_cost import CostModel
 from istr_core.eval.click_tool import InteractiveClickTool
-from istr_core.eval.gate import PrelabelGate, PricedImage, price_thresholds
+from istr_core.eval.gate import (
+    MODEL,
+    WEIGHT_FREE,
+    PrelabelGate,
+    PricedImage,
+    memoised_clicks,
+    price_thresholds,
+)
+from istr_core.predict.edge_snap import snap_to_edges
 
 from .workers import CallWorker, finish, start
 
 
 @dataclass(frozen=True)
 class Shown:
-    """An image's pre-labels as the annotator got them: RLEs, scores, project class indices."""
+    """An image's pre-labels as the annotator got them: RLEs of the model's outlines (before any
+    snapping to the image's edges), scores, project class indices."""
 
     rles: list[dict]
     scores: list[float]
@@ -111,19 +121,26 @@ def _price(
     item: ToPrice, thresholds: tuple[float, ...], cost: CostModel, both_paths: bool
 ) -> tuple[PricedImage, float]:
     """Off the GUI thread: the reviewed image's shown pre-labels priced at every threshold, with the
-    click tool's model path and (``both_paths``) its weight-free path."""
+    click tool's model path and (``both_paths``) its weight-free path, each with the model's outlines
+    and with them snapped to the image's edges (the session benchmark's pricing)."""
     started = time.monotonic()
     image = read_image(item.path)
-    masks = [rle_to_mask(r) for r in item.shown.rles]
+    masks = [rle_to_mask(r).astype(bool) for r in item.shown.rles]
+    outlines = {False: masks, True: snap_to_edges(image, masks)}
+    truth = [np.asarray(m, bool) for m in item.masks]
     tool = InteractiveClickTool(cost.accept_iou, cost.max_clicks)
     labels = (item.shown.labels, item.labels.tolist()) if item.classes else (None, None)
 
-    def priced(segmenter):
-        counter = tool.for_image(segmenter, image)
-        return price_thresholds(
-            masks, item.shown.scores, list(item.masks), cost, counter, *labels, thresholds=thresholds
-        )
+    def priced(segmenter) -> dict[bool, dict]:
+        counter = memoised_clicks(tool.for_image(segmenter, image))  # shared: snapping moves few
+        return {
+            snap: price_thresholds(m, item.shown.scores, truth, cost, counter, *labels, thresholds=thresholds)
+            for snap, m in outlines.items()
+        }
 
     reviews = priced(item.segmenter)
-    free = priced(None) if item.segmenter is not None and both_paths else None
-    return PricedImage.from_reviews(item.key, reviews, free, image.shape[:2]), time.monotonic() - started
+    free = priced(None) if item.segmenter is not None and both_paths else {False: None, True: None}
+    snapped = {MODEL: reviews[True]} | ({} if free[True] is None else {WEIGHT_FREE: free[True]})
+    size = image.shape[:2]
+    priced_image = PricedImage.from_reviews(item.key, reviews[False], free[False], size, snapped)
+    return priced_image, time.monotonic() - started

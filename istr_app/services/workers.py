@@ -6,6 +6,7 @@ where the queued signals arrive. Cancel sets a flag that the loop checks between
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import traceback
 from pathlib import Path
@@ -14,6 +15,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from istr_core.data.images import ImageReadError, read_image
 from istr_core.data.rle import encode_mask
+from istr_core.predict.edge_snap import snap_to_edges
 from istr_core.structures import Progress
 
 
@@ -47,14 +49,20 @@ class Worker(QObject):
 
 
 class PrelabelWorker(Worker):
-    """Predict every (key, path); emits ``result(key, [(prediction, encoded RLE)])`` per image as
-    soon as it is done (RLE-encoding here keeps the first autosave off the GUI thread)."""
+    """Predict every (key, path); emits ``result(key, [(prediction, encoded RLE, encoded predicted
+    RLE)])`` per image as soon as it is done (RLE-encoding here keeps the first autosave off the GUI
+    thread). With ``snap_edges`` (the pre-label gate's choice) the prediction's outline is snapped to
+    the image's edges (``istr_core.predict.edge_snap``) and the third item is the mask as the model
+    predicted it, which the gate prices both ways once the image is reviewed; without, the second."""
 
     result = Signal(str, object)
 
-    def __init__(self, segmenter, items: list[tuple[str, Path]], min_score: float = 0.05):
+    def __init__(
+        self, segmenter, items: list[tuple[str, Path]], min_score: float = 0.05, snap_edges: bool = False
+    ):
         super().__init__()
         self.segmenter, self.items, self.min_score = segmenter, list(items), min_score
+        self.snap_edges = snap_edges
 
     def work(self):
         n = len(self.items)
@@ -68,9 +76,19 @@ class PrelabelWorker(Worker):
                 self.progress.emit(k, n, str(e))
                 continue
             predictions = self.segmenter.predict(image, score_threshold=self.min_score)
-            self.result.emit(key, [(p, encode_mask(p.mask)) for p in predictions])
+            self.result.emit(key, self._shown(image, predictions))
         self.progress.emit(n, n, "pre-labelling done")
         return "cancelled" if self.cancelled else "done"
+
+    def _shown(self, image, predictions) -> list[tuple]:
+        predicted = [encode_mask(p.mask) for p in predictions]
+        if not self.snap_edges:
+            return [(p, rle, rle) for p, rle in zip(predictions, predicted, strict=True)]
+        masks = snap_to_edges(image, [p.mask for p in predictions])
+        return [
+            (p, rle, rle) if m is p.mask else (dataclasses.replace(p, mask=m), encode_mask(m), rle)
+            for p, m, rle in zip(predictions, masks, predicted, strict=True)
+        ]
 
 
 class CallWorker(Worker):

@@ -331,11 +331,15 @@ class MainWindow(QMainWindow):
 
     # ----- the pre-label gate -------------------------------------------------------------------
     def _remember_prelabels(self, key: str, predictions: list) -> None:
-        """What image ``key`` is shown now, kept for pricing once it is reviewed."""
+        """What image ``key`` is shown now, kept for pricing once it is reviewed: the model's outlines
+        (snapped or not when shown, the gate prices both)."""
         c = self.controller
         names = c.segmenter.class_names if c.segmenter is not None else []
-        labels = [c.project.class_index(names[p.label]) for p, _ in predictions]
-        rles, scores = [encoded[0] for _, encoded in predictions], [float(p.score) for p, _ in predictions]
+        labels = [c.project.class_index(names[p.label]) for p, *_ in predictions]
+        rles, scores = (
+            [predicted[0] for *_, predicted in predictions],
+            [float(p.score) for p, *_ in predictions],
+        )
         self.gate.remember(key, Shown(rles, scores, labels))
 
     def _price_prelabels(self, key: str) -> None:
@@ -361,6 +365,7 @@ class MainWindow(QMainWindow):
         if self.actions_by_name["auto_threshold"].isChecked():
             self._move_slider(HIDE_ALL if decision.hidden else round(decision.threshold * 100))
             self.controller.set_click_model(not decision.weight_free)
+            self.controller.snap_edges = decision.snap_edges
         self._show_gate()
 
     def _move_slider(self, value: int) -> None:
@@ -389,6 +394,7 @@ class MainWindow(QMainWindow):
                 self._on_gate(decision)
         else:
             self.controller.set_click_model(True)  # off: the click tool uses the model again
+            self.controller.snap_edges = False  # and the pre-labels are the model's outlines
             if self.slider.value() == HIDE_ALL:  # off after "none": show pre-labels again
                 self._move_slider(self._manual_value if self._manual_value != HIDE_ALL else 30)
         self._show_gate()

@@ -21,6 +21,10 @@ segment"). An image priced with both (``PricedImage.weight_free``) lets the gate
 well: the (path, threshold) pair with the fewest seconds, the weight-free path on ties; before any
 image is priced the weight-free one.
 
+Pre-label outlines can be snapped to the image's own edges (:mod:`istr_core.predict.edge_snap`):
+it wins on microscopy blobs and loses on textured objects, so an image priced with its snapped
+pre-labels too (``PricedImage.snapped``) lets the gate choose that as well; unsnapped on ties.
+
 Before any image is priced the gate shows ``default``: a threshold, or ``None``, no pre-labels (the
 session benchmark's and istr-app's choice for the embedded default model: its unpriced pre-labels on
 the first image of new data cost more than clicking on droplets and the procedural scenes, and the
@@ -63,7 +67,7 @@ def price_thresholds(
     cost = cost or CostModel()
     pred = [np.asarray(m, bool) for m in pred_masks]
     true = [np.asarray(m, bool) for m in true_masks]
-    counter = None if clicks_to_reach is None else _memoised(clicks_to_reach)
+    counter = None if clicks_to_reach is None else memoised_clicks(clicks_to_reach)
     iou = mask_iou_matrix(pred, true) if pred and true else np.zeros((len(pred), len(true)))
     labels = list(true_labels) if true_labels is not None else None
     reviews: dict[Option, ImageReview] = {None: review_image([], [], true, cost, counter, [], labels)}
@@ -83,8 +87,10 @@ def price_thresholds(
     return reviews
 
 
-def _memoised(counter: ClickCounter) -> ClickCounter:
-    """``counter`` asked once per (start mask, true mask) pair of arrays. The arrays are kept with
+def memoised_clicks(counter: ClickCounter) -> ClickCounter:
+    """``counter`` asked once per (start mask, true mask) pair of arrays (a caller pricing one image's
+    pre-labels twice, as shown and snapped, passes one memoised counter and bool truth arrays, so the
+    missed objects and the unmoved pre-labels are counted once). The arrays are kept with
     their count, so an id is never reused by another array while the memo lives."""
     memo: dict[tuple[int, int], tuple[np.ndarray | None, np.ndarray, int | None]] = {}
 
@@ -109,6 +115,8 @@ class PricedImage:
     seconds: dict[Option, float]
     weight_free: dict[Option, float] | None = None
     size: tuple[int, int] | None = None  # (height, width) of the image: a new size is a new scene
+    # the same image with its pre-labels' outlines snapped to the image's edges, per click path
+    snapped: dict[str, dict[Option, float]] | None = None
 
     @classmethod
     def from_reviews(
@@ -117,13 +125,24 @@ class PricedImage:
         reviews: dict[Option, ImageReview],
         weight_free: dict[Option, ImageReview] | None = None,
         size: tuple[int, int] | None = None,
+        snapped: dict[str, dict[Option, ImageReview]] | None = None,
     ) -> PricedImage:
-        free = None if weight_free is None else {t: r.seconds for t, r in weight_free.items()}
+        free = None if weight_free is None else _seconds(weight_free)
         size = None if size is None else (int(size[0]), int(size[1]))
-        return cls(key, reviews[None].objects, {t: r.seconds for t, r in reviews.items()}, free, size)
+        snapped = None if snapped is None else {path: _seconds(r) for path, r in snapped.items()}
+        return cls(key, reviews[None].objects, _seconds(reviews), free, size, snapped)
 
     def by_path(self) -> dict[str, dict[Option, float]]:
         return {MODEL: self.seconds} | ({} if self.weight_free is None else {WEIGHT_FREE: self.weight_free})
+
+    def tables(self) -> dict[tuple[str, bool], dict[Option, float]]:
+        """Prices per (click path, outlines snapped)."""
+        raw = {(path, False): prices for path, prices in self.by_path().items()}
+        return raw | {(path, True): prices for path, prices in (self.snapped or {}).items()}
+
+
+def _seconds(reviews: dict[Option, ImageReview]) -> dict[Option, float]:
+    return {t: r.seconds for t, r in reviews.items()}
 
 
 @dataclass(frozen=True)
@@ -142,6 +161,7 @@ class GateDecision:
     click_path: str = MODEL  # the click tool's path for the next images
     other_path_seconds_per_object: float | None = None  # the other path at its cheapest option
     new_scene: bool = False  # an image of a new size after a run of another: none of its size priced
+    snap_edges: bool = False  # the pre-labels' outlines are snapped to the image's edges
 
     @property
     def weight_free(self) -> bool:
@@ -169,7 +189,8 @@ class GateDecision:
                 f"{self.best_threshold:.2f}) against {clicking} ({last}){self.path_note()}"
             )
         shown = f"threshold {self.threshold:.2f}: {self.seconds_per_object:.1f} s/object"
-        return f"{shown} against {clicking} ({last}){self.path_note()}"
+        snapped = ", outlines snapped to edges" if self.snap_edges else ""
+        return f"{shown}{snapped} against {clicking} ({last}){self.path_note()}"
 
     def path_note(self) -> str:
         """The line's ending on the click tool's path: empty on the model's."""
@@ -244,7 +265,7 @@ class PrelabelGate:
 
     def add(self, priced: PricedImage) -> GateDecision:
         """Take one more reviewed image's prices into account; returns (and keeps) the new decision."""
-        missing = [t for t in (None, *self.thresholds) if any(t not in s for s in priced.by_path().values())]
+        missing = [t for t in (None, *self.thresholds) if any(t not in s for s in priced.tables().values())]
         if missing:
             raise ValueError(f"{priced.key}: not priced at {missing}")
         self.priced.append(priced)
@@ -258,20 +279,22 @@ def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecisi
     """The cheapest option over ``priced`` (total seconds); clicking wins its ties (pre-labels that
     save nothing are not worth showing), and of tied thresholds the middle one is taken. With every
     image priced on both click paths, the path is chosen too (the cheaper at its best option; the
-    weight-free one on a tie: it needs no model); the prices reported are the chosen path's."""
+    weight-free one on a tie: it needs no model); with every image priced with snapped outlines too,
+    whether to snap (not on a tie); the prices reported are the chosen table's."""
     objects = sum(p.objects for p in priced)
-    paths = [MODEL] + ([WEIGHT_FREE] if all(p.weight_free is not None for p in priced) else [])
+    tables = [p.tables() for p in priced]
+    # in order of preference on a tie: weight-free before the model, unsnapped before snapped
+    keys = [k for k in _KEYS if all(k in t for t in tables)]
     options = (None, *thresholds)
-    prices = [p.by_path() for p in priced]
-    total = {path: {t: sum(q[path][t] for q in prices) for t in options} for path in paths}
-    path = min(reversed(paths), key=lambda q: min(total[q].values()))  # reversed: weight-free on ties
-    cost = total[path]
+    total = {k: {t: sum(q[k][t] for q in tables) for t in options} for k in keys}
+    key = min(keys, key=lambda k: min(total[k].values()))
+    cost = total[key]
     best_cost = min(cost[t] for t in thresholds)
     tied = [t for t in thresholds if cost[t] <= best_cost + 1e-9]
     best = tied[len(tied) // 2]
     per = max(objects, 1)
     chosen = None if cost[None] <= best_cost + 1e-9 else best
-    other = [q for q in paths if q != path]
+    other = [total[k] for k in keys if k[0] != key[0]]
     return GateDecision(
         chosen,
         cost[chosen] / per,
@@ -280,6 +303,10 @@ def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecisi
         best_cost / per,
         len(priced),
         objects,
-        path,
-        min(total[other[0]].values()) / per if other else None,
+        key[0],
+        min(min(t.values()) for t in other) / per if other else None,
+        snap_edges=key[1] and chosen is not None,
     )
+
+
+_KEYS = ((WEIGHT_FREE, False), (MODEL, False), (WEIGHT_FREE, True), (MODEL, True))

@@ -47,13 +47,22 @@ from ..data.images import read_image
 from ..data.rle import annotation_mask
 from ..formats.coco import CocoData, load_coco
 from ..formats.dataset import resolve_image_path
+from ..predict.edge_snap import snap_to_edges
 from ..predict.segmenter import Segmenter
 from ..train.checkpoint import Checkpoint, load_checkpoint
 from ..train.finetune import finetune
 from ..train.online import OnlineConfig, OnlineTrainer
 from .annotation_cost import CostModel, ImageReview, review_image
 from .click_tool import ClickTool
-from .gate import GateDecision, PrelabelGate, PricedImage, price_thresholds
+from .gate import (
+    MODEL,
+    WEIGHT_FREE,
+    GateDecision,
+    PrelabelGate,
+    PricedImage,
+    memoised_clicks,
+    price_thresholds,
+)
 
 MODES = ("clicks", "fixed", "batch", "online")
 GATED_MODES = ("fixed", "batch", "online")  # the modes that pre-label, so a gate can choose for them
@@ -106,6 +115,7 @@ class SessionResult:
                 out[f"{prefix}gate_hidden_images"] = sum(d.hidden for d in decisions)
         if self.gate:
             out["clicks_gate_weight_free_images"] = sum(d.weight_free for d in self.gate)
+            out["clicks_gate_snapped_images"] = sum(d.snap_edges for d in self.gate)
         out.update(_totals(self.reviews, last, ""))
         if self.click_reviews:
             out.update(_totals(self.click_reviews, last, "clicks_"))
@@ -189,26 +199,45 @@ class _Pricer:
             result.click_reviews.append(self._review(preds, segmenter, truth, counter))
 
     def _gated(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
+        """Every option priced: thresholds, click paths, and the outlines as predicted and snapped to
+        the image's edges (each table a :func:`price_thresholds`; one memoised click counter per
+        path, so what snapping leaves alone is counted once)."""
         thresholds, size = self.gate.thresholds, truth.image.shape[:2]
         self.polygon_gate.focus(size)  # the gates decide for this image's size (a new one: a new scene)
         self.gate.focus(size)
         everything = self._predict(segmenter, truth, thresholds[0], result)
-        by_polygons = self._review_all(everything, segmenter, truth, thresholds)
-        result.reviews.append(by_polygons[self.polygon_gate.decision.threshold])
-        result.polygon_gate.append(self.polygon_gate.decision)
+        outlines = {False: [p.mask for p in everything]}
+        outlines[True] = snap_to_edges(truth.image, outlines[False])
+        true = [m.astype(bool) for m in truth.masks]
+
+        def tables(counter=None) -> dict[bool, dict]:
+            counter = None if counter is None else memoised_clicks(counter)
+            return {
+                snap: self._review_all(masks, everything, segmenter, truth, true, thresholds, counter)
+                for snap, masks in outlines.items()
+            }
+
+        by_polygons = tables()
+        decision = self.polygon_gate.decision
+        result.reviews.append(by_polygons[decision.snap_edges][decision.threshold])
+        result.polygon_gate.append(decision)
         if self.click_tool is not None:
-            counter = self.click_tool.for_image(segmenter, truth.image)
-            by_clicks = self._review_all(everything, segmenter, truth, thresholds, counter)
-            free = None
+            by_clicks = tables(self.click_tool.for_image(segmenter, truth.image))
+            free = {False: None, True: None}
             if self.gate.choose_click_path:  # the weight-free path priced too: the gate picks one
-                counter = self.click_tool.for_image(None, truth.image)
-                free = self._review_all(everything, segmenter, truth, thresholds, counter)
+                free = tables(self.click_tool.for_image(None, truth.image))
             decision = self.gate.decision
-            result.click_reviews.append((free if decision.weight_free else by_clicks)[decision.threshold])
+            chosen = free if decision.weight_free else by_clicks
+            result.click_reviews.append(chosen[decision.snap_edges][decision.threshold])
             result.gate.append(decision)
-            result.priced.append(PricedImage.from_reviews(truth.key, by_clicks, free, size))
-            self.gate.add(result.priced[-1])
-        self.polygon_gate.add(PricedImage.from_reviews(truth.key, by_polygons, size=size))
+            snapped = {MODEL: by_clicks[True]} | ({} if free[True] is None else {WEIGHT_FREE: free[True]})
+            priced = PricedImage.from_reviews(truth.key, by_clicks[False], free[False], size, snapped)
+            result.priced.append(priced)
+            self.gate.add(priced)
+        snapped = {MODEL: by_polygons[True]}
+        self.polygon_gate.add(
+            PricedImage.from_reviews(truth.key, by_polygons[False], size=size, snapped=snapped)
+        )
 
     def _predict(self, segmenter: Segmenter, truth: Truth, lowest: float, result: SessionResult) -> list:
         """Predictions down to ``lowest`` and the other thresholds, at which they are priced (polygons)."""
@@ -232,12 +261,10 @@ class _Pricer:
         labels, true_labels = self._labels(preds, segmenter), truth.labels.tolist()
         return review_image(masks, scores, list(truth.masks), self.cost, counter, labels, true_labels)
 
-    def _review_all(self, preds, segmenter, truth: Truth, thresholds, counter=None) -> dict:
-        masks, scores = [p.mask for p in preds], [p.score for p in preds]
+    def _review_all(self, masks, preds, segmenter, truth: Truth, true, thresholds, counter=None) -> dict:
+        scores = [p.score for p in preds]
         labels, true_labels = self._labels(preds, segmenter), truth.labels.tolist()
-        return price_thresholds(
-            masks, scores, list(truth.masks), self.cost, counter, labels, true_labels, thresholds
-        )
+        return price_thresholds(masks, scores, true, self.cost, counter, labels, true_labels, thresholds)
 
 
 def run_session(

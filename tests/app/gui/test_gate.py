@@ -229,3 +229,43 @@ def test_the_default_models_pre_labels_are_hidden_until_an_image_prices_them(
     asked.ask_on_close = False
     qtbot.addWidget(asked)
     assert asked.slider.value() == 30 and not asked.gate.gate.decision.hidden
+
+
+def test_snapped_outlines_are_shown_when_the_gate_says_and_priced_as_predicted(
+    make_window, tmp_path, qtbot, monkeypatch
+):
+    import cv2
+
+    from istr_core.data.rle import rle_to_mask
+    from istr_core.eval.gate import GateDecision
+
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    yy, xx = np.mgrid[:64, :80]
+    truth = (yy - 30) ** 2 + (xx - 40) ** 2 <= 8**2
+    wide = (yy - 30) ** 2 + (xx - 40) ** 2 <= 9**2  # the model's outline, a pixel too wide all round
+    grey = cv2.GaussianBlur(np.where(truth, 200, 40).astype(np.float32), (0, 0), 1.0).astype(np.uint8)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), grey)
+    w = make_window(folder, "--no-online")
+    c = w.controller
+
+    def iou(a, b):
+        return np.count_nonzero(a & b) / np.count_nonzero(a | b)
+
+    snap = GateDecision(0.3, 1.0, 2.0, 0.3, 1.0, 1, 1, "model", None, snap_edges=True)
+    w.gate.gate.decision = snap  # as if the gate had decided it
+    w.gate.decided.emit(snap)
+    assert c.snap_edges and w.gate_label.text() == snap.line() and "outlines snapped" in snap.line()
+    prelabel_with(w, qtbot, monkeypatch, lambda key: [prediction(wide, 0, 0.9)])
+    (shown,) = c.visible_instances()
+    assert iou(wide, truth) < 0.85 and iou(shown.mask, truth) >= 0.9
+    # the gate keeps the model's own outline, to price the image both ways once it is reviewed
+    (rle,) = w.gate._shown[c.record.key].rles
+    assert np.array_equal(rle_to_mask(rle).astype(bool), wide)
+    decision = review_and_wait(w, qtbot)
+    assert set(w.gate.gate.priced[-1].tables()) >= {("model", False), ("model", True)}
+    assert decision.snap_edges  # the accepted snapped outline was the cheaper
+    # the override: automatic off shows the model's outlines again
+    w.actions_by_name["auto_threshold"].trigger()
+    assert not c.snap_edges

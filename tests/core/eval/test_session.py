@@ -169,6 +169,15 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
     # what the click-priced gate saw is kept, so other gating rules can be replayed on it
     assert [p.key for p in clicked.priced] == [t.key for t in truths[:2]]
     assert decide(clicked.priced[:1], PrelabelGate().thresholds) == clicked.gate[1]
+    # every image was priced with its outlines snapped too, on both paths, and each review is the
+    # chosen table's
+    assert all(
+        set(p.tables()) == {(q, s) for q in ("model", "weight-free") for s in (False, True)}
+        for p in clicked.priced
+    )
+    for d, p, review in zip(clicked.gate, clicked.priced, clicked.click_reviews, strict=True):
+        assert review.seconds == p.tables()[(d.click_path, d.snap_edges)][d.threshold]
+    assert clicked.summary()["clicks_gate_snapped_images"] == sum(d.snap_edges for d in clicked.gate)
     model_only = clicked_with(PrelabelGate(choose_click_path=False))
     assert all(d.click_path == "model" and d.other_path_seconds_per_object is None for d in model_only.gate)
 
