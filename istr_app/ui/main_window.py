@@ -365,7 +365,9 @@ class MainWindow(QMainWindow):
         if self.actions_by_name["auto_threshold"].isChecked():
             self._move_slider(HIDE_ALL if decision.hidden else round(decision.threshold * 100))
             self.controller.set_click_model(not decision.weight_free)
-            self.controller.snap_edges = decision.snap_edges
+            if decision.snap_edges != self.controller.snap_edges:
+                self.controller.snap_edges = decision.snap_edges
+                self._prelabel_ahead()  # the next images as the gate now wants them outlined
         self._show_gate()
 
     def _move_slider(self, value: int) -> None:

@@ -257,6 +257,9 @@ def test_snapped_outlines_are_shown_when_the_gate_says_and_priced_as_predicted(
     w.gate.gate.decision = snap  # as if the gate had decided it
     w.gate.decided.emit(snap)
     assert c.snap_edges and w.gate_label.text() == snap.line() and "outlines snapped" in snap.line()
+    # the images ahead are pre-labelled again, outlined as the gate now wants
+    assert w.jobs.busy and w.jobs.kind == "prelabel"
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=30000)
     prelabel_with(w, qtbot, monkeypatch, lambda key: [prediction(wide, 0, 0.9)])
     (shown,) = c.visible_instances()
     assert iou(wide, truth) < 0.85 and iou(shown.mask, truth) >= 0.9
