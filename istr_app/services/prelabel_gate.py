@@ -24,14 +24,7 @@ from istr_core.data.images import read_image
 from istr_core.data.rle import rle_to_mask
 from istr_core.eval.annotation_cost import CostModel
 from istr_core.eval.click_tool import InteractiveClickTool
-from istr_core.eval.gate import (
-    MODEL,
-    WEIGHT_FREE,
-    PrelabelGate,
-    PricedImage,
-    memoised_clicks,
-    price_thresholds,
-)
+from istr_core.eval.gate import MODEL, WEIGHT_FREE, PrelabelGate, PricedImage, price_outlines
 from istr_core.predict.edge_snap import snap_to_edges
 
 from .workers import CallWorker, finish, start
@@ -127,20 +120,10 @@ def _price(
     image = read_image(item.path)
     masks = [rle_to_mask(r).astype(bool) for r in item.shown.rles]
     outlines = {False: masks, True: snap_to_edges(image, masks)}
-    truth = [np.asarray(m, bool) for m in item.masks]
     tool = InteractiveClickTool(cost.accept_iou, cost.max_clicks)
+    counters = {MODEL: tool.for_image(item.segmenter, image)}
+    if item.segmenter is not None and both_paths:
+        counters[WEIGHT_FREE] = tool.for_image(None, image)
     labels = (item.shown.labels, item.labels.tolist()) if item.classes else (None, None)
-
-    def priced(segmenter) -> dict[bool, dict]:
-        counter = memoised_clicks(tool.for_image(segmenter, image))  # shared: snapping moves few
-        return {
-            snap: price_thresholds(m, item.shown.scores, truth, cost, counter, *labels, thresholds=thresholds)
-            for snap, m in outlines.items()
-        }
-
-    reviews = priced(item.segmenter)
-    free = priced(None) if item.segmenter is not None and both_paths else {False: None, True: None}
-    snapped = {MODEL: reviews[True]} | ({} if free[True] is None else {WEIGHT_FREE: free[True]})
-    size = image.shape[:2]
-    priced_image = PricedImage.from_reviews(item.key, reviews[False], free[False], size, snapped)
-    return priced_image, time.monotonic() - started
+    tables = price_outlines(outlines, item.shown.scores, item.masks, cost, counters, *labels, thresholds)
+    return PricedImage.from_tables(item.key, tables, image.shape[:2]), time.monotonic() - started

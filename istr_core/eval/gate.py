@@ -37,6 +37,7 @@ from-scratch clicks are counted once per image (a memoised click counter); the m
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,10 +88,34 @@ def price_thresholds(
     return reviews
 
 
+def price_outlines(
+    outlines: dict[bool, Sequence[np.ndarray]],
+    pred_scores: Sequence[float],
+    true_masks: Sequence[np.ndarray],
+    cost: CostModel | None,
+    counters: dict[str, ClickCounter | None],
+    pred_labels: Sequence[int] | None = None,
+    true_labels: Sequence[int] | None = None,
+    thresholds: Sequence[float] = THRESHOLDS,
+) -> dict[tuple[str, bool], dict[Option, ImageReview]]:
+    """:func:`price_thresholds` of one image's pre-labels for every click path in ``counters`` (a
+    counter None: polygon pricing) and every outline in ``outlines`` (False: the model's, True:
+    snapped to the image's edges, :mod:`istr_core.predict.edge_snap`), keyed (path, snapped). One
+    memoised counter per path, so the missed objects and the pre-labels the snap left alone are
+    simulated once for both outlines."""
+    true = [np.asarray(m, bool) for m in true_masks]  # the same arrays for both: the memo's keys
+    tables = {}
+    for path, counter in counters.items():
+        memo = None if counter is None else memoised_clicks(counter)
+        for snap, masks in outlines.items():
+            tables[(path, snap)] = price_thresholds(
+                masks, pred_scores, true, cost, memo, pred_labels, true_labels, thresholds
+            )
+    return tables
+
+
 def memoised_clicks(counter: ClickCounter) -> ClickCounter:
-    """``counter`` asked once per (start mask, true mask) pair of arrays (a caller pricing one image's
-    pre-labels twice, as shown and snapped, passes one memoised counter and bool truth arrays, so the
-    missed objects and the unmoved pre-labels are counted once). The arrays are kept with
+    """``counter`` asked once per (start mask, true mask) pair of arrays. The arrays are kept with
     their count, so an id is never reused by another array while the memo lives."""
     memo: dict[tuple[int, int], tuple[np.ndarray | None, np.ndarray, int | None]] = {}
 
@@ -125,12 +150,23 @@ class PricedImage:
         reviews: dict[Option, ImageReview],
         weight_free: dict[Option, ImageReview] | None = None,
         size: tuple[int, int] | None = None,
-        snapped: dict[str, dict[Option, ImageReview]] | None = None,
     ) -> PricedImage:
         free = None if weight_free is None else _seconds(weight_free)
         size = None if size is None else (int(size[0]), int(size[1]))
-        snapped = None if snapped is None else {path: _seconds(r) for path, r in snapped.items()}
-        return cls(key, reviews[None].objects, _seconds(reviews), free, size, snapped)
+        return cls(key, reviews[None].objects, _seconds(reviews), free, size)
+
+    @classmethod
+    def from_tables(
+        cls,
+        key: str,
+        tables: dict[tuple[str, bool], dict[Option, ImageReview]],
+        size: tuple[int, int] | None = None,
+    ) -> PricedImage:
+        """From :func:`price_outlines`' reviews per (click path, outlines snapped)."""
+        free = tables.get((WEIGHT_FREE, False))
+        priced = cls.from_reviews(key, tables[(MODEL, False)], free, size)
+        snapped = {path: _seconds(r) for (path, snap), r in tables.items() if snap}
+        return dataclasses.replace(priced, snapped=snapped or None)
 
     def by_path(self) -> dict[str, dict[Option, float]]:
         return {MODEL: self.seconds} | ({} if self.weight_free is None else {WEIGHT_FREE: self.weight_free})
@@ -275,6 +311,11 @@ class PrelabelGate:
         return self.decision
 
 
+# the (click path, outlines snapped) tables in order of preference on a tie: weight-free before the
+# model (it needs no model), the model's outlines before snapped ones
+_KEYS = ((WEIGHT_FREE, False), (MODEL, False), (WEIGHT_FREE, True), (MODEL, True))
+
+
 def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecision:
     """The cheapest option over ``priced`` (total seconds); clicking wins its ties (pre-labels that
     save nothing are not worth showing), and of tied thresholds the middle one is taken. With every
@@ -283,7 +324,6 @@ def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecisi
     whether to snap (not on a tie); the prices reported are the chosen table's."""
     objects = sum(p.objects for p in priced)
     tables = [p.tables() for p in priced]
-    # in order of preference on a tie: weight-free before the model, unsnapped before snapped
     keys = [k for k in _KEYS if all(k in t for t in tables)]
     options = (None, *thresholds)
     total = {k: {t: sum(q[k][t] for q in tables) for t in options} for k in keys}
@@ -307,6 +347,3 @@ def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecisi
         min(min(t.values()) for t in other) / per if other else None,
         snap_edges=key[1] and chosen is not None,
     )
-
-
-_KEYS = ((WEIGHT_FREE, False), (MODEL, False), (WEIGHT_FREE, True), (MODEL, True))

@@ -56,15 +56,7 @@ from ..train.finetune import finetune
 from ..train.online import OnlineConfig, OnlineTrainer
 from .annotation_cost import CostModel, ImageReview, review_image
 from .click_tool import ClickTool
-from .gate import (
-    MODEL,
-    WEIGHT_FREE,
-    GateDecision,
-    PrelabelGate,
-    PricedImage,
-    memoised_clicks,
-    price_thresholds,
-)
+from .gate import MODEL, WEIGHT_FREE, GateDecision, PrelabelGate, PricedImage, price_outlines
 
 MODES = ("clicks", "fixed", "batch", "online")
 GATED_MODES = ("fixed", "batch", "online")  # the modes that pre-label, so a gate can choose for them
@@ -201,45 +193,38 @@ class _Pricer:
             result.click_reviews.append(self._review(preds, segmenter, truth, counter))
 
     def _gated(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
-        """Every option priced: thresholds, click paths, and the outlines as predicted and snapped to
-        the image's edges (each table a :func:`price_thresholds`; one memoised click counter per
-        path, so what snapping leaves alone is counted once)."""
+        """Every option priced (:func:`price_outlines`): thresholds, click paths, and the outlines as
+        predicted and snapped to the image's edges."""
         thresholds, size = self.gate.thresholds, truth.image.shape[:2]
         self.polygon_gate.focus(size)  # the gates decide for this image's size (a new one: a new scene)
         self.gate.focus(size)
         everything = self._predict(segmenter, truth, thresholds[0], result)
-        outlines = {False: [p.mask for p in everything]}
-        outlines[True] = snap_to_edges(truth.image, outlines[False])
-        true = [m.astype(bool) for m in truth.masks]
+        masks = [p.mask for p in everything]
+        outlines = {False: masks, True: snap_to_edges(truth.image, masks)}
+        scores, labels = [p.score for p in everything], self._labels(everything, segmenter)
 
-        def tables(counter=None) -> dict[bool, dict]:
-            counter = None if counter is None else memoised_clicks(counter)
-            return {
-                snap: self._review_all(masks, everything, segmenter, truth, true, thresholds, counter)
-                for snap, masks in outlines.items()
-            }
+        def tables(counters) -> dict:
+            return price_outlines(
+                outlines, scores, truth.masks, self.cost, counters, labels, truth.labels.tolist(), thresholds
+            )
 
-        by_polygons = tables()
+        by_polygons = tables({MODEL: None})
         decision = self.polygon_gate.decision
-        result.reviews.append(by_polygons[decision.snap_edges][decision.threshold])
+        result.reviews.append(by_polygons[(MODEL, decision.snap_edges)][decision.threshold])
         result.polygon_gate.append(decision)
         if self.click_tool is not None:
-            by_clicks = tables(self.click_tool.for_image(segmenter, truth.image))
-            free = {False: None, True: None}
+            counters = {MODEL: self.click_tool.for_image(segmenter, truth.image)}
             if self.gate.choose_click_path:  # the weight-free path priced too: the gate picks one
-                free = tables(self.click_tool.for_image(None, truth.image))
+                counters[WEIGHT_FREE] = self.click_tool.for_image(None, truth.image)
+            by_clicks = tables(counters)
             decision = self.gate.decision
-            chosen = free if decision.weight_free else by_clicks
-            result.click_reviews.append(chosen[decision.snap_edges][decision.threshold])
+            result.click_reviews.append(
+                by_clicks[(decision.click_path, decision.snap_edges)][decision.threshold]
+            )
             result.gate.append(decision)
-            snapped = {MODEL: by_clicks[True]} | ({} if free[True] is None else {WEIGHT_FREE: free[True]})
-            priced = PricedImage.from_reviews(truth.key, by_clicks[False], free[False], size, snapped)
-            result.priced.append(priced)
-            self.gate.add(priced)
-        snapped = {MODEL: by_polygons[True]}
-        self.polygon_gate.add(
-            PricedImage.from_reviews(truth.key, by_polygons[False], size=size, snapped=snapped)
-        )
+            result.priced.append(PricedImage.from_tables(truth.key, by_clicks, size))
+            self.gate.add(result.priced[-1])
+        self.polygon_gate.add(PricedImage.from_tables(truth.key, by_polygons, size))
 
     def _predict(self, segmenter: Segmenter, truth: Truth, lowest: float, result: SessionResult) -> list:
         """Predictions down to ``lowest`` and the other thresholds, at which they are priced (polygons)."""
@@ -262,11 +247,6 @@ class _Pricer:
         masks, scores = [p.mask for p in preds], [p.score for p in preds]
         labels, true_labels = self._labels(preds, segmenter), truth.labels.tolist()
         return review_image(masks, scores, list(truth.masks), self.cost, counter, labels, true_labels)
-
-    def _review_all(self, masks, preds, segmenter, truth: Truth, true, thresholds, counter=None) -> dict:
-        scores = [p.score for p in preds]
-        labels, true_labels = self._labels(preds, segmenter), truth.labels.tolist()
-        return price_thresholds(masks, scores, true, self.cost, counter, labels, true_labels, thresholds)
 
 
 def run_session(

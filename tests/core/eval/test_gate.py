@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from istr_core.eval.annotation_cost import review_image
-from istr_core.eval.gate import THRESHOLDS, GateDecision, PrelabelGate, PricedImage, price_thresholds
+from istr_core.eval.gate import (
+    THRESHOLDS,
+    GateDecision,
+    PrelabelGate,
+    PricedImage,
+    price_outlines,
+    price_thresholds,
+)
 
 
 def box(x0, y0, x1, y1, shape=(60, 60)):
@@ -229,9 +236,9 @@ def test_images_priced_on_one_path_only_keep_the_model_path():
 
 def priced_snapped(key, shown, snapped, scores, thresholds):
     """An image priced with the model's outlines and with them snapped (model click path only)."""
-    reviews = price_thresholds(shown, scores, TRUTH, None, two_clicks, thresholds=thresholds)
-    snaps = price_thresholds(snapped, scores, TRUTH, None, two_clicks, thresholds=thresholds)
-    return PricedImage.from_reviews(key, reviews, snapped={"model": snaps})
+    outlines = {False: shown, True: snapped}
+    tables = price_outlines(outlines, scores, TRUTH, None, {"model": two_clicks}, thresholds=thresholds)
+    return PricedImage.from_tables(key, tables)
 
 
 def test_outlines_are_snapped_where_snapping_was_cheaper_and_not_on_a_tie():
