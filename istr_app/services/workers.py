@@ -6,7 +6,6 @@ where the queued signals arrive. Cancel sets a flag that the loop checks between
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import traceback
 from pathlib import Path
@@ -15,7 +14,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from istr_core.data.images import ImageReadError, read_image
 from istr_core.data.rle import encode_mask
-from istr_core.predict.edge_snap import snap_to_edges
+from istr_core.predict.edge_snap import snap_predictions
 from istr_core.structures import Progress
 
 
@@ -84,10 +83,9 @@ class PrelabelWorker(Worker):
         predicted = [encode_mask(p.mask) for p in predictions]
         if not self.snap_edges:
             return [(p, rle, rle) for p, rle in zip(predictions, predicted, strict=True)]
-        masks = snap_to_edges(image, [p.mask for p in predictions])
         return [
-            (p, rle, rle) if m is p.mask else (dataclasses.replace(p, mask=m), encode_mask(m), rle)
-            for p, m, rle in zip(predictions, masks, predicted, strict=True)
+            (p, rle, rle) if s is p else (s, encode_mask(s.mask), rle)
+            for p, s, rle in zip(predictions, snap_predictions(image, predictions), predicted, strict=True)
         ]
 
 

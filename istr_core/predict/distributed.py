@@ -113,10 +113,11 @@ def segment_folder_distributed(
     progress: ProgressCallback | None,
     warn: Callable[[str], None],
     info: DistInfo,
+    snap_edges: bool = False,
 ) -> SegmentSummary:
     """This rank's part of a torchrun run; on rank 0 the returned summary describes the whole output."""
     folder, out = Path(folder), Path(out)
-    options = Options(score_threshold, batch_size, workers)
+    options = Options(score_threshold, batch_size, workers, snap_edges)
     lock = OutputLock(out) if info.is_main else None
     with _exit_on_sigterm():
         try:

@@ -20,10 +20,13 @@ the outline, not another object) and inside and outside differ by ``MIN_CONTRAST
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
+from ..structures import Prediction
 
 AGREEMENT = 0.6  # IoU of the snapped region with the model's mask below which the mask stays
 MIN_CONTRAST = 8.0  # grey levels between the inside's and the ring's medians, below: no edge to snap to
@@ -41,6 +44,15 @@ def snap_to_edges(image: np.ndarray, masks: Sequence[np.ndarray]) -> list[np.nda
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     grey = cv2.GaussianBlur(grey, (0, 0), BLUR_SIGMA).astype(np.float32)
     return [snap_mask(grey, np.asarray(m, bool)) for m in masks]
+
+
+def snap_predictions(image: np.ndarray, predictions: Sequence[Prediction]) -> list[Prediction]:
+    """The predictions with their masks snapped to ``image``'s edges; a prediction whose mask stays
+    is returned as the same object (its box is the model's; encoders take boxes from the masks)."""
+    masks = snap_to_edges(image, [p.mask for p in predictions])
+    return [
+        p if m is p.mask else dataclasses.replace(p, mask=m) for p, m in zip(predictions, masks, strict=True)
+    ]
 
 
 def snap_mask(grey: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 from ..data.images import ImageReadError, read_image
 from ..data.rle import masks_to_annotations
 from ..structures import Progress, ProgressCallback
+from .edge_snap import snap_predictions
 from .journals import (
     SegmentSummary,
     drop_torn_tail,
@@ -87,9 +88,11 @@ def segment_folder(
     workers: int = 2,
     progress: ProgressCallback | None = None,
     warn: Callable[[str], None] = print,
+    snap_edges: bool = False,
 ) -> SegmentSummary:
     """Segment every image of ``folder`` into the COCO file ``out`` in this process (under torchrun,
-    :func:`istr_core.predict.distributed.segment_folder_distributed` splits the work instead)."""
+    :func:`istr_core.predict.distributed.segment_folder_distributed` splits the work instead).
+    ``snap_edges``: every mask snapped to the image's edge (:mod:`istr_core.predict.edge_snap`)."""
     folder, out = Path(folder), Path(out)
     summary = SegmentSummary(out)
     with OutputLock(out):
@@ -104,7 +107,7 @@ def segment_folder(
             journal_path(out),
             segmenter,
             [c["id"] for c in categories],
-            Options(score_threshold, batch_size, workers),
+            Options(score_threshold, batch_size, workers, snap_edges),
             summary,
             warn,
             (lambda n: progress(Progress(finished + n, total))) if progress else None,
@@ -121,6 +124,7 @@ class Options:
     score_threshold: float = 0.5
     batch_size: int = 1
     workers: int = 2
+    snap_edges: bool = False  # outlines snapped to the image's edge, on the encoding threads
 
 
 class SegmentFailed(RuntimeError):
@@ -158,7 +162,7 @@ def segment_images(
                 failed = ", ".join(printable(names[p]) for p, _ in batch)
                 raise SegmentFailed(f"{where}failed on {failed}: {type(exc).__name__}: {exc}") from exc
             for (path, image), p in zip(batch, preds, strict=True):
-                writes.append(pool.submit(_record, names[path], image.shape, p, category_ids))
+                writes.append(pool.submit(_record, names[path], image, p, category_ids, options.snap_edges))
             batch.clear()
             _write_records(log, writes, keep=2 * batch_size + 2)
 
@@ -191,10 +195,12 @@ def _write_records(log, writes: deque[Future], keep: int) -> None:
     os.fsync(log.fileno())
 
 
-def _record(file_name: str, shape, predictions, category_ids) -> dict:
+def _record(file_name: str, image: np.ndarray, predictions, category_ids, snap_edges: bool) -> dict:
+    if snap_edges:
+        predictions = snap_predictions(image, predictions)
     return {
         "file_name": file_name,
-        "height": int(shape[0]),
-        "width": int(shape[1]),
-        "annotations": _encode(shape, predictions, category_ids),
+        "height": int(image.shape[0]),
+        "width": int(image.shape[1]),
+        "annotations": _encode(image.shape, predictions, category_ids),
     }

@@ -154,3 +154,36 @@ def test_empty_or_missing_folder(run, tiny_checkpoint, tmp_path):
     assert r.exit_code == 2 and "no images found" in r.stderr
     r = run("segment", tmp_path / "nope", "--out", tmp_path / "x.json", "--weights", tiny_checkpoint)
     assert r.exit_code == 2 and "not a folder" in r.stderr
+
+
+def test_snap_edges_writes_each_mask_snapped_to_the_image(run, tiny_checkpoint, tmp_path, monkeypatch):
+    """``--snap-edges``: the masks written are the model's masks snapped by istr_core.predict.edge_snap
+    (the one istr-app uses). The model's output is replaced by coarse masks (a pixel too wide around
+    each blob, and one on bare background) so that some move and one stays."""
+    from istr_core.predict.edge_snap import snap_to_edges
+    from istr_core.predict.segmenter import Segmenter
+    from istr_core.structures import Prediction
+    from tests.core.predict.test_edge_snap import blob_image, disc
+
+    shape = (96, 128)
+    centres = ((20, 20, 9), (30, 70, 14), (70, 40, 12))
+    image = blob_image([disc(shape, (y, x), r) for y, x, r in centres], bright=True, shape=shape)
+    write_image(tmp_path / "imgs" / "blobs.png", image[..., ::-1])
+    coarse = [disc(shape, (y, x), r + 1) for y, x, r in centres] + [disc(shape, (75, 105), 8)]
+
+    def predict_batch(self, images, score_threshold=0.0):
+        return [[Prediction(m, (0.0, 0.0, 1.0, 1.0), 0, 0.9) for m in coarse] for _ in images]
+
+    monkeypatch.setattr(Segmenter, "predict_batch", predict_batch)
+    written = {}
+    for flag in ([], ["--snap-edges"]):
+        out = tmp_path / f"anns{len(flag)}.json"
+        args = ["--weights", tiny_checkpoint, "--device", "cpu", *flag]
+        assert run("segment", tmp_path / "imgs", "--out", out, *args).exit_code == 0
+        anns = load_json(out)["annotations"]
+        written[bool(flag)] = [mask_utils.decode(a["segmentation"]).astype(bool) for a in anns]
+    expected = snap_to_edges(image, coarse)
+    assert [np.array_equal(m, c) for m, c in zip(expected, coarse, strict=True)] == [False] * 3 + [True]
+    assert all(np.array_equal(w, c) for w, c in zip(written[False], coarse, strict=True))
+    assert all(np.array_equal(w, e) for w, e in zip(written[True], expected, strict=True))
+    assert len(written[True]) == 4
