@@ -6,13 +6,13 @@ the session benchmark does; or ``--weights`` is used as it is), then pre-labels 
 0.85, greedy matching by score), with the model's outlines and snapped, and how many matched
 pre-labels cross 0.85 either way. ``--val``: mask AP both ways.
 
-    python benchmarks/edge_snap.py ../shared/data/nuclei/train.json --train-first 10 --steps 23 --next 10
+    python benchmarks/edge_snap.py ../shared/data/nuclei/train.json --train-first 10 --steps 23 --next 10 \
+        [--online-option zoom_target_side=48]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -23,7 +23,7 @@ from istr_core.eval.annotation_cost import greedy_match, mask_iou_matrix
 from istr_core.eval.coco_eval import evaluate
 from istr_core.eval.session import load_truths
 from istr_core.formats.coco import load_coco
-from istr_core.predict.edge_snap import snap_to_edges
+from istr_core.predict.edge_snap import snap_predictions, snap_to_edges
 from istr_core.predict.segmenter import Segmenter
 from istr_core.train.checkpoint import load_checkpoint
 from istr_core.train.online import OnlineConfig, OnlineTrainer
@@ -40,13 +40,7 @@ class SnappedSegmenter:
 
     def predict_batch(self, images, score_threshold=0.0, class_pairs=False):
         out = self.segmenter.predict_batch(images, score_threshold, class_pairs)
-        return [
-            [
-                dataclasses.replace(p, mask=m)
-                for p, m in zip(preds, snap_to_edges(im, [p.mask for p in preds]), strict=True)
-            ]
-            for im, preds in zip(images, out, strict=True)
-        ]
+        return [snap_predictions(im, preds) for im, preds in zip(images, out, strict=True)]
 
 
 def main(argv=None) -> int:
@@ -62,13 +56,15 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--score", type=float, default=0.3, help="pre-labels shown from this score")
     ap.add_argument("--val", type=Path, help="COCO JSON to score mask AP on, both ways")
+    ap.add_argument("--online-option", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
+    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.online_option)}
     images = args.images or args.annotations.parent
     coco = load_coco(args.annotations, images)
     truths = load_truths(coco, images, args.train_first + args.next)
     checkpoint = load_checkpoint(args.weights)
     if args.train_first and not args.trained:
-        trainer = OnlineTrainer(checkpoint, coco.class_names, OnlineConfig())
+        trainer = OnlineTrainer(checkpoint, coco.class_names, OnlineConfig(**options))
         for t in truths[: args.train_first]:
             trainer.add_example(t.key, t.image, t.masks, t.labels)
             trainer.train_for(steps=args.steps)
