@@ -14,8 +14,9 @@ decide the next image (``istr_core.eval.gate.decide`` decides, as in istr-app); 
   camera, a microscope, a video), or with none of that size, nothing shown;
 * ``similar K``: the K reviewed images most like the next one (image size, and the mean and spread
   of its grey levels), closest first;
-* ``change K``: ``last K``, but an image of a new size after K images of one size is decided by the
-  images of its own size (none: nothing shown); in a folder of mixed sizes, ``last K``.
+* ``change K``: the gate itself (``istr_core.eval.gate.PrelabelGate``, window K, as istr-app and the
+  session run it): ``last K``, but an image of a new size after K images of one size is decided by
+  the images of its own size (none: nothing shown); in a folder of mixed sizes, ``last K``.
 
 Before any image is priced a rule shows the default threshold (``--default``; "none" hides) with the
 weight-free click path; later, a rule that finds no reviewed image to decide from hides. Prints one
@@ -28,6 +29,7 @@ shown at T, clicked on the model's path).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -36,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from istr_core.data.images import read_image
-from istr_core.eval.gate import MODEL, THRESHOLDS, WEIGHT_FREE, PricedImage, decide
+from istr_core.eval.gate import MODEL, THRESHOLDS, WEIGHT_FREE, PrelabelGate, PricedImage, decide
 
 Rule = Callable[[int, list[PricedImage], list[np.ndarray]], list[PricedImage]]
 
@@ -96,35 +98,46 @@ def similar(k: int) -> Rule:
     return window
 
 
-def change(k: int) -> Rule:
-    """``last k``, except after a run of one image size: an image of another size is a change of
-    scene, decided on the images of its own size (none seen: hidden). In a folder of mixed sizes
-    the recent images are no run, and this is ``last k``."""
-
-    def window(i, priced, looks):
-        recent = list(range(max(0, i - k), i))
-        sizes = {tuple(looks[j][:2]) for j in recent}
-        if len(sizes) == 1 and len(recent) == k and sizes != {tuple(looks[i][:2])}:
-            same = [j for j in range(i) if tuple(looks[j][:2]) == tuple(looks[i][:2])]
-            return [priced[j] for j in same[-k:]]
-        return [priced[j] for j in recent]
-
-    return window
-
-
-RULES = {"last": last, "scene": scene, "similar": similar, "change": change}
+RULES = {"last": last, "scene": scene, "similar": similar}
 
 
 def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, default: float | None) -> dict:
     thresholds = tuple(sorted({*THRESHOLDS, *([] if default is None else [default])}))
-    seconds, shown, per_image = 0.0, [], []
-    for i, image in enumerate(priced):
+
+    def decision(i: int) -> tuple[float | None, tuple[str, bool]]:
         window = rule(i, priced, looks)
         if window:
             d = decide(window, thresholds)
-            option, key = d.threshold, (d.click_path, d.snap_edges)
-        else:  # nothing priced yet: the default; later, a rule that finds no image like this one hides
-            option, key = default if i == 0 else None, (WEIGHT_FREE, False)
+            return d.threshold, (d.click_path, d.snap_edges)
+        # nothing priced yet: the default; later, a rule that finds no image like this one hides
+        return default if i == 0 else None, (WEIGHT_FREE, False)
+
+    return _priced_by(priced, decision)
+
+
+def replay_gate(priced: list[PricedImage], looks: list[np.ndarray], k: int, default: float | None) -> dict:
+    """``change K``: istr-app's and the session's own gate (``PrelabelGate``, window K), focused on
+    each image's size before it decides and given each image's prices after, as they drive it."""
+    gate = PrelabelGate(window=k, default=default)
+    sized = [
+        dataclasses.replace(p, size=(int(look[0]), int(look[1])))
+        for p, look in zip(priced, looks, strict=True)
+    ]
+
+    def decision(i: int) -> tuple[float | None, tuple[str, bool]]:
+        if i:
+            gate.add(sized[i - 1])
+        d = gate.focus(sized[i].size)
+        return d.threshold, (d.click_path, d.snap_edges)
+
+    return _priced_by(sized, decision)
+
+
+def _priced_by(priced: list[PricedImage], decision: Callable[[int], tuple]) -> dict:
+    """The session's price when image i is shown ``decision(i)``: (threshold or None, (path, snapped))."""
+    seconds, shown, per_image = 0.0, [], []
+    for i, image in enumerate(priced):
+        option, key = decision(i)
         tables = image.tables()
         prices = tables.get(key) or tables[(MODEL, key[1])]
         seconds += prices[option]
@@ -216,9 +229,12 @@ def main(argv=None) -> int:
     results = {}
     for spec in args.rule or ["last:3", "last:1", "last:5", "scene:3", "similar:3"]:
         name, k = spec.split(":")
-        if name not in RULES:
-            raise ValueError(f"unknown rule {name!r}; expected one of {', '.join(RULES)}")
-        results[spec] = replay(priced, looks, RULES[name](int(k)), default)
+        if name == "change":
+            results[spec] = replay_gate(priced, looks, int(k), default)
+        elif name in RULES:
+            results[spec] = replay(priced, looks, RULES[name](int(k)), default)
+        else:
+            raise ValueError(f"unknown rule {name!r}; expected one of change, {', '.join(RULES)}")
         print(json.dumps({"rule": spec, "default": args.default, "images": len(priced), **results[spec]}))
     print(json.dumps({"rule": "hindsight", "images": len(priced), **hindsight(priced)}))
     if args.ungated is not None:
