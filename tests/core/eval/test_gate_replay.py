@@ -1,6 +1,5 @@
 """benchmarks/gate_replay.py: replaying a gating rule on a priced session gives what the gate chose."""
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -68,19 +67,12 @@ def test_ungated_shows_every_image_at_the_threshold_on_the_models_path():
 
 
 def test_a_change_of_size_after_a_run_is_hidden_and_mixed_sizes_fall_back_to_the_last_images():
-    change = gate_replay.replay(IMAGES, LOOKS, gate_replay.change(2), None)
+    """``change K`` replays the gate itself (PrelabelGate, as istr-app and the session drive it)."""
+    change = gate_replay.replay_gate(IMAGES, LOOKS, 2, None)
     last = gate_replay.replay(IMAGES, LOOKS, gate_replay.last(2), None)
     # c follows a run of two 64x64 images and is 32x48: hidden; d's last two differ in size: last 2
     assert change["shown"] == ["none", 0.5, "none", last["shown"][3]]
-    # the rule is the gate's (istr-app's and the session's): the same choices, image by image
-    gate, shown = PrelabelGate(window=2, default=None), []
-    for image, look in zip(IMAGES, LOOKS, strict=True):
-        size = tuple(int(v) for v in look[:2])
-        d = gate.focus(size)
-        shown.append("none" if d.hidden else d.threshold)
-        gate.add(dataclasses.replace(image, size=size))
-    assert shown == change["shown"]
     mixed = [LOOKS[0], LOOKS[2]] * 2  # sizes alternate: never a run, so always the last images
-    assert gate_replay.replay(IMAGES, mixed, gate_replay.change(2), None) == gate_replay.replay(
+    assert gate_replay.replay_gate(IMAGES, mixed, 2, None) == gate_replay.replay(
         IMAGES, mixed, gate_replay.last(2), None
     )
