@@ -97,6 +97,11 @@ def parse_args(argv=None):
     ap.add_argument("--synthetic", type=int, default=0, help="use N procedural multi-class scenes instead")
     ap.add_argument("--online-option", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument(
+        "--snap-edges",
+        action="store_true",
+        help="the gate also prices the outlines snapped to the image's edges and may show them",
+    )
+    ap.add_argument(
         "--steps-follow-size",
         action="store_true",
         help="online: fewer steps per image once the model has grown its proposals, as many as cost "
@@ -348,6 +353,7 @@ def main(argv=None) -> int:
                 args.gate_window,
                 None if args.gate_default == "none" else float(args.gate_default),
                 choose_click_path=not args.gate_model_clicks,
+                snap_edges=args.snap_edges,
             )
             if gated
             else None,

@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--online-steps", type=int, default=20, help="training steps per online learning round (default 20)"
     )
+    p.add_argument(
+        "--snap-edges",
+        action="store_true",
+        help="let the pre-label gate also price outlines snapped to the image's edges, and show them "
+        "where that was cheaper on your last reviewed images (helps on crisp microscopy blobs)",
+    )
     p.add_argument("--screenshot", type=Path, help="headless self-check: save a window screenshot and exit")
     p.add_argument("--version", action=PrintVersion)
     return p.parse_args(argv)
@@ -99,7 +105,7 @@ def build_window(args: argparse.Namespace, folder: Path):
         raise UsageError(f"cannot open annotations {args.annotations}: {e}") from None
     controller = Controller(project, args.annotations, segmenter, args.weights)
     controller.threshold = min(1.0, max(0.05, args.threshold))
-    window = MainWindow(controller, show_unpriced=args.prelabel)
+    window = MainWindow(controller, show_unpriced=args.prelabel, snap_edges=args.snap_edges)
     if args.screenshot is not None:  # read-only self-check: show any unsaved work, write nothing
         controller.autosave_enabled, args.recover = False, "yes" if args.recover == "ask" else args.recover
     handle_recovery(controller, window, args.recover)

@@ -24,8 +24,14 @@ from istr_core.data.images import read_image
 from istr_core.data.rle import rle_to_mask
 from istr_core.eval.annotation_cost import CostModel
 from istr_core.eval.click_tool import InteractiveClickTool
-from istr_core.eval.gate import MODEL, WEIGHT_FREE, PrelabelGate, PricedImage, price_outlines
-from istr_core.predict.edge_snap import snap_to_edges
+from istr_core.eval.gate import (
+    MODEL,
+    WEIGHT_FREE,
+    PrelabelGate,
+    PricedImage,
+    outlines_to_price,
+    price_outlines,
+)
 
 from .workers import CallWorker, finish, start
 
@@ -55,9 +61,12 @@ class GateService(QObject):
     decided = Signal(object)  # GateDecision
     failed = Signal(str)
 
-    def __init__(self, window: int = 3, default: float = 0.3, cost: CostModel | None = None):
+    def __init__(
+        self, window: int = 3, default: float = 0.3, cost: CostModel | None = None, snap_edges: bool = False
+    ):
         super().__init__()
-        self.gate, self.cost = PrelabelGate(window, default), cost or CostModel()
+        self.gate = PrelabelGate(window, default, snap_edges=snap_edges)
+        self.cost = cost or CostModel()
         self.last_pricing_s = 0.0
         self._shown: dict[str, Shown] = {}
         self._queue: list[ToPrice] = []
@@ -84,7 +93,7 @@ class GateService(QObject):
         if self.worker is not None or not self._queue:
             return
         item = self._queue.pop(0)
-        self.worker = CallWorker(_price, item, self.gate.thresholds, self.cost, self.gate.choose_click_path)
+        self.worker = CallWorker(_price, item, self.gate, self.cost)
         self.worker.finished.connect(self._done)
         self.worker.failed.connect(self._failed)
         self.thread = start(self.worker)
@@ -110,20 +119,19 @@ class GateService(QObject):
         finish(self.thread, timeout_ms)
 
 
-def _price(
-    item: ToPrice, thresholds: tuple[float, ...], cost: CostModel, both_paths: bool
-) -> tuple[PricedImage, float]:
-    """Off the GUI thread: the reviewed image's shown pre-labels priced at every threshold, with the
-    click tool's model path and (``both_paths``) its weight-free path, each with the model's outlines
-    and with them snapped to the image's edges (the session benchmark's pricing)."""
+def _price(item: ToPrice, gate: PrelabelGate, cost: CostModel) -> tuple[PricedImage, float]:
+    """Off the GUI thread: the reviewed image's shown pre-labels priced at every threshold of
+    ``gate``, with the click tool's model path and (where the gate chooses the path) its weight-free
+    path, each with the model's outlines and (where the gate may snap) with them snapped to the
+    image's edges (the session benchmark's pricing). Reads only the gate's fixed settings."""
     started = time.monotonic()
     image = read_image(item.path)
     masks = [rle_to_mask(r).astype(bool) for r in item.shown.rles]
-    outlines = {False: masks, True: snap_to_edges(image, masks)}
+    outlines = outlines_to_price(image, masks, gate.snap_edges)
     tool = InteractiveClickTool(cost.accept_iou, cost.max_clicks)
     counters = {MODEL: tool.for_image(item.segmenter, image)}
-    if item.segmenter is not None and both_paths:
+    if item.segmenter is not None and gate.choose_click_path:
         counters[WEIGHT_FREE] = tool.for_image(None, image)
     labels = (item.shown.labels, item.labels.tolist()) if item.classes else (None, None)
-    tables = price_outlines(outlines, item.shown.scores, item.masks, cost, counters, *labels, thresholds)
+    tables = price_outlines(outlines, item.shown.scores, item.masks, cost, counters, *labels, gate.thresholds)
     return PricedImage.from_tables(item.key, tables, image.shape[:2]), time.monotonic() - started

@@ -128,7 +128,7 @@ def shortcut_table() -> list[tuple[str, str]]:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: Controller, show_unpriced: bool = False):
+    def __init__(self, controller: Controller, show_unpriced: bool = False, snap_edges: bool = False):
         super().__init__()
         self.controller, self.jobs = controller, Jobs(controller)
         self.online: OnlineLoop | None = None
@@ -139,7 +139,8 @@ class MainWindow(QMainWindow):
         # the user's own checkpoint, or any model with ``show_unpriced`` (istr-app --prelabel: asked
         # for), shown at the slider's threshold
         hide = controller.segmenter is not None and controller.weights is None and not show_unpriced
-        self.gate = GateService(default=None if hide else controller.threshold)
+        # ``snap_edges`` (istr-app --snap-edges): the gate may also snap the outlines to the image's edges
+        self.gate = GateService(default=None if hide else controller.threshold, snap_edges=snap_edges)
         controller.set_click_model(not self.gate.gate.decision.weight_free)  # weight-free until priced
         self._gate_moving, self._manual_value = False, round(controller.threshold * 100)
         self.ask_on_close = True

@@ -49,14 +49,21 @@ from ..data.images import read_image
 from ..data.rle import annotation_mask
 from ..formats.coco import CocoData, load_coco
 from ..formats.dataset import resolve_image_path
-from ..predict.edge_snap import snap_to_edges
 from ..predict.segmenter import Segmenter
 from ..train.checkpoint import Checkpoint, load_checkpoint
 from ..train.finetune import finetune
 from ..train.online import OnlineConfig, OnlineTrainer
 from .annotation_cost import CostModel, ImageReview, review_image
 from .click_tool import ClickTool
-from .gate import MODEL, WEIGHT_FREE, GateDecision, PrelabelGate, PricedImage, price_outlines
+from .gate import (
+    MODEL,
+    WEIGHT_FREE,
+    GateDecision,
+    PrelabelGate,
+    PricedImage,
+    outlines_to_price,
+    price_outlines,
+)
 
 MODES = ("clicks", "fixed", "batch", "online")
 GATED_MODES = ("fixed", "batch", "online")  # the modes that pre-label, so a gate can choose for them
@@ -166,7 +173,9 @@ class _Pricer:
         # with clicks, the polygon pricing is a session of its own: its gate decides on polygon prices
         self.polygon_gate = gate
         if gate is not None and click_tool is not None:
-            self.polygon_gate = PrelabelGate(gate.window, gate.default, gate.thresholds, False)
+            self.polygon_gate = PrelabelGate(
+                gate.window, gate.default, gate.thresholds, False, snap_edges=gate.snap_edges
+            )
 
     def __call__(self, segmenter: Segmenter | None, truth: Truth, result: SessionResult) -> None:
         started = time.monotonic()
@@ -194,13 +203,13 @@ class _Pricer:
 
     def _gated(self, segmenter: Segmenter, truth: Truth, result: SessionResult) -> None:
         """Every option priced (:func:`price_outlines`): thresholds, click paths, and the outlines as
-        predicted and snapped to the image's edges."""
+        predicted and, for a gate that may snap, snapped to the image's edges."""
         thresholds, size = self.gate.thresholds, truth.image.shape[:2]
         self.polygon_gate.focus(size)  # the gates decide for this image's size (a new one: a new scene)
         self.gate.focus(size)
         everything = self._predict(segmenter, truth, thresholds[0], result)
         masks = [p.mask for p in everything]
-        outlines = {False: masks, True: snap_to_edges(truth.image, masks)}
+        outlines = outlines_to_price(truth.image, masks, self.gate.snap_edges)
         scores, labels = [p.score for p in everything], self._labels(everything, segmenter)
 
         def tables(counters) -> dict:

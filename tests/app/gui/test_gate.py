@@ -247,8 +247,9 @@ def test_snapped_outlines_are_shown_when_the_gate_says_and_priced_as_predicted(
     grey = cv2.GaussianBlur(np.where(truth, 200, 40).astype(np.float32), (0, 0), 1.0).astype(np.uint8)
     for name in ("a.png", "b.png"):
         cv2.imwrite(str(folder / name), grey)
-    w = make_window(folder, "--no-online")
+    w = make_window(folder, "--no-online", "--snap-edges")  # the gate may snap only when asked
     c = w.controller
+    assert w.gate.gate.snap_edges and not make_window(folder, "--no-online").gate.gate.snap_edges
 
     def iou(a, b):
         return np.count_nonzero(a & b) / np.count_nonzero(a | b)

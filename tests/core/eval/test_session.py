@@ -169,15 +169,19 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
     # what the click-priced gate saw is kept, so other gating rules can be replayed on it
     assert [p.key for p in clicked.priced] == [t.key for t in truths[:2]]
     assert decide(clicked.priced[:1], PrelabelGate().thresholds) == clicked.gate[1]
-    # every image was priced with its outlines snapped too, on both paths, and each review is the
-    # chosen table's
+    # by default the outlines are the model's: nothing snapped is priced or shown
+    assert all(set(p.tables()) == {("model", False), ("weight-free", False)} for p in clicked.priced)
+    assert not any(d.snap_edges for d in clicked.gate + clicked.polygon_gate)
+    # a gate that may snap: every image priced with its outlines snapped too, on both paths, and
+    # each review is the chosen table's
+    snapping = clicked_with(PrelabelGate(snap_edges=True))
     assert all(
         set(p.tables()) == {(q, s) for q in ("model", "weight-free") for s in (False, True)}
-        for p in clicked.priced
+        for p in snapping.priced
     )
-    for d, p, review in zip(clicked.gate, clicked.priced, clicked.click_reviews, strict=True):
+    for d, p, review in zip(snapping.gate, snapping.priced, snapping.click_reviews, strict=True):
         assert review.seconds == p.tables()[(d.click_path, d.snap_edges)][d.threshold]
-    assert clicked.summary()["clicks_gate_snapped_images"] == sum(d.snap_edges for d in clicked.gate)
+    assert snapping.summary()["clicks_gate_snapped_images"] == sum(d.snap_edges for d in snapping.gate)
     model_only = clicked_with(PrelabelGate(choose_click_path=False))
     assert all(d.click_path == "model" and d.other_path_seconds_per_object is None for d in model_only.gate)
 
