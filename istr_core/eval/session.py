@@ -25,9 +25,10 @@ every threshold (out of sample: the model has not learned from it yet). Each pri
 its own: the click-priced one is gated on click prices, the polygon-priced one on polygon prices (a
 second gate with the same settings; the model's path is the same for both). The click-priced gate
 also prices each image with the click tool's weight-free path and picks the path the next image is
-clicked with (``PrelabelGate(choose_click_path=False)``: always the model's). Both gates also price
-each image with its pre-labels' outlines snapped to the image's edge
-(:mod:`istr_core.predict.edge_snap`) and snap the next images' where that was the cheaper.
+clicked with (``PrelabelGate(choose_click_path=False)``: always the model's). With
+``PrelabelGate(snap_edges=True)`` both gates also price each image with its pre-labels' outlines
+snapped to the image's edge (:mod:`istr_core.predict.edge_snap`) and snap the next images' where that
+was the cheaper.
 
 The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
 session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``

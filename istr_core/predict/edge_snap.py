@@ -9,8 +9,9 @@ the image's edge"): nuclei, a model trained online on the first 10 images, image
 0.3: 57 -> 102 pre-labels accepted as they are (64 matched masks crossed IoU 0.85 upwards, 14
 downwards); droplets val mask AP 0.460 -> 0.487. On the procedural colour scenes it loses (textured
 objects: the embedded default model's val mask AP 0.265 -> 0.223), so it is never on by itself:
-the pre-label gate (:mod:`istr_core.eval.gate`) prices every reviewed image both ways and snaps the
-next images' outlines only where snapping was the cheaper.
+where asked (``istr-app --snap-edges``), the pre-label gate (:mod:`istr_core.eval.gate`) prices every
+reviewed image both ways and snaps the next images' outlines only where snapping was the cheaper;
+``istr segment --snap-edges`` snaps every outline.
 
 The edge is the half-way grey level (the "full width at half maximum" of a blob): the inside's and
 a 2 px outer ring's medians set it, the connected region at that level that overlaps the mask most,
