@@ -118,7 +118,7 @@ def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, defau
 def replay_gate(priced: list[PricedImage], looks: list[np.ndarray], k: int, default: float | None) -> dict:
     """``change K``: istr-app's and the session's own gate (``PrelabelGate``, window K), focused on
     each image's size before it decides and given each image's prices after, as they drive it."""
-    gate = PrelabelGate(window=k, default=default)
+    gate = PrelabelGate(window=k, default=default, snap_edges=any(p.snapped for p in priced))
     sized = [
         dataclasses.replace(p, size=(int(look[0]), int(look[1])))
         for p, look in zip(priced, looks, strict=True)

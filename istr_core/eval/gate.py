@@ -315,10 +315,13 @@ class PrelabelGate:
         )
 
     def add(self, priced: PricedImage) -> GateDecision:
-        """Take one more reviewed image's prices into account; returns (and keeps) the new decision."""
+        """Take one more reviewed image's prices into account; returns (and keeps) the new decision.
+        A gate that may not snap keeps no snapped prices, so it never chooses them."""
         missing = [t for t in (None, *self.thresholds) if any(t not in s for s in priced.tables().values())]
         if missing:
             raise ValueError(f"{priced.key}: not priced at {missing}")
+        if priced.snapped is not None and not self.snap_edges:
+            priced = dataclasses.replace(priced, snapped=None)
         self.priced.append(priced)
         if priced.size is not None:
             self._by_size.setdefault(priced.size, deque(maxlen=self.window)).append(priced)

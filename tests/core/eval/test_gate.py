@@ -244,25 +244,29 @@ def priced_snapped(key, shown, snapped, scores, thresholds):
 def test_outlines_are_snapped_where_snapping_was_cheaper_and_not_on_a_tie():
     coarse = [box(0, 0, 10, 12), box(20, 20, 30, 33), box(40, 40, 50, 52)]  # IoU 0.83 and less: fixes
     scores = [0.9, 0.8, 0.7]
-    gate = PrelabelGate(2, choose_click_path=False)
+    gate = PrelabelGate(2, choose_click_path=False, snap_edges=True)
     d = gate.add(priced_snapped("a", coarse, TRUTH, scores, gate.thresholds))
     # snapped: 3 accepts (3 s); as predicted: 3 one-click fixes (6 s); clicking: 12 s
     assert d.snap_edges and not d.hidden and d.seconds_per_object == pytest.approx(1.0)
     assert d.line().startswith("threshold") and ", outlines snapped to edges against" in d.line()
+    # a gate that may not snap (the default) ignores the snapped prices, even where cheaper
+    plain = PrelabelGate(2, choose_click_path=False)
+    d = plain.add(priced_snapped("a", coarse, TRUTH, scores, plain.thresholds))
+    assert not d.snap_edges and plain.priced[-1].snapped is None
     # snapping that changes nothing is not chosen (a tie keeps the model's outlines)
-    gate = PrelabelGate(2, choose_click_path=False)
+    gate = PrelabelGate(2, choose_click_path=False, snap_edges=True)
     d = gate.add(priced_snapped("a", TRUTH, TRUTH, scores, gate.thresholds))
     assert not d.snap_edges and "snapped" not in d.line()
     # snapping that spoils right outlines loses; and hidden pre-labels are never "snapped"
-    gate = PrelabelGate(2, choose_click_path=False)
+    gate = PrelabelGate(2, choose_click_path=False, snap_edges=True)
     d = gate.add(priced_snapped("a", TRUTH, coarse, scores, gate.thresholds))
     assert not d.snap_edges
-    gate = PrelabelGate(2, choose_click_path=False)
+    gate = PrelabelGate(2, choose_click_path=False, snap_edges=True)
     d = gate.add(priced_snapped("a", SPURIOUS, SPURIOUS, [0.9, 0.7, 0.5, 0.3], gate.thresholds))
     assert d.hidden and not d.snap_edges
     # an image priced without snapped outlines in the window: the choice is the model's outlines
     reviews = price_thresholds(coarse, scores, TRUTH, None, two_clicks, thresholds=gate.thresholds)
-    gate = PrelabelGate(2, choose_click_path=False)
+    gate = PrelabelGate(2, choose_click_path=False, snap_edges=True)
     gate.add(priced_snapped("a", coarse, TRUTH, scores, gate.thresholds))
     d = gate.add(PricedImage.from_reviews("b", reviews))
     assert not d.snap_edges
