@@ -102,6 +102,13 @@ def parse_args(argv=None):
         help="the gate also prices the outlines snapped to the image's edges and may show them",
     )
     ap.add_argument(
+        "--exemplars",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="the gate also prices objects found from the reviewed images of the same size "
+        "(istr_core.interactive.exemplars) and may show them instead of the model's pre-labels",
+    )
+    ap.add_argument(
         "--steps-follow-size",
         action="store_true",
         help="online: fewer steps per image once the model has grown its proposals, as many as cost "
@@ -217,7 +224,8 @@ def against_clicks(result, clicks, run: int = 5) -> dict:
 def write_prices(path: Path, mode: str, priced) -> None:
     """One JSON line per image: its seconds at every option (thresholds as strings, "none" for no
     pre-labels) with the click tool's model path and, where priced, its weight-free path, and the
-    same with the pre-labels' outlines snapped to the image's edges ("snapped": per path)."""
+    same with the pre-labels' outlines snapped to the image's edges ("snapped": per path), and shown the
+    objects found from the reviewed images ("exemplars": per path)."""
 
     def options(seconds):
         return None if seconds is None else {"none" if t is None else str(t): s for t, s in seconds.items()}
@@ -229,6 +237,8 @@ def write_prices(path: Path, mode: str, priced) -> None:
             line["weight_free"] = options(p.weight_free)
             if p.snapped is not None:
                 line["snapped"] = {path: options(seconds) for path, seconds in p.snapped.items()}
+            if p.exemplars is not None:
+                line["exemplars"] = {path: options(seconds) for path, seconds in p.exemplars.items()}
             f.write(json.dumps(line) + "\n")
 
 
@@ -354,6 +364,7 @@ def main(argv=None) -> int:
                 None if args.gate_default == "none" else float(args.gate_default),
                 choose_click_path=not args.gate_model_clicks,
                 snap_edges=args.snap_edges,
+                exemplars=args.exemplars,
             )
             if gated
             else None,

@@ -38,22 +38,32 @@ from pathlib import Path
 import numpy as np
 
 from istr_core.data.images import read_image
-from istr_core.eval.gate import MODEL, THRESHOLDS, WEIGHT_FREE, PrelabelGate, PricedImage, decide
+from istr_core.eval.gate import (
+    EXEMPLARS,
+    MODEL,
+    THRESHOLDS,
+    WEIGHT_FREE,
+    PrelabelGate,
+    PricedImage,
+    decide,
+)
 
 Rule = Callable[[int, list[PricedImage], list[np.ndarray]], list[PricedImage]]
 
 
-def load_prices(path: Path, mode: str | None, snapped: bool = True) -> list[PricedImage]:
+def load_prices(
+    path: Path, mode: str | None, snapped: bool = True, exemplars: bool = True
+) -> list[PricedImage]:
     """The priced images of ``mode``; ``snapped`` False drops the snapped outlines' prices (the gate
-    as it was before it could snap)."""
+    as it was before it could snap), ``exemplars`` False the exemplar pre-labels' prices."""
 
     def options(d):
         return None if d is None else {None if k == "none" else float(k): v for k, v in d.items()}
 
-    def snapped_tables(r):
-        if not snapped or r.get("snapped") is None:
+    def tables(r, name, wanted):
+        if not wanted or r.get(name) is None:
             return None
-        return {p: options(d) for p, d in r["snapped"].items()}
+        return {p: options(d) for p, d in r[name].items()}
 
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     modes = sorted({r["mode"] for r in rows})
@@ -61,7 +71,12 @@ def load_prices(path: Path, mode: str | None, snapped: bool = True) -> list[Pric
         raise ValueError(f"{path} holds modes {modes}: pick one with --mode")
     return [
         PricedImage(
-            r["key"], r["objects"], options(r["model"]), options(r["weight_free"]), snapped=snapped_tables(r)
+            r["key"],
+            r["objects"],
+            options(r["model"]),
+            options(r["weight_free"]),
+            snapped=tables(r, "snapped", snapped),
+            exemplars=tables(r, "exemplars", exemplars),
         )
         for r in rows
         if mode is None or r["mode"] == mode
@@ -86,6 +101,16 @@ def scene(k: int) -> Rule:
     return window
 
 
+def size(k: int) -> Rule:
+    """The last K reviewed images of the next image's size, or with none of it, the last K."""
+
+    def window(i, priced, looks):
+        same = scene(k)(i, priced, looks)
+        return same or last(k)(i, priced, looks)
+
+    return window
+
+
 def similar(k: int) -> Rule:
     def window(i, priced, looks):
         if not i:
@@ -98,17 +123,18 @@ def similar(k: int) -> Rule:
     return window
 
 
-RULES = {"last": last, "scene": scene, "similar": similar}
+RULES = {"last": last, "scene": scene, "size": size, "similar": similar}
 
 
 def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, default: float | None) -> dict:
     thresholds = tuple(sorted({*THRESHOLDS, *([] if default is None else [default])}))
+    priced = with_sizes(priced, looks)
 
     def decision(i: int) -> tuple[float | None, tuple[str, bool]]:
         window = rule(i, priced, looks)
         if window:
             d = decide(window, thresholds)
-            return d.threshold, (d.click_path, d.snap_edges)
+            return d.threshold, (d.click_path, d.outlines)
         # nothing priced yet: the default; later, a rule that finds no image like this one hides
         return default if i == 0 else None, (WEIGHT_FREE, False)
 
@@ -118,30 +144,52 @@ def replay(priced: list[PricedImage], looks: list[np.ndarray], rule: Rule, defau
 def replay_gate(priced: list[PricedImage], looks: list[np.ndarray], k: int, default: float | None) -> dict:
     """``change K``: istr-app's and the session's own gate (``PrelabelGate``, window K), focused on
     each image's size before it decides and given each image's prices after, as they drive it."""
-    gate = PrelabelGate(window=k, default=default, snap_edges=any(p.snapped for p in priced))
-    sized = [
+    gate = PrelabelGate(
+        window=k,
+        default=default,
+        snap_edges=any(p.snapped for p in priced),
+        exemplars=any(p.exemplars for p in priced),
+    )
+    priced = with_sizes(priced, looks)
+
+    def decision(i: int) -> tuple[float | None, tuple[str, bool]]:
+        if i:
+            gate.add(priced[i - 1])
+        d = gate.focus(priced[i].size)
+        return d.threshold, (d.click_path, d.outlines)
+
+    return _priced_by(priced, decision)
+
+
+def with_sizes(priced: list[PricedImage], looks: list[np.ndarray]) -> list[PricedImage]:
+    return [
         dataclasses.replace(p, size=(int(look[0]), int(look[1])))
         for p, look in zip(priced, looks, strict=True)
     ]
 
-    def decision(i: int) -> tuple[float | None, tuple[str, bool]]:
-        if i:
-            gate.add(sized[i - 1])
-        d = gate.focus(sized[i].size)
-        return d.threshold, (d.click_path, d.snap_edges)
 
-    return _priced_by(sized, decision)
+def shown_tables(priced: list[PricedImage], i: int) -> dict:
+    """Image i's tables of what it could have been shown: no exemplar pre-labels when no image of
+    its size was reviewed before it (there is nothing to find objects like; its exemplar prices are
+    its own objects', for the gate to learn from)."""
+    tables = priced[i].tables()
+    if any(p.size == priced[i].size for p in priced[:i]):
+        return tables
+    return {key: prices for key, prices in tables.items() if key[1] != EXEMPLARS}
 
 
 def _priced_by(priced: list[PricedImage], decision: Callable[[int], tuple]) -> dict:
-    """The session's price when image i is shown ``decision(i)``: (threshold or None, (path, snapped))."""
+    """The session's price when image i is shown ``decision(i)``: (threshold or None, (path, outlines));
+    exemplars where there are none to show: nothing shown."""
     seconds, shown, per_image = 0.0, [], []
     for i, image in enumerate(priced):
         option, key = decision(i)
-        tables = image.tables()
+        tables = shown_tables(priced, i)
+        if key not in tables and key[1] == EXEMPLARS:
+            option, key = None, (key[0], False)
         prices = tables.get(key) or tables[(MODEL, key[1])]
         seconds += prices[option]
-        shown.append("none" if option is None else option)
+        shown.append("none" if option is None else f"exemplars {option}" if key[1] == EXEMPLARS else option)
         per_image.append(round(prices[option] / max(image.objects, 1), 3))
     return {**summary(priced, seconds), "shown": shown, "seconds_per_object_per_image": per_image}
 
@@ -171,7 +219,8 @@ def ungated(priced: list[PricedImage], threshold: float) -> dict:
 def hindsight(priced: list[PricedImage]) -> dict:
     """Each image at its own cheapest option and path: the bound no rule deciding from the images
     reviewed before can beat."""
-    return summary(priced, sum(min(min(p.values()) for p in image.tables().values()) for image in priced))
+    cheapest = [min(min(p.values()) for p in shown_tables(priced, i).values()) for i in range(len(priced))]
+    return summary(priced, sum(cheapest))
 
 
 def plot(priced: list[PricedImage], results: dict[str, dict], path: Path, title: str) -> str:
@@ -220,11 +269,17 @@ def main(argv=None) -> int:
         action="store_true",
         help="ignore the snapped outlines' prices (the gate before it snapped)",
     )
+    ap.add_argument(
+        "--no-exemplars",
+        action="store_true",
+        help="ignore the exemplar pre-labels' prices (the gate before it could show them)",
+    )
     ap.add_argument("--plot", type=Path, help="PNG: seconds per object per image, clicks and each rule")
     ap.add_argument("--title", default="", help="the plot's title")
     args = ap.parse_args(argv)
-    priced = load_prices(args.prices, args.mode, snapped=not args.no_snap)
+    priced = load_prices(args.prices, args.mode, snapped=not args.no_snap, exemplars=not args.no_exemplars)
     looks = [describe(read_image(args.images / p.key)) for p in priced]
+    priced = with_sizes(priced, looks)
     default = None if args.default == "none" else float(args.default)
     results = {}
     for spec in args.rule or ["last:3", "last:1", "last:5", "scene:3", "similar:3"]:

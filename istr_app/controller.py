@@ -67,6 +67,8 @@ class Controller(QObject):
         self.threshold, self.brush_radius, self.current_class = 0.3, 8, 0
         self.click_model = True  # the click tool uses the model (when there is one); the gate may say not
         self.snap_edges = False  # pre-labels' outlines snapped to the image's edges: the gate's choice
+        # pre-labels found like the reviewed objects of each image size, not the model's: the gate's choice
+        self.exemplar_sources = None
         self.dirty = False
         self.autosave_enabled = True  # off for the headless self-check, which must not touch DIR
         self._writer = autosave.BackgroundWriter()
@@ -281,19 +283,21 @@ class Controller(QObject):
         self.classes_changed.emit()
         return index
 
-    def apply_predictions(self, key: str, predictions: list) -> None:
+    def apply_predictions(self, key: str, predictions) -> None:
         """Replace an image's unaccepted predictions with new ones (one undo step).
 
-        ``predictions``: ``Prediction``s, or (Prediction, encoded RLE, ...) tuples from the worker."""
+        ``predictions``: ``Prediction``s, or the worker's ``Prelabels`` (what it shows, RLE-encoded)."""
         rec = self.project.record(key)
         names = self.segmenter.class_names
+        project_labels = getattr(predictions, "project_labels", False)
+        items = getattr(predictions, "shown", predictions)
         new = []
-        for item in predictions:
+        for item in items:
             p, encoded = item[:2] if isinstance(item, tuple) else (item, None)
             new.append(
                 Instance(
                     p.mask.astype(bool),
-                    self.project.class_index(names[p.label]),
+                    p.label if project_labels else self.project.class_index(names[p.label]),
                     float(p.score),
                     MODEL,
                     rle_cache=None if encoded is None else (0, *encoded),

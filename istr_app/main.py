@@ -63,6 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="let the pre-label gate also price outlines snapped to the image's edges, and show them "
         "where that was cheaper on your last reviewed images (helps on crisp microscopy blobs)",
     )
+    p.add_argument(
+        "--exemplars",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let the pre-label gate also price the objects found like the ones you reviewed on images "
+        "of the same size (no model), and show those instead of the model's where that was cheaper",
+    )
     p.add_argument("--screenshot", type=Path, help="headless self-check: save a window screenshot and exit")
     p.add_argument("--version", action=PrintVersion)
     return p.parse_args(argv)
@@ -105,7 +112,9 @@ def build_window(args: argparse.Namespace, folder: Path):
         raise UsageError(f"cannot open annotations {args.annotations}: {e}") from None
     controller = Controller(project, args.annotations, segmenter, args.weights)
     controller.threshold = min(1.0, max(0.05, args.threshold))
-    window = MainWindow(controller, show_unpriced=args.prelabel, snap_edges=args.snap_edges)
+    window = MainWindow(
+        controller, show_unpriced=args.prelabel, snap_edges=args.snap_edges, exemplars=args.exemplars
+    )
     if args.screenshot is not None:  # read-only self-check: show any unsaved work, write nothing
         controller.autosave_enabled, args.recover = False, "yes" if args.recover == "ask" else args.recover
     handle_recovery(controller, window, args.recover)

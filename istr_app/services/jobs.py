@@ -23,7 +23,7 @@ class Jobs(QObject):
     ended = Signal(str, object)  # kind ("prelabel"/"finetune"), result or error message
     failed = Signal(str)
     log = Signal(str)
-    prelabelled = Signal(str, object)  # key, [(Prediction, encoded RLE)]: what the image is shown now
+    prelabelled = Signal(str, object)  # key, workers.Prelabels: what the image is shown now
 
     def __init__(self, controller: Controller):
         super().__init__()
@@ -44,7 +44,9 @@ class Jobs(QObject):
         if self.busy or c.segmenter is None or not keys:
             return False
         items = [(k, c.project.record(k).path) for k in keys]
-        worker = PrelabelWorker(c.segmenter, items, snap_edges=c.snap_edges)
+        sources = c.exemplar_sources
+        sources = None if sources is None else {size: list(v) for size, v in sources.items()}
+        worker = PrelabelWorker(c.segmenter, items, snap_edges=c.snap_edges, exemplar_sources=sources)
         worker.result.connect(c.apply_predictions)
         worker.result.connect(self.prelabelled)
         self._start("prelabel", worker)

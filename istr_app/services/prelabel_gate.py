@@ -1,7 +1,9 @@
 """The pre-label gate in the GUI: after each reviewed image, what its pre-labels would have cost at
 every threshold, against clicking every object, decides the threshold of the next images,
-whether the click tool uses the model or its weight-free path, and whether the pre-labels' outlines
-are snapped to the image's edges.
+whether the click tool uses the model or its weight-free path, whether the pre-labels' outlines
+are snapped to the image's edges, and whether the next images show the objects found like the
+reviewed ones of their size instead of the model's (``sources`` keeps the last reviewed images of
+each size for that).
 
 All pricing and deciding is :mod:`istr_core.eval.gate` (the session benchmark's gate). This module
 keeps what each image was shown when it was pre-labelled (its predictions down to the worker's 0.05,
@@ -25,15 +27,17 @@ from istr_core.data.rle import rle_to_mask
 from istr_core.eval.annotation_cost import CostModel
 from istr_core.eval.click_tool import InteractiveClickTool
 from istr_core.eval.gate import (
+    EXEMPLAR_IMAGES,
     MODEL,
     WEIGHT_FREE,
     PrelabelGate,
     PricedImage,
+    exemplars_to_price,
     outlines_to_price,
     price_outlines,
 )
 
-from .workers import CallWorker, finish, start
+from .workers import CallWorker, ExemplarSources, finish, start
 
 
 @dataclass(frozen=True)
@@ -62,15 +66,22 @@ class GateService(QObject):
     failed = Signal(str)
 
     def __init__(
-        self, window: int = 3, default: float = 0.3, cost: CostModel | None = None, snap_edges: bool = False
+        self,
+        window: int = 3,
+        default: float = 0.3,
+        cost: CostModel | None = None,
+        snap_edges: bool = False,
+        exemplars: bool = False,
     ):
         super().__init__()
-        self.gate = PrelabelGate(window, default, snap_edges=snap_edges)
+        self.gate = PrelabelGate(window, default, snap_edges=snap_edges, exemplars=exemplars)
         self.cost = cost or CostModel()
         self.last_pricing_s = 0.0
         self._shown: dict[str, Shown] = {}
         self._queue: list[ToPrice] = []
-        self.worker, self.thread = None, None
+        self.worker, self.thread, self._item = None, None, None
+        # the last priced images of each size (path, masks, labels): what exemplars are found from
+        self.sources: ExemplarSources = {}
 
     @property
     def busy(self) -> bool:
@@ -92,14 +103,18 @@ class GateService(QObject):
     def _next(self) -> None:
         if self.worker is not None or not self._queue:
             return
-        item = self._queue.pop(0)
-        self.worker = CallWorker(_price, item, self.gate, self.cost)
+        item = self._item = self._queue.pop(0)
+        sources = {size: list(v) for size, v in self.sources.items()}
+        self.worker = CallWorker(_price, item, self.gate, self.cost, sources)
         self.worker.finished.connect(self._done)
         self.worker.failed.connect(self._failed)
         self.thread = start(self.worker)
 
     def _done(self, result: tuple[PricedImage, float]) -> None:
         priced, self.last_pricing_s = result
+        if priced.size is not None:
+            reviewed = (self._item.path, self._item.masks, self._item.labels)
+            self.sources[priced.size] = [*self.sources.get(priced.size, []), reviewed][-EXEMPLAR_IMAGES:]
         self._clear()
         self.decided.emit(self.gate.add(priced))
         self._next()
@@ -119,13 +134,20 @@ class GateService(QObject):
         finish(self.thread, timeout_ms)
 
 
-def _price(item: ToPrice, gate: PrelabelGate, cost: CostModel) -> tuple[PricedImage, float]:
+def _price(
+    item: ToPrice, gate: PrelabelGate, cost: CostModel, sources: ExemplarSources
+) -> tuple[PricedImage, float]:
     """Off the GUI thread: the reviewed image's shown pre-labels priced at every threshold of
     ``gate``, with the click tool's model path and (where the gate chooses the path) its weight-free
-    path, each with the model's outlines and (where the gate may snap) with them snapped to the
-    image's edges (the session benchmark's pricing). Reads only the gate's fixed settings."""
+    path, each with the model's outlines, (where the gate may snap) with them snapped to the image's
+    edges, and (where the gate may show them) the objects found like the reviewed ones of its size
+    in ``sources`` (the session benchmark's pricing). Reads only the gate's fixed settings."""
     started = time.monotonic()
     image = read_image(item.path)
+    found = None
+    if gate.exemplars:
+        before = [(read_image(p), m, k) for p, m, k in sources.get(tuple(image.shape[:2]), [])]
+        found = exemplars_to_price(image, before, (item.masks, item.labels))
     masks = [rle_to_mask(r).astype(bool) for r in item.shown.rles]
     outlines = outlines_to_price(image, masks, gate.snap_edges)
     tool = InteractiveClickTool(cost.accept_iou, cost.max_clicks)
@@ -133,5 +155,7 @@ def _price(item: ToPrice, gate: PrelabelGate, cost: CostModel) -> tuple[PricedIm
     if item.segmenter is not None and gate.choose_click_path:
         counters[WEIGHT_FREE] = tool.for_image(None, image)
     labels = (item.shown.labels, item.labels.tolist()) if item.classes else (None, None)
-    tables = price_outlines(outlines, item.shown.scores, item.masks, cost, counters, *labels, gate.thresholds)
+    tables = price_outlines(
+        outlines, item.shown.scores, item.masks, cost, counters, *labels, gate.thresholds, found
+    )
     return PricedImage.from_tables(item.key, tables, image.shape[:2]), time.monotonic() - started

@@ -8,14 +8,32 @@ from __future__ import annotations
 
 import threading
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
 from istr_core.data.images import ImageReadError, read_image
 from istr_core.data.rle import encode_mask
+from istr_core.interactive.exemplars import Exemplars, find_like
 from istr_core.predict.edge_snap import snap_predictions
-from istr_core.structures import Progress
+from istr_core.structures import Prediction, Progress
+
+# reviewed images of one size that exemplar pre-labels are found from: (image path, masks, labels)
+ExemplarSources = dict[tuple[int, int], list[tuple[Path, object, object]]]
+
+
+@dataclass(frozen=True)
+class Prelabels:
+    """What the pre-label worker made of one image. ``shown``: (prediction, encoded) pairs the image
+    shows, labelled with the model's class indices, or with the project's for objects found from the
+    reviewed ones (``project_labels``); ``predicted``: the model's predictions as it made them
+    (score, model class index, encoded), which the pre-label gate prices once the image is reviewed;
+    encoded: ``encode_mask``'s (RLE, box, area)."""
+
+    shown: list[tuple[Prediction, tuple]]  # (prediction, encode_mask's (RLE, box, area))
+    predicted: list[tuple[float, int, tuple]]
+    project_labels: bool = False
 
 
 class Worker(QObject):
@@ -48,20 +66,28 @@ class Worker(QObject):
 
 
 class PrelabelWorker(Worker):
-    """Predict every (key, path); emits ``result(key, [(prediction, encoded RLE, encoded predicted
-    RLE)])`` per image as soon as it is done (RLE-encoding here keeps the first autosave off the GUI
-    thread). With ``snap_edges`` (the pre-label gate's choice) the prediction's outline is snapped to
-    the image's edges (``istr_core.predict.edge_snap``) and the third item is the mask as the model
-    predicted it, which the gate prices both ways once the image is reviewed; without, the second."""
+    """Predict every (key, path); emits ``result(key, Prelabels)`` per image as soon as it is done
+    (RLE-encoding here keeps the first autosave off the GUI thread). With ``snap_edges`` (the
+    pre-label gate's choice) the outlines shown are snapped to the image's edges
+    (``istr_core.predict.edge_snap``); with ``exemplar_sources`` (the gate's choice too) an image of
+    a size reviewed before shows the objects found like the reviewed ones
+    (``istr_core.interactive.exemplars``) instead of the model's. Either way the model's own
+    predictions are kept, for the gate to price every option once the image is reviewed."""
 
     result = Signal(str, object)
 
     def __init__(
-        self, segmenter, items: list[tuple[str, Path]], min_score: float = 0.05, snap_edges: bool = False
+        self,
+        segmenter,
+        items: list[tuple[str, Path]],
+        min_score: float = 0.05,
+        snap_edges: bool = False,
+        exemplar_sources: ExemplarSources | None = None,
     ):
         super().__init__()
         self.segmenter, self.items, self.min_score = segmenter, list(items), min_score
         self.snap_edges = snap_edges
+        self.exemplar_sources = exemplar_sources
 
     def work(self):
         n = len(self.items)
@@ -75,18 +101,33 @@ class PrelabelWorker(Worker):
                 self.progress.emit(k, n, str(e))
                 continue
             predictions = self.segmenter.predict(image, score_threshold=self.min_score)
-            self.result.emit(key, self._shown(image, predictions))
+            self.result.emit(key, self._prelabels(image, predictions))
         self.progress.emit(n, n, "pre-labelling done")
         return "cancelled" if self.cancelled else "done"
 
-    def _shown(self, image, predictions) -> list[tuple]:
+    def _prelabels(self, image, predictions) -> Prelabels:
         predicted = [encode_mask(p.mask) for p in predictions]
+        model = [(float(p.score), p.label, rle) for p, rle in zip(predictions, predicted, strict=True)]
+        found = self._exemplars(image)
+        if found is not None:
+            return Prelabels([(p, encode_mask(p.mask)) for p in found], model, project_labels=True)
         if not self.snap_edges:
-            return [(p, rle, rle) for p, rle in zip(predictions, predicted, strict=True)]
-        return [
-            (p, rle, rle) if s is p else (s, encode_mask(s.mask), rle)
+            return Prelabels(list(zip(predictions, predicted, strict=True)), model)
+        shown = [
+            (s, rle if s is p else encode_mask(s.mask))
             for p, s, rle in zip(predictions, snap_predictions(image, predictions), predicted, strict=True)
         ]
+        return Prelabels(shown, model)
+
+    def _exemplars(self, image) -> list[Prediction] | None:
+        """The objects like the reviewed ones of this image's size; None without any."""
+        sources = (self.exemplar_sources or {}).get(tuple(image.shape[:2]))
+        if not sources:
+            return None
+        exemplars = Exemplars.from_reviewed(
+            [(read_image(path), masks, labels) for path, masks, labels in sources]
+        )
+        return None if exemplars is None else find_like(image, exemplars)
 
 
 class CallWorker(Worker):

@@ -128,7 +128,13 @@ def shortcut_table() -> list[tuple[str, str]]:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: Controller, show_unpriced: bool = False, snap_edges: bool = False):
+    def __init__(
+        self,
+        controller: Controller,
+        show_unpriced: bool = False,
+        snap_edges: bool = False,
+        exemplars: bool = False,
+    ):
         super().__init__()
         self.controller, self.jobs = controller, Jobs(controller)
         self.online: OnlineLoop | None = None
@@ -140,7 +146,10 @@ class MainWindow(QMainWindow):
         # for), shown at the slider's threshold
         hide = controller.segmenter is not None and controller.weights is None and not show_unpriced
         # ``snap_edges`` (istr-app --snap-edges): the gate may also snap the outlines to the image's edges
-        self.gate = GateService(default=None if hide else controller.threshold, snap_edges=snap_edges)
+        # ``exemplars`` (istr-app's default; --no-exemplars): the gate may show the objects found like
+        # the reviewed ones of an image's size instead of the model's pre-labels
+        default = None if hide else controller.threshold
+        self.gate = GateService(default=default, snap_edges=snap_edges, exemplars=exemplars)
         controller.set_click_model(not self.gate.gate.decision.weight_free)  # weight-free until priced
         self._gate_moving, self._manual_value = False, round(controller.threshold * 100)
         self.ask_on_close = True
@@ -331,16 +340,14 @@ class MainWindow(QMainWindow):
             self._show_online()
 
     # ----- the pre-label gate -------------------------------------------------------------------
-    def _remember_prelabels(self, key: str, predictions: list) -> None:
-        """What image ``key`` is shown now, kept for pricing once it is reviewed: the model's outlines
-        (snapped or not when shown, the gate prices both)."""
+    def _remember_prelabels(self, key: str, prelabels) -> None:
+        """The model's pre-labels of image ``key`` as it predicted them, kept for pricing once the
+        image is reviewed (whatever it was shown: the gate prices every option)."""
         c = self.controller
         names = c.segmenter.class_names if c.segmenter is not None else []
-        labels = [c.project.class_index(names[p.label]) for p, *_ in predictions]
-        rles, scores = (
-            [predicted[0] for *_, predicted in predictions],
-            [float(p.score) for p, *_ in predictions],
-        )
+        labels = [c.project.class_index(names[label]) for _, label, _ in prelabels.predicted]
+        rles = [encoded[0] for *_, encoded in prelabels.predicted]  # encode_mask: (RLE, box, area)
+        scores = [s for s, *_ in prelabels.predicted]
         self.gate.remember(key, Shown(rles, scores, labels))
 
     def _price_prelabels(self, key: str) -> None:
@@ -366,9 +373,15 @@ class MainWindow(QMainWindow):
         if self.actions_by_name["auto_threshold"].isChecked():
             self._move_slider(HIDE_ALL if decision.hidden else round(decision.threshold * 100))
             self.controller.set_click_model(not decision.weight_free)
-            if decision.snap_edges != self.controller.snap_edges:
+            sources = self.gate.sources if decision.exemplars else None
+            if (
+                decision.snap_edges != self.controller.snap_edges
+                or sources is not None
+                or (self.controller.exemplar_sources is not None)
+            ):
                 self.controller.snap_edges = decision.snap_edges
-                self._prelabel_ahead()  # the next images as the gate now wants them outlined
+                self.controller.exemplar_sources = sources  # found from the newest reviewed images too
+                self._prelabel_ahead()  # the next images as the gate now wants them
         self._show_gate()
 
     def _move_slider(self, value: int) -> None:
@@ -398,6 +411,7 @@ class MainWindow(QMainWindow):
         else:
             self.controller.set_click_model(True)  # off: the click tool uses the model again
             self.controller.snap_edges = False  # and the pre-labels are the model's outlines
+            self.controller.exemplar_sources = None
             if self.slider.value() == HIDE_ALL:  # off after "none": show pre-labels again
                 self._move_slider(self._manual_value if self._manual_value != HIDE_ALL else 30)
         self._show_gate()

@@ -29,6 +29,12 @@ price): chosen by the last images, it saved 3.3% of the seconds on droplets, tie
 scenes and cost 0.7% on nuclei (a soft-edged image after crisp ones), on the 30-image sessions
 (benchmarks/README, "Outlines snapped to the image's edge"), so by default outlines are the model's.
 
+Pre-labels need not be the model's: objects found like the reviewed ones of the same image size
+(:mod:`istr_core.interactive.exemplars`: template matching, then the click tool's weight-free
+path), which need no training, can be priced beside them (:func:`exemplars_to_price`;
+``PricedImage.exemplars``) and shown instead where cheaper (``PrelabelGate(exemplars=True)``,
+istr-app's default); an image of a size nobody has reviewed has none to show, and is hidden.
+
 Before any image is priced the gate shows ``default``: a threshold, or ``None``, no pre-labels (the
 session benchmark's and istr-app's choice for the embedded default model: its unpriced pre-labels on
 the first image of new data cost more than clicking on droplets and the procedural scenes, and the
@@ -48,12 +54,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..interactive.exemplars import Exemplars, find_like
 from ..predict.edge_snap import snap_to_edges
+from ..structures import Prediction
 from .annotation_cost import ClickCounter, CostModel, ImageReview, mask_iou_matrix, review_image
 
 THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 .. 0.95
 Option = float | None  # a score threshold, or None: show no pre-labels
 MODEL, WEIGHT_FREE = "model", "weight-free"  # the click tool's two paths
+# the pre-labels a table prices, beside the model's outlines (False) and the same snapped (True):
+# objects found from the reviewed ones (:mod:`istr_core.interactive.exemplars`), no model
+EXEMPLARS = "exemplars"
+Outlines = bool | str  # False: the model's outlines, True: snapped to the image's edges, EXEMPLARS
 
 
 def price_thresholds(
@@ -100,6 +112,24 @@ def outlines_to_price(image: np.ndarray, masks: Sequence[np.ndarray], snap_edges
     return {False: masks, True: snap_to_edges(image, masks)} if snap_edges else {False: masks}
 
 
+EXEMPLAR_IMAGES = 3  # the reviewed images of a size that exemplar pre-labels are found from: the last 3
+
+
+def exemplars_to_price(
+    image: np.ndarray,
+    reviewed: Sequence[tuple[np.ndarray, np.ndarray, Sequence[int]]],
+    own: tuple[np.ndarray, Sequence[int]],
+) -> list[Prediction]:
+    """The objects :func:`price_outlines` prices as exemplar pre-labels of a reviewed ``image``:
+    found from ``reviewed`` (image, masks, labels) of the reviewed images of its size before it (the
+    last :data:`EXEMPLAR_IMAGES` are used), as it would have been shown them; with none, from its own
+    reviewed objects ``own`` (masks, labels), so that the gate learns from the first image of a
+    scene what exemplars would do on the next (that image itself is never shown any)."""
+    sources = list(reviewed)[-EXEMPLAR_IMAGES:] or [(image, *own)]
+    found = Exemplars.from_reviewed(sources)
+    return [] if found is None else find_like(image, found)
+
+
 def price_outlines(
     outlines: dict[bool, Sequence[np.ndarray]],
     pred_scores: Sequence[float],
@@ -109,12 +139,14 @@ def price_outlines(
     pred_labels: Sequence[int] | None = None,
     true_labels: Sequence[int] | None = None,
     thresholds: Sequence[float] = THRESHOLDS,
-) -> dict[tuple[str, bool], dict[Option, ImageReview]]:
+    exemplars: Sequence | None = None,
+) -> dict[tuple[str, Outlines], dict[Option, ImageReview]]:
     """:func:`price_thresholds` of one image's pre-labels for every click path in ``counters`` (a
     counter None: polygon pricing) and every outline in ``outlines`` (False: the model's, True:
-    snapped to the image's edges, :mod:`istr_core.predict.edge_snap`), keyed (path, snapped). One
-    memoised counter per path, so the missed objects and the pre-labels the snap left alone are
-    simulated once for both outlines."""
+    snapped to the image's edges, :mod:`istr_core.predict.edge_snap`), keyed (path, snapped); with
+    ``exemplars`` (predictions of :func:`istr_core.interactive.exemplars.find_like`, with their own
+    scores and labels), those too, keyed (path, EXEMPLARS). One memoised counter per path, so the
+    missed objects and the pre-labels the snap left alone are simulated once for every table."""
     true = [np.asarray(m, bool) for m in true_masks]  # the same arrays for both: the memo's keys
     tables = {}
     for path, counter in counters.items():
@@ -122,6 +154,18 @@ def price_outlines(
         for snap, masks in outlines.items():
             tables[(path, snap)] = price_thresholds(
                 masks, pred_scores, true, cost, memo, pred_labels, true_labels, thresholds
+            )
+        if exemplars is not None:
+            labels = None if pred_labels is None else [p.label for p in exemplars]
+            tables[(path, EXEMPLARS)] = price_thresholds(
+                [p.mask for p in exemplars],
+                [p.score for p in exemplars],
+                true,
+                cost,
+                memo,
+                labels,
+                true_labels,
+                thresholds,
             )
     return tables
 
@@ -154,6 +198,8 @@ class PricedImage:
     size: tuple[int, int] | None = None  # (height, width) of the image: a new size is a new scene
     # the same image with its pre-labels' outlines snapped to the image's edges, per click path
     snapped: dict[str, dict[Option, float]] | None = None
+    # the same image shown the objects found from the reviewed images before it, per click path
+    exemplars: dict[str, dict[Option, float]] | None = None
 
     @classmethod
     def from_reviews(
@@ -171,22 +217,24 @@ class PricedImage:
     def from_tables(
         cls,
         key: str,
-        tables: dict[tuple[str, bool], dict[Option, ImageReview]],
+        tables: dict[tuple[str, Outlines], dict[Option, ImageReview]],
         size: tuple[int, int] | None = None,
     ) -> PricedImage:
-        """From :func:`price_outlines`' reviews per (click path, outlines snapped)."""
+        """From :func:`price_outlines`' reviews per (click path, outlines)."""
         free = tables.get((WEIGHT_FREE, False))
         priced = cls.from_reviews(key, tables[(MODEL, False)], free, size)
-        snapped = {path: _seconds(r) for (path, snap), r in tables.items() if snap}
-        return dataclasses.replace(priced, snapped=snapped or None)
+        snapped = {path: _seconds(r) for (path, snap), r in tables.items() if snap is True}
+        found = {path: _seconds(r) for (path, snap), r in tables.items() if snap == EXEMPLARS}
+        return dataclasses.replace(priced, snapped=snapped or None, exemplars=found or None)
 
     def by_path(self) -> dict[str, dict[Option, float]]:
         return {MODEL: self.seconds} | ({} if self.weight_free is None else {WEIGHT_FREE: self.weight_free})
 
-    def tables(self) -> dict[tuple[str, bool], dict[Option, float]]:
-        """Prices per (click path, outlines snapped)."""
+    def tables(self) -> dict[tuple[str, Outlines], dict[Option, float]]:
+        """Prices per (click path, outlines: False, True for snapped, or EXEMPLARS)."""
         raw = {(path, False): prices for path, prices in self.by_path().items()}
-        return raw | {(path, True): prices for path, prices in (self.snapped or {}).items()}
+        snapped = {(path, True): prices for path, prices in (self.snapped or {}).items()}
+        return raw | snapped | {(path, EXEMPLARS): prices for path, prices in (self.exemplars or {}).items()}
 
 
 def _seconds(reviews: dict[Option, ImageReview]) -> dict[Option, float]:
@@ -210,10 +258,17 @@ class GateDecision:
     other_path_seconds_per_object: float | None = None  # the other path at its cheapest option
     new_scene: bool = False  # an image of a new size after a run of another: none of its size priced
     snap_edges: bool = False  # the pre-labels' outlines are snapped to the image's edges
+    exemplars: bool = False  # the pre-labels are objects found from the reviewed ones, not the model's
+    no_exemplars: bool = False  # exemplars were chosen, but no reviewed image of this size holds any
 
     @property
     def weight_free(self) -> bool:
         return self.click_path == WEIGHT_FREE
+
+    @property
+    def outlines(self) -> Outlines:
+        """The key of the chosen pre-labels in a priced image's tables (beside the click path)."""
+        return EXEMPLARS if self.exemplars else self.snap_edges
 
     @property
     def hidden(self) -> bool:
@@ -223,6 +278,8 @@ class GateDecision:
         """One line for the status bar and the benchmark log."""
         if self.new_scene:
             return f"pre-labels hidden: a new image size, none of it reviewed yet{self.path_note()}"
+        if self.no_exemplars:
+            return f"pre-labels hidden: no reviewed image of this size to find objects like{self.path_note()}"
         if not self.images and self.hidden:
             return f"pre-labels hidden until a reviewed image prices them{self.path_note()}"
         if not self.images:
@@ -237,6 +294,8 @@ class GateDecision:
                 f"{self.best_threshold:.2f}) against {clicking} ({last}){self.path_note()}"
             )
         shown = f"threshold {self.threshold:.2f}: {self.seconds_per_object:.1f} s/object"
+        if self.exemplars:
+            shown = f"objects like the reviewed ones, {shown}"
         snapped = ", outlines snapped to edges" if self.snap_edges else ""
         return f"{shown}{snapped} against {clicking} ({last}){self.path_note()}"
 
@@ -257,7 +316,10 @@ class PrelabelGate:
     it is one of the candidate thresholds (``thresholds``, the grid plus the default).
     ``choose_click_path``: callers price each image with both click paths, and the gate picks the
     click tool's path too. ``snap_edges``: callers price the snapped outlines too
-    (:func:`outlines_to_price`), and the gate may choose them."""
+    (:func:`outlines_to_price`), and the gate may choose them. ``exemplars``: callers price the
+    objects found from the reviewed images (:func:`exemplars_to_price`), and the gate may show those
+    instead of the model's; on an image no reviewed image of its size precedes there are none to
+    show, and it is hidden."""
 
     def __init__(
         self,
@@ -266,12 +328,14 @@ class PrelabelGate:
         grid: Sequence[float] = THRESHOLDS,
         choose_click_path: bool = True,
         snap_edges: bool = False,
+        exemplars: bool = False,
     ):
         if window < 1:
             raise ValueError(f"the gate's window must be >= 1 image, not {window}")
         self.window, self.default = window, None if default is None else float(default)
         self.choose_click_path = choose_click_path  # its callers price both click paths
         self.snap_edges = snap_edges  # its callers price the snapped outlines too
+        self.exemplars = exemplars  # its callers price the objects found from the reviewed ones too
         first = () if self.default is None else (self.default,)
         self.thresholds: tuple[float, ...] = tuple(sorted({*map(float, grid), *first}))
         self.priced: deque[PricedImage] = deque(maxlen=window)
@@ -289,11 +353,14 @@ class PrelabelGate:
     def decision(self) -> GateDecision:
         """What the image in focus (:meth:`focus`; the next image of the last one's size) is shown."""
         if not self._new_scene():
-            return self._decision
-        same = self._by_size.get(self.size)
-        if not same:
+            decision = self._decision
+        elif not self._by_size.get(self.size):
             return GateDecision(None, click_path=self._first_path, new_scene=True)
-        return decide(list(same), self.thresholds)
+        else:
+            decision = decide(list(self._by_size[self.size]), self.thresholds)
+        if decision.exemplars and self.size is not None and self.size not in self._by_size:
+            return dataclasses.replace(decision, threshold=None, exemplars=False, no_exemplars=True)
+        return decision
 
     @decision.setter
     def decision(self, decision: GateDecision) -> None:
@@ -316,12 +383,14 @@ class PrelabelGate:
 
     def add(self, priced: PricedImage) -> GateDecision:
         """Take one more reviewed image's prices into account; returns (and keeps) the new decision.
-        A gate that may not snap keeps no snapped prices, so it never chooses them."""
+        A gate that may not snap keeps no snapped prices, so it never chooses them; nor exemplars."""
         missing = [t for t in (None, *self.thresholds) if any(t not in s for s in priced.tables().values())]
         if missing:
             raise ValueError(f"{priced.key}: not priced at {missing}")
         if priced.snapped is not None and not self.snap_edges:
             priced = dataclasses.replace(priced, snapped=None)
+        if priced.exemplars is not None and not self.exemplars:
+            priced = dataclasses.replace(priced, exemplars=None)
         self.priced.append(priced)
         if priced.size is not None:
             self._by_size.setdefault(priced.size, deque(maxlen=self.window)).append(priced)
@@ -329,9 +398,16 @@ class PrelabelGate:
         return self.decision
 
 
-# the (click path, outlines snapped) tables in order of preference on a tie: weight-free before the
-# model (it needs no model), the model's outlines before snapped ones
-_KEYS = ((WEIGHT_FREE, False), (MODEL, False), (WEIGHT_FREE, True), (MODEL, True))
+# the (click path, outlines) tables in order of preference on a tie: weight-free before the model
+# (it needs no model), the model's outlines before snapped ones, and before the exemplars' objects
+_KEYS = (
+    (WEIGHT_FREE, False),
+    (MODEL, False),
+    (WEIGHT_FREE, True),
+    (MODEL, True),
+    (WEIGHT_FREE, EXEMPLARS),
+    (MODEL, EXEMPLARS),
+)
 
 
 def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecision:
@@ -339,7 +415,8 @@ def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecisi
     save nothing are not worth showing), and of tied thresholds the middle one is taken. With every
     image priced on both click paths, the path is chosen too (the cheaper at its best option; the
     weight-free one on a tie: it needs no model); with every image priced with snapped outlines too,
-    whether to snap (not on a tie); the prices reported are the chosen table's."""
+    whether to snap (not on a tie), and with exemplar prices, whether to show the objects found from
+    the reviewed images instead (not on a tie); the prices reported are the chosen table's."""
     objects = sum(p.objects for p in priced)
     tables = [p.tables() for p in priced]
     keys = [k for k in _KEYS if all(k in t for t in tables)]
@@ -363,5 +440,6 @@ def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecisi
         objects,
         key[0],
         min(min(t.values()) for t in other) / per if other else None,
-        snap_edges=key[1] and chosen is not None,
+        snap_edges=key[1] is True and chosen is not None,
+        exemplars=key[1] == EXEMPLARS and chosen is not None,
     )

@@ -28,7 +28,9 @@ also prices each image with the click tool's weight-free path and picks the path
 clicked with (``PrelabelGate(choose_click_path=False)``: always the model's). With
 ``PrelabelGate(snap_edges=True)`` both gates also price each image with its pre-labels' outlines
 snapped to the image's edge (:mod:`istr_core.predict.edge_snap`) and snap the next images' where that
-was the cheaper.
+was the cheaper. With ``PrelabelGate(exemplars=True)`` they also price each image shown the objects
+found from the reviewed images of its size before it (:func:`istr_core.eval.gate.exemplars_to_price`),
+and show those instead of the model's where that was the cheaper.
 
 The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
 session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``
@@ -57,11 +59,13 @@ from ..train.online import OnlineConfig, OnlineTrainer
 from .annotation_cost import CostModel, ImageReview, review_image
 from .click_tool import ClickTool
 from .gate import (
+    EXEMPLAR_IMAGES,
     MODEL,
     WEIGHT_FREE,
     GateDecision,
     PrelabelGate,
     PricedImage,
+    exemplars_to_price,
     outlines_to_price,
     price_outlines,
 )
@@ -118,6 +122,7 @@ class SessionResult:
         if self.gate:
             out["clicks_gate_weight_free_images"] = sum(d.weight_free for d in self.gate)
             out["clicks_gate_snapped_images"] = sum(d.snap_edges for d in self.gate)
+            out["clicks_gate_exemplar_images"] = sum(d.exemplars for d in self.gate)
         out.update(_totals(self.reviews, last, ""))
         if self.click_reviews:
             out.update(_totals(self.click_reviews, last, "clicks_"))
@@ -175,8 +180,14 @@ class _Pricer:
         self.polygon_gate = gate
         if gate is not None and click_tool is not None:
             self.polygon_gate = PrelabelGate(
-                gate.window, gate.default, gate.thresholds, False, snap_edges=gate.snap_edges
+                gate.window,
+                gate.default,
+                gate.thresholds,
+                False,
+                snap_edges=gate.snap_edges,
+                exemplars=gate.exemplars,
             )
+        self.reviewed: dict[tuple[int, int], list[Truth]] = {}  # by image size: exemplar pre-labels' sources
 
     def __call__(self, segmenter: Segmenter | None, truth: Truth, result: SessionResult) -> None:
         started = time.monotonic()
@@ -212,15 +223,21 @@ class _Pricer:
         masks = [p.mask for p in everything]
         outlines = outlines_to_price(truth.image, masks, self.gate.snap_edges)
         scores, labels = [p.score for p in everything], self._labels(everything, segmenter)
+        found = None
+        if self.gate.exemplars:  # the objects found from the reviewed images of this size
+            before = [(t.image, t.masks, t.labels) for t in self.reviewed.get(size, [])]
+            found = exemplars_to_price(truth.image, before, (truth.masks, truth.labels))
+            self.reviewed[size] = [*self.reviewed.get(size, []), truth][-EXEMPLAR_IMAGES:]
+        true_labels = truth.labels.tolist()
 
         def tables(counters) -> dict:
             return price_outlines(
-                outlines, scores, truth.masks, self.cost, counters, labels, truth.labels.tolist(), thresholds
+                outlines, scores, truth.masks, self.cost, counters, labels, true_labels, thresholds, found
             )
 
         by_polygons = tables({MODEL: None})
         decision = self.polygon_gate.decision
-        result.reviews.append(by_polygons[(MODEL, decision.snap_edges)][decision.threshold])
+        result.reviews.append(by_polygons[(MODEL, decision.outlines)][decision.threshold])
         result.polygon_gate.append(decision)
         if self.click_tool is not None:
             counters = {MODEL: self.click_tool.for_image(segmenter, truth.image)}
@@ -229,7 +246,7 @@ class _Pricer:
             by_clicks = tables(counters)
             decision = self.gate.decision
             result.click_reviews.append(
-                by_clicks[(decision.click_path, decision.snap_edges)][decision.threshold]
+                by_clicks[(decision.click_path, decision.outlines)][decision.threshold]
             )
             result.gate.append(decision)
             result.priced.append(PricedImage.from_tables(truth.key, by_clicks, size))

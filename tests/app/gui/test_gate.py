@@ -55,7 +55,8 @@ def review_and_wait(window, qtbot):
 
 @pytest.fixture
 def gated(make_window, image_dir):
-    window = make_window(image_dir, "--no-online")  # the gate works with a frozen model too
+    # the gate works with a frozen model too; these tests are about the model's pre-labels
+    window = make_window(image_dir, "--no-online", "--no-exemplars")
     assert "chosen after the first reviewed image" in window.gate_label.text()
     assert window.actions_by_name["auto_threshold"].isChecked() and window.slider.value() == 30
     return window
@@ -273,3 +274,60 @@ def test_snapped_outlines_are_shown_when_the_gate_says_and_priced_as_predicted(
     # the override: automatic off shows the model's outlines again
     w.actions_by_name["auto_threshold"].trigger()
     assert not c.snap_edges
+
+
+def test_objects_found_like_the_reviewed_ones_are_shown_when_the_gate_says(
+    make_window, tmp_path, qtbot, monkeypatch
+):
+    """Exemplar pre-labels (istr-app's default): a reviewed image's objects are priced as found from
+    it; cheaper than the model's spurious masks and than clicking, the next image of its size is
+    shown the objects found like them, labelled with the project's class, and the model's own
+    predictions are still kept for the gate to price."""
+    import cv2
+
+    from istr_core.data.rle import rle_to_mask
+
+    folder = tmp_path / "discs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    centres = {"a.png": [(30, 30), (90, 40), (60, 90)], "b.png": [(40, 80), (100, 30), (110, 100)]}
+    truth = {}
+    for name, discs in centres.items():
+        grey = rng.normal(60, 6, (128, 140)).clip(0, 255).astype(np.uint8)
+        masks = []
+        for x, y in discs:
+            m = np.zeros(grey.shape, np.uint8)
+            cv2.circle(m, (x, y), 9, 1, -1)
+            masks.append(m.astype(bool))
+            grey[m.astype(bool)] = 200
+        truth[name] = masks
+        cv2.imwrite(str(folder / name), grey)
+    w = make_window(folder, "--no-online")
+    c = w.controller
+    assert (
+        w.gate.gate.exemplars and not make_window(folder, "--no-online", "--no-exemplars").gate.gate.exemplars
+    )
+    corner = np.zeros((128, 140), bool)
+    corner[:6, :6] = True
+    prelabel_with(w, qtbot, monkeypatch, lambda key: [prediction(corner, 0, 0.9)])
+    c.select([i.id for i in c.visible_instances()])
+    c.delete_selected()
+    for mask in truth["a.png"]:
+        c.add_mask(mask, 0)
+    decision = review_and_wait(w, qtbot)
+    assert decision.exemplars and not decision.hidden
+    assert w.gate_label.text().startswith("objects like the reviewed ones, threshold")
+    assert c.exemplar_sources is w.gate.sources and list(w.gate.sources) == [(128, 140)]
+    # the image ahead was pre-labelled again: the discs found like image a's, not the model's corner
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=30000)
+    c.set_current(1)
+    assert c.record.key == "b.png"
+    shown = c.visible_instances()
+    assert len(shown) == 3 and all(i.label == 0 for i in shown)
+    for mask in truth["b.png"]:
+        assert max(np.count_nonzero(i.mask & mask) / np.count_nonzero(i.mask | mask) for i in shown) >= 0.85
+    (rle,) = w.gate._shown["b.png"].rles  # the model's own prediction, kept for pricing
+    assert np.array_equal(rle_to_mask(rle).astype(bool), corner)
+    # the override: automatic off gives the model's pre-labels back
+    w.actions_by_name["auto_threshold"].trigger()
+    assert c.exemplar_sources is None

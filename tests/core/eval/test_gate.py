@@ -270,3 +270,36 @@ def test_outlines_are_snapped_where_snapping_was_cheaper_and_not_on_a_tie():
     gate.add(priced_snapped("a", coarse, TRUTH, scores, gate.thresholds))
     d = gate.add(PricedImage.from_reviews("b", reviews))
     assert not d.snap_edges
+
+
+def priced_exemplars(key, shown, found, scores, thresholds, size=None):
+    """An image priced with the model's pre-labels and with exemplar pre-labels (one click path)."""
+    from istr_core.structures import Prediction
+
+    exemplars = [Prediction(m, (0, 0, 1, 1), 0, s) for m, s in zip(found, scores, strict=True)]
+    tables = price_outlines(
+        {False: shown}, scores, TRUTH, None, {"model": two_clicks}, thresholds=thresholds, exemplars=exemplars
+    )
+    return PricedImage.from_tables(key, tables, size)
+
+
+def test_exemplar_pre_labels_are_shown_where_cheaper_and_only_on_a_reviewed_size():
+    scores = [0.9, 0.8, 0.7]
+    gate = PrelabelGate(2, choose_click_path=False, exemplars=True)
+    d = gate.add(priced_exemplars("a", SPURIOUS[:3], TRUTH, scores, gate.thresholds, (60, 60)))
+    # exemplars: 3 accepts (3 s); the model's: 3 deletes and 3 objects clicked (18 s); clicking 12 s
+    assert d.exemplars and d.outlines == "exemplars" and not d.hidden
+    assert d.seconds_per_object == pytest.approx(1.0)
+    assert d.line().startswith("objects like the reviewed ones, threshold")
+    # on an image of a size no reviewed image has, there are no objects to find others like
+    d = gate.focus((80, 60))
+    assert d.hidden and not d.exemplars and d.no_exemplars
+    assert d.line() == "pre-labels hidden: no reviewed image of this size to find objects like"
+    assert gate.focus((60, 60)).exemplars
+    # a gate that may not show them ignores their prices; a tie keeps the model's pre-labels
+    plain = PrelabelGate(2, choose_click_path=False)
+    d = plain.add(priced_exemplars("a", SPURIOUS[:3], TRUTH, scores, plain.thresholds, (60, 60)))
+    assert d.hidden and not d.exemplars and plain.priced[-1].exemplars is None
+    gate = PrelabelGate(2, choose_click_path=False, exemplars=True)
+    d = gate.add(priced_exemplars("a", TRUTH, TRUTH, scores, gate.thresholds, (60, 60)))
+    assert not d.exemplars and d.outlines is False and not d.hidden

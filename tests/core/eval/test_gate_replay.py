@@ -76,3 +76,25 @@ def test_a_change_of_size_after_a_run_is_hidden_and_mixed_sizes_fall_back_to_the
     assert gate_replay.replay_gate(IMAGES, mixed, 2, None) == gate_replay.replay(
         IMAGES, mixed, gate_replay.last(2), None
     )
+
+
+def test_exemplar_prices_are_replayed_and_never_shown_on_a_size_not_reviewed_before():
+    """Exemplar pre-labels where they are cheapest; an image no image of its size precedes has none
+    to show (its exemplar prices are its own objects', for the gate to learn from): hindsight and
+    every rule price it as nothing shown."""
+    import dataclasses
+
+    def with_exemplars(image, seconds):
+        tables = {"weight-free": {None: image.weight_free[None], **dict.fromkeys(THRESHOLDS, seconds)}}
+        return dataclasses.replace(image, exemplars=tables)
+
+    images = [with_exemplars(image, 1.0) for image in IMAGES]
+    out = gate_replay.replay(images, LOOKS, gate_replay.last(1), None)
+    # a: nothing priced; b: a's exemplars (1 s); c: a new size, none of it reviewed before: clicked;
+    # d: c's exemplars
+    assert out["shown"] == ["none", "exemplars 0.5", "none", "exemplars 0.5"]
+    assert out["seconds_per_object"] == round((20.0 + 1.0 + 20.0 + 1.0) / 40, 3)
+    sized = gate_replay.with_sizes(images, LOOKS)
+    assert gate_replay.hindsight(sized)["seconds_per_object"] == round((4.0 + 1.0 + 20.0 + 1.0) / 40, 3)
+    change = gate_replay.replay_gate(images, LOOKS, 1, None)
+    assert change["shown"] == out["shown"]

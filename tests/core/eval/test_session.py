@@ -182,6 +182,16 @@ def test_a_gated_session_shows_each_image_what_the_images_before_it_chose(synthe
     for d, p, review in zip(snapping.gate, snapping.priced, snapping.click_reviews, strict=True):
         assert review.seconds == p.tables()[(d.click_path, d.snap_edges)][d.threshold]
     assert snapping.summary()["clicks_gate_snapped_images"] == sum(d.snap_edges for d in snapping.gate)
+    # a gate that may show exemplars: every image priced shown the objects found from the images of
+    # its size before it (the first from its own), on both paths; each review the chosen table's
+    finding = clicked_with(PrelabelGate(exemplars=True))
+    assert all(
+        set(p.tables()) == {(q, s) for q in ("model", "weight-free") for s in (False, "exemplars")}
+        for p in finding.priced
+    )
+    for d, p, review in zip(finding.gate, finding.priced, finding.click_reviews, strict=True):
+        assert review.seconds == p.tables()[(d.click_path, d.outlines)][d.threshold]
+    assert finding.summary()["clicks_gate_exemplar_images"] == sum(d.exemplars for d in finding.gate)
     model_only = clicked_with(PrelabelGate(choose_click_path=False))
     assert all(d.click_path == "model" and d.other_path_seconds_per_object is None for d in model_only.gate)
 
