@@ -104,9 +104,10 @@ def parse_args(argv=None):
     ap.add_argument(
         "--exemplars",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="the gate also prices objects found from the reviewed images of the same size "
-        "(istr_core.interactive.exemplars) and may show them instead of the model's pre-labels",
+        "(istr_core.interactive.exemplars) and may show them instead of the model's pre-labels "
+        "(istr-app's default; --no-exemplars: the model's pre-labels only)",
     )
     ap.add_argument(
         "--steps-follow-size",

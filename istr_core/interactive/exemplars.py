@@ -7,7 +7,7 @@ Why: the online model needs many reviewed images before its pre-labels are worth
 scene's second and third images are where it has learned least. Objects of one scene look alike
 (droplets of one video, nuclei under one microscope), so a template of the first image's objects
 finds most of the next image's at once. Measured on droplets' video frames (the gate's replay,
-benchmarks/README "Exemplar pre-labels"): the second and third frames of a scene cost 40% less than
+benchmarks/README "Exemplar pre-labels"): the second and third frames of a video cost 35-40% less than
 clicking. :mod:`istr_core.eval.gate` prices them beside the model's pre-labels and shows whichever
 is cheaper on the last reviewed images.
 """
