@@ -96,6 +96,15 @@ class GateService(QObject):
         self._queue.append(item)
         self._next()
 
+    def add_source(self, path: Path, masks: np.ndarray, labels: np.ndarray) -> None:
+        """A reviewed image's masks as exemplars for the next images of its size (the last
+        EXEMPLAR_IMAGES of each size; an image reviewed again replaces its earlier masks)."""
+        if not len(masks):
+            return
+        size = (int(masks.shape[1]), int(masks.shape[2]))
+        kept = [s for s in self.sources.get(size, []) if s[0] != path]
+        self.sources[size] = [*kept, (path, masks, labels)][-EXEMPLAR_IMAGES:]
+
     def take_shown(self, key: str) -> Shown | None:
         """The pre-labels ``key`` was shown, once: a second review of the image is not priced again."""
         return self._shown.pop(key, None)
@@ -112,9 +121,7 @@ class GateService(QObject):
 
     def _done(self, result: tuple[PricedImage, float]) -> None:
         priced, self.last_pricing_s = result
-        if priced.size is not None:
-            reviewed = (self._item.path, self._item.masks, self._item.labels)
-            self.sources[priced.size] = [*self.sources.get(priced.size, []), reviewed][-EXEMPLAR_IMAGES:]
+        self.add_source(self._item.path, self._item.masks, self._item.labels)
         self._clear()
         self.decided.emit(self.gate.add(priced))
         self._next()

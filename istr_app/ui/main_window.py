@@ -351,13 +351,15 @@ class MainWindow(QMainWindow):
         self.gate.remember(key, Shown(rles, scores, labels))
 
     def _price_prelabels(self, key: str) -> None:
-        """A reviewed image that had pre-labels: price them (in the background) against its masks."""
+        """A reviewed image that had pre-labels: price them (in the background) against its masks;
+        one that had none (or reviewed again) is an exemplar source all the same."""
         shown = self.gate.take_shown(key)
-        if shown is None:
-            return
         c = self.controller
         masks, labels = c.reviewed_masks(key)
         path, classes = c.project.record(key).path, len(c.project.class_names) > 1
+        if shown is None:
+            self.gate.add_source(path, masks, labels)
+            return
         self.gate.price(ToPrice(key, path, shown, masks, labels, c.segmenter, classes))
 
     def _focus_gate(self) -> None:

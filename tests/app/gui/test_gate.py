@@ -328,6 +328,13 @@ def test_objects_found_like_the_reviewed_ones_are_shown_when_the_gate_says(
         assert max(np.count_nonzero(i.mask & mask) / np.count_nonzero(i.mask | mask) for i in shown) >= 0.85
     (rle,) = w.gate._shown["b.png"].rles  # the model's own prediction, kept for pricing
     assert np.array_equal(rle_to_mask(rle).astype(bool), corner)
+    # image a reviewed again with one disc fewer: its exemplars are the new masks, not a second copy
+    c.set_current(0)
+    c.select([c.visible_instances()[0].id])
+    c.delete_selected()
+    c.accept_all()
+    ((path, masks, _),) = w.gate.sources[(128, 140)]
+    assert path.name == "a.png" and len(masks) == 2
     # the override: automatic off gives the model's pre-labels back
     w.actions_by_name["auto_threshold"].trigger()
     assert c.exemplar_sources is None
