@@ -310,6 +310,14 @@ class Controller(QObject):
             rec.size = new[0].mask.shape
         self.execute(Composite(key, cmds, "pre-label"))
 
+    def add_found(self, key: str, predictions: list) -> int:
+        """Objects found like the image's own (project class indices) as pre-labels beside its
+        instances (one undo step); returns how many the slider shows."""
+        new = [Instance(p.mask.astype(bool), int(p.label), float(p.score), MODEL) for p in predictions]
+        if new:
+            self.execute(AddInstances(key, new))
+        return sum(i.score >= self.threshold for i in new)
+
     def prelabel_current_sync(self) -> None:
         """Pre-label on the calling thread; only for the headless self-check (--screenshot)."""
         if self.segmenter is not None and self.image is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from istr_core.interactive import ClickPredictor
+from istr_core.interactive.exemplars import Exemplars, find_like
 
 from ..controller import Controller
 from .workers import CallWorker, FinetuneWorker, PrelabelWorker, Worker, finish, start
@@ -33,6 +34,7 @@ class Jobs(QObject):
         self.kind = ""
         self.box_worker, self.box_thread, self._box_key = None, None, ""
         self._box_predictor: ClickPredictor | None = None
+        self.find_worker, self.find_thread, self._find_key = None, None, ""
 
     @property
     def busy(self) -> bool:
@@ -89,6 +91,41 @@ class Jobs(QObject):
         self.box_thread = start(self.box_worker)
         return True
 
+    def find_like(self) -> bool:
+        """Objects like the ones on the current image (its visible masks), found in the rest of it
+        (``istr_core.interactive.exemplars``, no model), computed off the GUI thread; they are added
+        as pre-labels with their match scores (the slider filters them, Ctrl+Z removes them). One
+        search at a time, beside a pre-label job; False when there is none to look like."""
+        c = self.controller
+        if c.image is None or self.find_worker is not None:
+            return False
+        masks, labels = c.reviewed_masks(c.record.key)
+        if not len(masks):
+            c.message.emit("draw or accept a few objects first: Find like these looks for more like them")
+            return False
+        self._find_key = c.record.key
+        self.find_worker = CallWorker(_objects_like, c.image.copy(), masks, labels)
+        self.find_worker.finished.connect(self._find_done)
+        self.find_worker.failed.connect(self._find_failed)
+        self.find_thread = start(self.find_worker)
+        return True
+
+    def _find_done(self, found) -> None:
+        self._find_clear()
+        added = self.controller.add_found(self._find_key, found)
+        self.controller.message.emit(
+            f"found {added} objects like these ({len(found) - added} below the slider's confidence; "
+            "Ctrl+Z removes them)"
+        )
+
+    def _find_failed(self, message: str) -> None:
+        self._find_clear()
+        self.controller.message.emit(f"find like these failed: {message}")
+
+    def _find_clear(self) -> None:
+        finish(self.find_thread)  # before the worker is let go (workers.start says why)
+        self.find_worker, self.find_thread = None, None
+
     def _box_done(self, mask) -> None:
         self._box_clear()
         if mask is None:
@@ -134,6 +171,18 @@ class Jobs(QObject):
         """Block until the running thread ends (tests and shutdown)."""
         finish(self.thread, timeout_ms)
         finish(self.box_thread, timeout_ms)
+        finish(self.find_thread, timeout_ms)
+
+
+FIND_MOST = 300  # matches outlined on one image by Find like these (~0.1-0.3 s each, one thread)
+
+
+def _objects_like(image, masks, labels) -> list:
+    """The objects of ``image`` like its own ``masks``, outside them, best match first."""
+    exemplars = Exemplars.from_reviewed([(image, masks, labels)])
+    if exemplars is None:
+        return []
+    return find_like(image, exemplars, taken=masks.any(0), most=FIND_MOST)
 
 
 def _mask_in_box(predictor: ClickPredictor, image, box) -> object:

@@ -72,6 +72,7 @@ ACTIONS = [
     ("accept_all", "Accept all on image = mark reviewed", ["Ctrl+Return"]),
     ("prelabel", "Pre-label this image", ["Ctrl+L"]),
     ("prelabel_all", "Pre-label all unreviewed images", ["Ctrl+Shift+L"]),
+    ("find_like", "Find objects like the ones on this image", ["Ctrl+F"]),
     ("finetune", "Fine-tune on reviewed images…", ["Ctrl+T"]),
     ("cancel", "Cancel background job", ["Ctrl+."]),
     ("pause_learning", "Pause online learning", ["Ctrl+P"]),
@@ -115,7 +116,15 @@ MENUS = {
         "brush_smaller",
         "brush_larger",
     ],
-    "&Model": ["prelabel", "prelabel_all", "finetune", "cancel", "pause_learning", "auto_threshold"],
+    "&Model": [
+        "prelabel",
+        "prelabel_all",
+        "find_like",
+        "finetune",
+        "cancel",
+        "pause_learning",
+        "auto_threshold",
+    ],
     "&Help": ["help"],
 }
 
@@ -498,6 +507,10 @@ class MainWindow(QMainWindow):
         self.controller.set_segmenter(segmenter, path)
         self._show_brush()
         return True
+
+    def on_find_like(self) -> None:
+        if self.jobs.find_like():
+            self.show_message("finding objects like these…")
 
     def on_box(self, box) -> None:
         if self.jobs.box(box):

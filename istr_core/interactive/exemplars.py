@@ -155,11 +155,15 @@ def find_like(
     exemplars: Exemplars,
     predictor: ClickPredictor | None = None,
     config: ExemplarConfig = ExemplarConfig(),
+    taken: np.ndarray | None = None,
+    most: int | None = None,
 ) -> list[Prediction]:
     """Objects in ``image`` like the exemplars, best match first: each correlation peak of a class
     outlined by ``predictor`` (the click tool, weight-free unless given one with a model; one is made
     when None) from one positive click, kept when its area is like the class's and it covers no peak
-    already outlined. The score is the correlation, so the gate's thresholds choose among them."""
+    already outlined (nor mostly inside ``taken``, the objects an image already has). The score is
+    the correlation, so the gate's thresholds choose among them. At most ``most`` are outlined
+    (default: ``most_per_object`` x the busiest reviewed image's objects + ``spare_candidates``)."""
     if predictor is None:
         predictor = ClickPredictor(None)
     predictor.set_image(image)
@@ -168,7 +172,8 @@ def find_like(
     ]
     peaks.sort(key=lambda p: -p[0])
     budget = int(config.most_per_object * exemplars.most_objects) + config.spare_candidates
-    taken = np.zeros(image.shape[:2], bool)
+    budget = budget if most is None else most
+    taken = np.zeros(image.shape[:2], bool) if taken is None else np.array(taken, bool)
     found: list[Prediction] = []
     for score, x, y, c in peaks:
         if len(found) >= budget:
