@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from istr_core.interactive import ClickPredictor
-from istr_core.interactive.exemplars import Exemplars, find_like
+from istr_core.interactive.exemplars import objects_like
 
 from ..controller import Controller
 from .workers import CallWorker, FinetuneWorker, PrelabelWorker, Worker, finish, start
@@ -179,10 +179,7 @@ FIND_MOST = 300  # matches outlined on one image by Find like these (~0.1-0.3 s 
 
 def _objects_like(image, masks, labels) -> list:
     """The objects of ``image`` like its own ``masks``, outside them, best match first."""
-    exemplars = Exemplars.from_reviewed([(image, masks, labels)])
-    if exemplars is None:
-        return []
-    return find_like(image, exemplars, taken=masks.any(0), most=FIND_MOST)
+    return objects_like(image, [(image, masks, labels)], taken=masks.any(0), most=FIND_MOST) or []
 
 
 def _mask_in_box(predictor: ClickPredictor, image, box) -> object:

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from istr_core.data.images import ImageReadError, read_image
 from istr_core.data.rle import encode_mask
-from istr_core.interactive.exemplars import Exemplars, find_like
+from istr_core.interactive.exemplars import objects_like
 from istr_core.predict.edge_snap import snap_predictions
 from istr_core.structures import Prediction, Progress
 
@@ -124,10 +124,7 @@ class PrelabelWorker(Worker):
         sources = (self.exemplar_sources or {}).get(tuple(image.shape[:2]))
         if not sources:
             return None
-        exemplars = Exemplars.from_reviewed(
-            [(read_image(path), masks, labels) for path, masks, labels in sources]
-        )
-        return None if exemplars is None else find_like(image, exemplars)
+        return objects_like(image, [(read_image(path), masks, labels) for path, masks, labels in sources])
 
 
 class CallWorker(Worker):

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..interactive.exemplars import Exemplars, find_like
+from ..interactive.exemplars import objects_like
 from ..predict.edge_snap import snap_to_edges
 from ..structures import Prediction
 from .annotation_cost import ClickCounter, CostModel, ImageReview, mask_iou_matrix, review_image
@@ -125,9 +125,7 @@ def exemplars_to_price(
     last :data:`EXEMPLAR_IMAGES` are used), as it would have been shown them; with none, from its own
     reviewed objects ``own`` (masks, labels), so that the gate learns from the first image of a
     scene what exemplars would do on the next (that image itself is never shown any)."""
-    sources = list(reviewed)[-EXEMPLAR_IMAGES:] or [(image, *own)]
-    found = Exemplars.from_reviewed(sources)
-    return [] if found is None else find_like(image, found)
+    return objects_like(image, list(reviewed)[-EXEMPLAR_IMAGES:] or [(image, *own)]) or []
 
 
 def price_outlines(

@@ -168,21 +168,24 @@ def find_like(
         predictor = ClickPredictor(None)
     predictor.set_image(image)
     peaks = [
-        (score, x, y, c) for c in exemplars.classes for score, x, y in correlation_peaks(image, c, config)
+        (score, x, y, k)
+        for k, c in enumerate(exemplars.classes)
+        for score, x, y in correlation_peaks(image, c, config)
     ]
     peaks.sort(key=lambda p: -p[0])
+    areas = [np.quantile(c.areas, [0.02, 0.98]) for c in exemplars.classes]  # each class's usual areas
     budget = int(config.most_per_object * exemplars.most_objects) + config.spare_candidates
     budget = budget if most is None else most
     taken = np.zeros(image.shape[:2], bool) if taken is None else np.array(taken, bool)
     found: list[Prediction] = []
-    for score, x, y, c in peaks:
+    for score, x, y, k in peaks:
         if len(found) >= budget:
             break
         if taken[y, x]:  # inside an object already found: the same object again
             continue
         mask = predictor.predict([Click(True, float(x), float(y))])
         area = int(np.count_nonzero(mask))
-        low, high = np.quantile(c.areas, [0.02, 0.98])
+        low, high = areas[k]
         if not low / config.area_margin <= area <= high * config.area_margin:
             continue
         if np.count_nonzero(mask & taken) > 0.5 * area:  # mostly an object already found
@@ -190,5 +193,17 @@ def find_like(
         taken |= mask
         ys, xs = np.nonzero(mask)
         box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-        found.append(Prediction(mask, box, c.label, score))
+        found.append(Prediction(mask, box, exemplars.classes[k].label, score))
     return found
+
+
+def objects_like(
+    image: np.ndarray,
+    reviewed: Sequence[tuple[np.ndarray, np.ndarray, Sequence[int]]],
+    taken: np.ndarray | None = None,
+    most: int | None = None,
+) -> list[Prediction] | None:
+    """:func:`find_like` with the exemplars of ``reviewed`` (image, masks, labels); None when they
+    hold no object to look like."""
+    exemplars = Exemplars.from_reviewed(reviewed)
+    return None if exemplars is None else find_like(image, exemplars, taken=taken, most=most)
