@@ -110,6 +110,13 @@ def parse_args(argv=None):
         "(istr-app's default; --no-exemplars: the model's pre-labels only)",
     )
     ap.add_argument(
+        "--seeded",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the gate also prices 'click the first 3 objects, then find the rest like them' on each "
+        "image and may choose it (istr-app's default; --no-seeded: not)",
+    )
+    ap.add_argument(
         "--steps-follow-size",
         action="store_true",
         help="online: fewer steps per image once the model has grown its proposals, as many as cost "
@@ -226,7 +233,7 @@ def write_prices(path: Path, mode: str, priced) -> None:
     """One JSON line per image: its seconds at every option (thresholds as strings, "none" for no
     pre-labels) with the click tool's model path and, where priced, its weight-free path, and the
     same with the pre-labels' outlines snapped to the image's edges ("snapped": per path), and shown the
-    objects found from the reviewed images ("exemplars": per path)."""
+    objects found from the reviewed images ("exemplars": per path) or like its first ones ("seeded")."""
 
     def options(seconds):
         return None if seconds is None else {"none" if t is None else str(t): s for t, s in seconds.items()}
@@ -240,6 +247,8 @@ def write_prices(path: Path, mode: str, priced) -> None:
                 line["snapped"] = {path: options(seconds) for path, seconds in p.snapped.items()}
             if p.exemplars is not None:
                 line["exemplars"] = {path: options(seconds) for path, seconds in p.exemplars.items()}
+            if p.seeded is not None:
+                line["seeded"] = {path: options(seconds) for path, seconds in p.seeded.items()}
             f.write(json.dumps(line) + "\n")
 
 
@@ -366,6 +375,7 @@ def main(argv=None) -> int:
                 choose_click_path=not args.gate_model_clicks,
                 snap_edges=args.snap_edges,
                 exemplars=args.exemplars,
+                seeded=args.seeded,
             )
             if gated
             else None,

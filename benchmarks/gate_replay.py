@@ -52,10 +52,11 @@ Rule = Callable[[int, list[PricedImage], list[np.ndarray]], list[PricedImage]]
 
 
 def load_prices(
-    path: Path, mode: str | None, snapped: bool = True, exemplars: bool = True
+    path: Path, mode: str | None, snapped: bool = True, exemplars: bool = True, seeded: bool = True
 ) -> list[PricedImage]:
     """The priced images of ``mode``; ``snapped`` False drops the snapped outlines' prices (the gate
-    as it was before it could snap), ``exemplars`` False the exemplar pre-labels' prices."""
+    as it was before it could snap), ``exemplars`` False the exemplar pre-labels' prices, ``seeded``
+    False those of "click the first 3, then find the rest like them"."""
 
     def options(d):
         return None if d is None else {None if k == "none" else float(k): v for k, v in d.items()}
@@ -77,6 +78,7 @@ def load_prices(
             options(r["weight_free"]),
             snapped=tables(r, "snapped", snapped),
             exemplars=tables(r, "exemplars", exemplars),
+            seeded=tables(r, "seeded", seeded),
         )
         for r in rows
         if mode is None or r["mode"] == mode
@@ -149,6 +151,7 @@ def replay_gate(priced: list[PricedImage], looks: list[np.ndarray], k: int, defa
         default=default,
         snap_edges=any(p.snapped for p in priced),
         exemplars=any(p.exemplars for p in priced),
+        seeded=any(p.seeded for p in priced),
     )
     priced = with_sizes(priced, looks)
 
@@ -189,7 +192,8 @@ def _priced_by(priced: list[PricedImage], decision: Callable[[int], tuple]) -> d
             option, key = None, (key[0], False)
         prices = tables.get(key) or tables[(MODEL, key[1])]
         seconds += prices[option]
-        shown.append("none" if option is None else f"exemplars {option}" if key[1] == EXEMPLARS else option)
+        named = option if key[1] in (False, True) else f"{key[1]} {option}"  # the model's, or what else
+        shown.append("none" if option is None else named)
         per_image.append(round(prices[option] / max(image.objects, 1), 3))
     return {**summary(priced, seconds), "shown": shown, "seconds_per_object_per_image": per_image}
 
@@ -274,10 +278,21 @@ def main(argv=None) -> int:
         action="store_true",
         help="ignore the exemplar pre-labels' prices (the gate before it could show them)",
     )
+    ap.add_argument(
+        "--no-seeded",
+        action="store_true",
+        help="ignore the prices of 'click the first 3, then find the rest' (the gate before it could)",
+    )
     ap.add_argument("--plot", type=Path, help="PNG: seconds per object per image, clicks and each rule")
     ap.add_argument("--title", default="", help="the plot's title")
     args = ap.parse_args(argv)
-    priced = load_prices(args.prices, args.mode, snapped=not args.no_snap, exemplars=not args.no_exemplars)
+    priced = load_prices(
+        args.prices,
+        args.mode,
+        snapped=not args.no_snap,
+        exemplars=not args.no_exemplars,
+        seeded=not args.no_seeded,
+    )
     looks = [describe(read_image(args.images / p.key)) for p in priced]
     priced = with_sizes(priced, looks)
     default = None if args.default == "none" else float(args.default)

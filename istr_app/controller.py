@@ -69,6 +69,9 @@ class Controller(QObject):
         self.snap_edges = False  # pre-labels' outlines snapped to the image's edges: the gate's choice
         # pre-labels found like the reviewed objects of each image size, not the model's: the gate's choice
         self.exemplar_sources = None
+        # nothing shown until the annotator has made the first few objects of an image, then the
+        # objects like those (the gate's choice: "click a few, then find the rest")
+        self.seeded = False
         self.dirty = False
         self.autosave_enabled = True  # off for the headless self-check, which must not touch DIR
         self._writer = autosave.BackgroundWriter()
@@ -312,11 +315,29 @@ class Controller(QObject):
 
     def add_found(self, key: str, predictions: list) -> int:
         """Objects found like the image's own (project class indices) as pre-labels beside its
-        instances (one undo step); returns how many the slider shows."""
-        new = [Instance(p.mask.astype(bool), int(p.label), float(p.score), MODEL) for p in predictions]
+        instances (one undo step), but not those mostly inside an object made while they were
+        searched for; returns how many the slider shows."""
+        masks, _ = self.reviewed_masks(key)
+        made = masks.any(0) if len(masks) else None
+        new = [
+            Instance(p.mask.astype(bool), int(p.label), float(p.score), MODEL)
+            for p in predictions
+            if made is None
+            or made.shape != p.mask.shape
+            or np.count_nonzero(p.mask & made) <= 0.5 * np.count_nonzero(p.mask)
+        ]
         if new:
             self.execute(AddInstances(key, new))
         return sum(i.score >= self.threshold for i in new)
+
+    def hide_prelabels(self, key: str) -> int:
+        """Remove the image's pre-labels nobody accepted (one undo step): the gate now wants it
+        shown nothing; returns how many."""
+        rec = self.project.record(key)
+        old = [i.id for i in rec.instances if i.source == MODEL and not i.accepted]
+        if old:
+            self.execute(RemoveInstances(key, old))
+        return len(old)
 
     def prelabel_current_sync(self) -> None:
         """Pre-label on the calling thread; only for the headless self-check (--screenshot)."""

@@ -70,6 +70,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="let the pre-label gate also price the objects found like the ones you reviewed on images "
         "of the same size (no model), and show those instead of the model's where that was cheaper",
     )
+    p.add_argument(
+        "--seeded",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let the pre-label gate also price 'click the first 3 objects, then find the rest like them' "
+        "on your reviewed images, and where that was cheaper, search each new image after your 3rd object",
+    )
     p.add_argument("--screenshot", type=Path, help="headless self-check: save a window screenshot and exit")
     p.add_argument("--version", action=PrintVersion)
     return p.parse_args(argv)
@@ -113,7 +120,11 @@ def build_window(args: argparse.Namespace, folder: Path):
     controller = Controller(project, args.annotations, segmenter, args.weights)
     controller.threshold = min(1.0, max(0.05, args.threshold))
     window = MainWindow(
-        controller, show_unpriced=args.prelabel, snap_edges=args.snap_edges, exemplars=args.exemplars
+        controller,
+        show_unpriced=args.prelabel,
+        snap_edges=args.snap_edges,
+        exemplars=args.exemplars,
+        seeded=args.seeded,
     )
     if args.screenshot is not None:  # read-only self-check: show any unsaved work, write nothing
         controller.autosave_enabled, args.recover = False, "yes" if args.recover == "ask" else args.recover

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from istr_core.interactive import ClickPredictor
-from istr_core.interactive.exemplars import objects_like
+from istr_core.interactive.exemplars import objects_like_these
 
 from ..controller import Controller
 from .workers import CallWorker, FinetuneWorker, PrelabelWorker, Worker, finish, start
@@ -48,7 +48,9 @@ class Jobs(QObject):
         items = [(k, c.project.record(k).path) for k in keys]
         sources = c.exemplar_sources
         sources = None if sources is None else {size: list(v) for size, v in sources.items()}
-        worker = PrelabelWorker(c.segmenter, items, snap_edges=c.snap_edges, exemplar_sources=sources)
+        worker = PrelabelWorker(
+            c.segmenter, items, snap_edges=c.snap_edges, exemplar_sources=sources, seeded=c.seeded
+        )
         worker.result.connect(c.apply_predictions)
         worker.result.connect(self.prelabelled)
         self._start("prelabel", worker)
@@ -104,7 +106,7 @@ class Jobs(QObject):
             c.message.emit("draw or accept a few objects first: Find like these looks for more like them")
             return False
         self._find_key = c.record.key
-        self.find_worker = CallWorker(_objects_like, c.image.copy(), masks, labels)
+        self.find_worker = CallWorker(objects_like_these, c.image.copy(), masks, labels)
         self.find_worker.finished.connect(self._find_done)
         self.find_worker.failed.connect(self._find_failed)
         self.find_thread = start(self.find_worker)
@@ -172,14 +174,6 @@ class Jobs(QObject):
         finish(self.thread, timeout_ms)
         finish(self.box_thread, timeout_ms)
         finish(self.find_thread, timeout_ms)
-
-
-FIND_MOST = 300  # matches outlined on one image by Find like these (~0.1-0.3 s each, one thread)
-
-
-def _objects_like(image, masks, labels) -> list:
-    """The objects of ``image`` like its own ``masks``, outside them, best match first."""
-    return objects_like(image, [(image, masks, labels)], taken=masks.any(0), most=FIND_MOST) or []
 
 
 def _mask_in_box(predictor: ClickPredictor, image, box) -> object:

@@ -3,7 +3,8 @@ every threshold, against clicking every object, decides the threshold of the nex
 whether the click tool uses the model or its weight-free path, whether the pre-labels' outlines
 are snapped to the image's edges, and whether the next images show the objects found like the
 reviewed ones of their size instead of the model's (``sources`` keeps the last reviewed images of
-each size for that).
+each size for that), or nothing until the annotator has made the first few objects, then the objects
+like those on the same image.
 
 All pricing and deciding is :mod:`istr_core.eval.gate` (the session benchmark's gate). This module
 keeps what each image was shown when it was pre-labelled (its predictions down to the worker's 0.05,
@@ -35,6 +36,7 @@ from istr_core.eval.gate import (
     exemplars_to_price,
     outlines_to_price,
     price_outlines,
+    seeded_to_price,
 )
 
 from .workers import CallWorker, ExemplarSources, finish, start
@@ -72,9 +74,10 @@ class GateService(QObject):
         cost: CostModel | None = None,
         snap_edges: bool = False,
         exemplars: bool = False,
+        seeded: bool = False,
     ):
         super().__init__()
-        self.gate = PrelabelGate(window, default, snap_edges=snap_edges, exemplars=exemplars)
+        self.gate = PrelabelGate(window, default, snap_edges=snap_edges, exemplars=exemplars, seeded=seeded)
         self.cost = cost or CostModel()
         self.last_pricing_s = 0.0
         self._shown: dict[str, Shown] = {}
@@ -148,13 +151,15 @@ def _price(
     ``gate``, with the click tool's model path and (where the gate chooses the path) its weight-free
     path, each with the model's outlines, (where the gate may snap) with them snapped to the image's
     edges, and (where the gate may show them) the objects found like the reviewed ones of its size
-    in ``sources`` (the session benchmark's pricing). Reads only the gate's fixed settings."""
+    in ``sources``, and (where the gate may seed) the objects like its first few found after those
+    were clicked (the session benchmark's pricing). Reads only the gate's fixed settings."""
     started = time.monotonic()
     image = read_image(item.path)
     found = None
     if gate.exemplars:
         before = [(read_image(p), m, k) for p, m, k in sources.get(tuple(image.shape[:2]), [])]
         found = exemplars_to_price(image, before, (item.masks, item.labels))
+    seeded = seeded_to_price(image, (item.masks, item.labels)) if gate.seeded else None
     masks = [rle_to_mask(r).astype(bool) for r in item.shown.rles]
     outlines = outlines_to_price(image, masks, gate.snap_edges)
     tool = InteractiveClickTool(cost.accept_iou, cost.max_clicks)
@@ -163,6 +168,6 @@ def _price(
         counters[WEIGHT_FREE] = tool.for_image(None, image)
     labels = (item.shown.labels, item.labels.tolist()) if item.classes else (None, None)
     tables = price_outlines(
-        outlines, item.shown.scores, item.masks, cost, counters, *labels, gate.thresholds, found
+        outlines, item.shown.scores, item.masks, cost, counters, *labels, gate.thresholds, found, seeded
     )
     return PricedImage.from_tables(item.key, tables, image.shape[:2]), time.monotonic() - started

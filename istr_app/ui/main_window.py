@@ -24,12 +24,14 @@ from PySide6.QtWidgets import (
     QSlider,
 )
 
+from istr_core.eval.gate import SEED_OBJECTS
 from istr_core.formats import FORMATS
 from istr_core.formats.dataset import AnnotationError
 from istr_core.predict.segmenter import Segmenter
 
 from ..controller import Controller
 from ..core import autosave
+from ..core.document import MODEL, REVIEWED
 from ..services.jobs import Jobs
 from ..services.online_loop import OnlineLoop, Reviewed, RoundInfo
 from ..services.prelabel_gate import GateService, Shown, ToPrice
@@ -143,6 +145,7 @@ class MainWindow(QMainWindow):
         show_unpriced: bool = False,
         snap_edges: bool = False,
         exemplars: bool = False,
+        seeded: bool = False,
     ):
         super().__init__()
         self.controller, self.jobs = controller, Jobs(controller)
@@ -157,8 +160,11 @@ class MainWindow(QMainWindow):
         # ``snap_edges`` (istr-app --snap-edges): the gate may also snap the outlines to the image's edges
         # ``exemplars`` (istr-app's default; --no-exemplars): the gate may show the objects found like
         # the reviewed ones of an image's size instead of the model's pre-labels
+        # ``seeded`` (istr-app's default; --no-seeded): the gate may show an image nothing until the
+        # annotator has made its first SEED_OBJECTS objects, then search it for objects like them
         default = None if hide else controller.threshold
-        self.gate = GateService(default=default, snap_edges=snap_edges, exemplars=exemplars)
+        self.gate = GateService(default=default, snap_edges=snap_edges, exemplars=exemplars, seeded=seeded)
+        self._seeded_searched: set[str] = set()  # images searched after their first objects
         controller.set_click_model(not self.gate.gate.decision.weight_free)  # weight-free until priced
         self._gate_moving, self._manual_value = False, round(controller.threshold * 100)
         self.ask_on_close = True
@@ -281,6 +287,7 @@ class MainWindow(QMainWindow):
         self.jobs.prelabelled.connect(self._remember_prelabels)
         self.gate.decided.connect(self._on_gate)
         c.current_changed.connect(self._focus_gate)
+        c.instances_changed.connect(self._find_seeded)
         c.model_changed.connect(self._show_gate)
         self.gate.failed.connect(self.show_message)
 
@@ -389,11 +396,40 @@ class MainWindow(QMainWindow):
                 decision.snap_edges != self.controller.snap_edges
                 or sources is not None
                 or (self.controller.exemplar_sources is not None)
+                or decision.seeded != self.controller.seeded
             ):
                 self.controller.snap_edges = decision.snap_edges
                 self.controller.exemplar_sources = sources  # found from the newest reviewed images too
+                self.controller.seeded = decision.seeded
                 self._prelabel_ahead()  # the next images as the gate now wants them
+            self._hide_for_seeding()
         self._show_gate()
+
+    def _hide_for_seeding(self) -> None:
+        """The gate wants the image in view shown nothing until its first objects are made: the
+        model's pre-labels it was given before are taken away (one undo step), and where the
+        annotator has made enough already, the search starts."""
+        c = self.controller
+        rec = c.record
+        if not c.seeded or rec is None or rec.status == REVIEWED or rec.key in self._seeded_searched:
+            return
+        c.hide_prelabels(rec.key)
+        self._find_seeded()
+
+    def _find_seeded(self) -> None:
+        """The gate's "click a few, then find the rest": once the annotator has made the first
+        SEED_OBJECTS objects of an image shown nothing, the objects like them are searched for, once
+        per image, in the background (they come as pre-labels the slider filters)."""
+        c = self.controller
+        rec = c.record
+        if not c.seeded or rec is None or rec.status == REVIEWED or rec.key in self._seeded_searched:
+            return
+        if any(i.source == MODEL and not i.accepted for i in rec.instances):
+            return  # it shows pre-labels (given before the gate chose this, or found already)
+        made = len(c.reviewed_masks(rec.key)[0])
+        if made >= SEED_OBJECTS and self.jobs.find_like():
+            self._seeded_searched.add(rec.key)
+            self.show_message(f"finding objects like your first {made}…")
 
     def _move_slider(self, value: int) -> None:
         self._gate_moving = True
@@ -423,6 +459,7 @@ class MainWindow(QMainWindow):
             self.controller.set_click_model(True)  # off: the click tool uses the model again
             self.controller.snap_edges = False  # and the pre-labels are the model's outlines
             self.controller.exemplar_sources = None
+            self.controller.seeded = False
             if self.slider.value() == HIDE_ALL:  # off after "none": show pre-labels again
                 self._move_slider(self._manual_value if self._manual_value != HIDE_ALL else 30)
         self._show_gate()

@@ -14,7 +14,7 @@ the fewer of its clicks and the anchors of its edge-snapping polygon, each ancho
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -48,6 +48,11 @@ class ImageReview:
     polygons: int = 0  # fixes and missed objects drawn by hand
     seconds: float = 0.0
     matched_iou: list[float] = field(default_factory=list)
+
+    def __add__(self, other: ImageReview) -> ImageReview:
+        """The work on two parts of one image (objects clicked first, then the rest reviewed)."""
+        counts = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        return ImageReview(**counts)
 
 
 def mask_iou_matrix(pred: Sequence[np.ndarray], true: Sequence[np.ndarray]) -> np.ndarray:

@@ -35,6 +35,15 @@ path), which need no training, can be priced beside them (:func:`exemplars_to_pr
 ``PricedImage.exemplars``) and shown instead where cheaper (``PrelabelGate(exemplars=True)``,
 istr-app's default); an image of a size nobody has reviewed has none to show, and is hidden.
 
+Nor need they come from another image: the annotator clicks an image's first :data:`SEED_OBJECTS`
+objects, then the objects like those are found on the same image (istr-app's Find like these, run
+by itself after the 3rd object). :func:`seeded_to_price` prices it on a reviewed image (its first 3
+true objects clicked from nothing, the rest reviewed with what was found), ``PricedImage.seeded``
+holds it and ``PrelabelGate(seeded=True)`` chooses it where cheaper (istr-app's default); needing no
+other image, it is also what an image that would be hidden for want of its own size's prices or
+exemplars is shown, when it was cheaper than clicking on the last images (benchmarks/README,
+"Click 3, then find the rest": droplets 0.718 -> 0.642 x clicks, the first frames of each video).
+
 Before any image is priced the gate shows ``default``: a threshold, or ``None``, no pre-labels (the
 session benchmark's and istr-app's choice for the embedded default model: its unpriced pre-labels on
 the first image of new data cost more than clicking on droplets and the procedural scenes, and the
@@ -54,7 +63,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..interactive.exemplars import objects_like
+from ..interactive.exemplars import objects_like, objects_like_these
 from ..predict.edge_snap import snap_to_edges
 from ..structures import Prediction
 from .annotation_cost import ClickCounter, CostModel, ImageReview, mask_iou_matrix, review_image
@@ -65,7 +74,11 @@ MODEL, WEIGHT_FREE = "model", "weight-free"  # the click tool's two paths
 # the pre-labels a table prices, beside the model's outlines (False) and the same snapped (True):
 # objects found from the reviewed ones (:mod:`istr_core.interactive.exemplars`), no model
 EXEMPLARS = "exemplars"
-Outlines = bool | str  # False: the model's outlines, True: snapped to the image's edges, EXEMPLARS
+# or: the annotator clicks the image's first SEED_OBJECTS objects, then the objects like them on the
+# same image are found (istr-app's Find like these, run for them) and reviewed: no model, no other image
+SEEDED = "seeded"
+SEED_OBJECTS = 3
+Outlines = bool | str  # False: the model's outlines, True: snapped to the image's edges, EXEMPLARS, SEEDED
 
 
 def price_thresholds(
@@ -128,6 +141,14 @@ def exemplars_to_price(
     return objects_like(image, list(reviewed)[-EXEMPLAR_IMAGES:] or [(image, *own)]) or []
 
 
+def seeded_to_price(image: np.ndarray, own: tuple[np.ndarray, Sequence[int]]) -> list[Prediction]:
+    """The objects :func:`price_outlines` prices as a reviewed ``image``'s seeded pre-labels: those
+    like its first :data:`SEED_OBJECTS` reviewed objects (``own``: masks, labels), found outside them
+    on the same image, as the annotator who clicked those first would have been shown them."""
+    masks, labels = own
+    return objects_like_these(image, np.asarray(masks)[:SEED_OBJECTS], list(labels)[:SEED_OBJECTS])
+
+
 def price_outlines(
     outlines: dict[bool, Sequence[np.ndarray]],
     pred_scores: Sequence[float],
@@ -138,13 +159,16 @@ def price_outlines(
     true_labels: Sequence[int] | None = None,
     thresholds: Sequence[float] = THRESHOLDS,
     exemplars: Sequence | None = None,
+    seeded: Sequence | None = None,
 ) -> dict[tuple[str, Outlines], dict[Option, ImageReview]]:
     """:func:`price_thresholds` of one image's pre-labels for every click path in ``counters`` (a
     counter None: polygon pricing) and every outline in ``outlines`` (False: the model's, True:
     snapped to the image's edges, :mod:`istr_core.predict.edge_snap`), keyed (path, snapped); with
     ``exemplars`` (predictions of :func:`istr_core.interactive.exemplars.find_like`, with their own
-    scores and labels), those too, keyed (path, EXEMPLARS). One memoised counter per path, so the
-    missed objects and the pre-labels the snap left alone are simulated once for every table."""
+    scores and labels), those too, keyed (path, EXEMPLARS); with ``seeded`` (:func:`seeded_to_price`),
+    the first :data:`SEED_OBJECTS` true objects clicked from nothing and the rest reviewed with those,
+    keyed (path, SEEDED). One memoised counter per path, so the missed objects and the pre-labels the
+    snap left alone are simulated once for every table."""
     true = [np.asarray(m, bool) for m in true_masks]  # the same arrays for both: the memo's keys
     tables = {}
     for path, counter in counters.items():
@@ -165,7 +189,30 @@ def price_outlines(
                 true_labels,
                 thresholds,
             )
+        if seeded is not None:
+            labels = None if pred_labels is None else [p.label for p in seeded]
+            tables[(path, SEEDED)] = _price_seeded(seeded, true, cost, memo, labels, true_labels, thresholds)
     return tables
+
+
+def _price_seeded(found, true, cost, counter, labels, true_labels, thresholds) -> dict[Option, ImageReview]:
+    """The first :data:`SEED_OBJECTS` of ``true`` clicked from nothing, plus the rest reviewed with
+    ``found`` shown at each threshold (with none shown: every object clicked, as in the other tables)."""
+    k = SEED_OBJECTS
+    seed_labels = None if true_labels is None else list(true_labels)[:k]
+    rest_labels = None if true_labels is None else list(true_labels)[k:]
+    seeds = review_image([], [], true[:k], cost or CostModel(), counter, [], seed_labels)
+    rest = price_thresholds(
+        [p.mask for p in found],
+        [p.score for p in found],
+        true[k:],
+        cost,
+        counter,
+        labels,
+        rest_labels,
+        thresholds,
+    )
+    return {t: seeds + review for t, review in rest.items()}
 
 
 def memoised_clicks(counter: ClickCounter) -> ClickCounter:
@@ -198,6 +245,8 @@ class PricedImage:
     snapped: dict[str, dict[Option, float]] | None = None
     # the same image shown the objects found from the reviewed images before it, per click path
     exemplars: dict[str, dict[Option, float]] | None = None
+    # the same image with its first SEED_OBJECTS objects clicked, then shown the objects like them
+    seeded: dict[str, dict[Option, float]] | None = None
 
     @classmethod
     def from_reviews(
@@ -223,16 +272,21 @@ class PricedImage:
         priced = cls.from_reviews(key, tables[(MODEL, False)], free, size)
         snapped = {path: _seconds(r) for (path, snap), r in tables.items() if snap is True}
         found = {path: _seconds(r) for (path, snap), r in tables.items() if snap == EXEMPLARS}
-        return dataclasses.replace(priced, snapped=snapped or None, exemplars=found or None)
+        seeded = {path: _seconds(r) for (path, snap), r in tables.items() if snap == SEEDED}
+        return dataclasses.replace(
+            priced, snapped=snapped or None, exemplars=found or None, seeded=seeded or None
+        )
 
     def by_path(self) -> dict[str, dict[Option, float]]:
         return {MODEL: self.seconds} | ({} if self.weight_free is None else {WEIGHT_FREE: self.weight_free})
 
     def tables(self) -> dict[tuple[str, Outlines], dict[Option, float]]:
-        """Prices per (click path, outlines: False, True for snapped, or EXEMPLARS)."""
+        """Prices per (click path, outlines: False, True for snapped, EXEMPLARS or SEEDED)."""
         raw = {(path, False): prices for path, prices in self.by_path().items()}
         snapped = {(path, True): prices for path, prices in (self.snapped or {}).items()}
-        return raw | snapped | {(path, EXEMPLARS): prices for path, prices in (self.exemplars or {}).items()}
+        found = {(path, EXEMPLARS): prices for path, prices in (self.exemplars or {}).items()}
+        seeded = {(path, SEEDED): prices for path, prices in (self.seeded or {}).items()}
+        return raw | snapped | found | seeded
 
 
 def _seconds(reviews: dict[Option, ImageReview]) -> dict[Option, float]:
@@ -258,6 +312,7 @@ class GateDecision:
     snap_edges: bool = False  # the pre-labels' outlines are snapped to the image's edges
     exemplars: bool = False  # the pre-labels are objects found from the reviewed ones, not the model's
     no_exemplars: bool = False  # exemplars were chosen, but no reviewed image of this size holds any
+    seeded: bool = False  # the annotator clicks the first SEED_OBJECTS objects, then is shown those like them
 
     @property
     def weight_free(self) -> bool:
@@ -266,7 +321,7 @@ class GateDecision:
     @property
     def outlines(self) -> Outlines:
         """The key of the chosen pre-labels in a priced image's tables (beside the click path)."""
-        return EXEMPLARS if self.exemplars else self.snap_edges
+        return SEEDED if self.seeded else EXEMPLARS if self.exemplars else self.snap_edges
 
     @property
     def hidden(self) -> bool:
@@ -274,6 +329,20 @@ class GateDecision:
 
     def line(self) -> str:
         """One line for the status bar and the benchmark log."""
+        if self.seeded and not self.hidden:
+            why = (
+                "a new image size; "
+                if self.new_scene
+                else "no reviewed image of this size; "
+                if self.no_exemplars
+                else ""
+            )
+            last = f"last {self.images} reviewed image{'s' if self.images > 1 else ''}"
+            return (
+                f"{why}click {SEED_OBJECTS} objects, then objects like them, threshold {self.threshold:.2f}: "
+                f"{self.seconds_per_object:.1f} s/object against {self.clicks_seconds_per_object:.1f} "
+                f"by clicking ({last}){self.path_note()}"
+            )
         if self.new_scene:
             return f"pre-labels hidden: a new image size, none of it reviewed yet{self.path_note()}"
         if self.no_exemplars:
@@ -317,7 +386,10 @@ class PrelabelGate:
     (:func:`outlines_to_price`), and the gate may choose them. ``exemplars``: callers price the
     objects found from the reviewed images (:func:`exemplars_to_price`), and the gate may show those
     instead of the model's; on an image no reviewed image of its size precedes there are none to
-    show, and it is hidden."""
+    show, and it is hidden. ``seeded``: callers price "click the first few, then find the rest like
+    them" (:func:`seeded_to_price`), and the gate may choose it; it needs no other image, so it is
+    also what an image is shown that would otherwise be hidden for want of its size's prices or
+    exemplars, when it was cheaper than clicking on the last images."""
 
     def __init__(
         self,
@@ -327,6 +399,7 @@ class PrelabelGate:
         choose_click_path: bool = True,
         snap_edges: bool = False,
         exemplars: bool = False,
+        seeded: bool = False,
     ):
         if window < 1:
             raise ValueError(f"the gate's window must be >= 1 image, not {window}")
@@ -334,6 +407,7 @@ class PrelabelGate:
         self.choose_click_path = choose_click_path  # its callers price both click paths
         self.snap_edges = snap_edges  # its callers price the snapped outlines too
         self.exemplars = exemplars  # its callers price the objects found from the reviewed ones too
+        self.seeded = seeded  # its callers price "click a few, then find the rest like them" too
         first = () if self.default is None else (self.default,)
         self.thresholds: tuple[float, ...] = tuple(sorted({*map(float, grid), *first}))
         self.priced: deque[PricedImage] = deque(maxlen=window)
@@ -353,12 +427,23 @@ class PrelabelGate:
         if not self._new_scene():
             decision = self._decision
         elif not self._by_size.get(self.size):
-            return GateDecision(None, click_path=self._first_path, new_scene=True)
+            return self._seeded_instead(GateDecision(None, click_path=self._first_path, new_scene=True))
         else:
             decision = decide(list(self._by_size[self.size]), self.thresholds)
         if decision.exemplars and self.size is not None and self.size not in self._by_size:
-            return dataclasses.replace(decision, threshold=None, exemplars=False, no_exemplars=True)
+            hidden = dataclasses.replace(decision, threshold=None, exemplars=False, no_exemplars=True)
+            return self._seeded_instead(hidden)
         return decision
+
+    def _seeded_instead(self, hidden: GateDecision) -> GateDecision:
+        """``hidden`` (an image with nothing of its own to decide from or show), or, for a gate that
+        may seed and where the last images price it below clicking, "click a few, then find the rest"."""
+        if not self.seeded or not self.priced:
+            return hidden
+        seeded = decide(list(self.priced), self.thresholds, only=SEEDED)
+        if seeded.hidden or not seeded.seeded:
+            return hidden
+        return dataclasses.replace(seeded, new_scene=hidden.new_scene, no_exemplars=hidden.no_exemplars)
 
     @decision.setter
     def decision(self, decision: GateDecision) -> None:
@@ -389,6 +474,8 @@ class PrelabelGate:
             priced = dataclasses.replace(priced, snapped=None)
         if priced.exemplars is not None and not self.exemplars:
             priced = dataclasses.replace(priced, exemplars=None)
+        if priced.seeded is not None and not self.seeded:
+            priced = dataclasses.replace(priced, seeded=None)
         self.priced.append(priced)
         if priced.size is not None:
             self._by_size.setdefault(priced.size, deque(maxlen=self.window)).append(priced)
@@ -405,19 +492,26 @@ _KEYS = (
     (MODEL, True),
     (WEIGHT_FREE, EXEMPLARS),
     (MODEL, EXEMPLARS),
+    (WEIGHT_FREE, SEEDED),
+    (MODEL, SEEDED),
 )
 
 
-def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecision:
+def decide(
+    priced: list[PricedImage], thresholds: Sequence[float], only: Outlines | None = None
+) -> GateDecision:
     """The cheapest option over ``priced`` (total seconds); clicking wins its ties (pre-labels that
     save nothing are not worth showing), and of tied thresholds the middle one is taken. With every
     image priced on both click paths, the path is chosen too (the cheaper at its best option; the
     weight-free one on a tie: it needs no model); with every image priced with snapped outlines too,
     whether to snap (not on a tie), and with exemplar prices, whether to show the objects found from
-    the reviewed images instead (not on a tie); the prices reported are the chosen table's."""
+    the reviewed images instead (not on a tie), or "click a few, then find the rest" (not on a tie);
+    the prices reported are the chosen table's. ``only``: the tables of those outlines alone (when
+    every image has them)."""
     objects = sum(p.objects for p in priced)
     tables = [p.tables() for p in priced]
     keys = [k for k in _KEYS if all(k in t for t in tables)]
+    keys = [k for k in keys if only is None or k[1] == only] or keys
     options = (None, *thresholds)
     total = {k: {t: sum(q[k][t] for q in tables) for t in options} for k in keys}
     key = min(keys, key=lambda k: min(total[k].values()))
@@ -440,4 +534,5 @@ def decide(priced: list[PricedImage], thresholds: Sequence[float]) -> GateDecisi
         min(min(t.values()) for t in other) / per if other else None,
         snap_edges=key[1] is True and chosen is not None,
         exemplars=key[1] == EXEMPLARS and chosen is not None,
+        seeded=key[1] == SEEDED and chosen is not None,
     )

@@ -30,7 +30,9 @@ clicked with (``PrelabelGate(choose_click_path=False)``: always the model's). Wi
 snapped to the image's edge (:mod:`istr_core.predict.edge_snap`) and snap the next images' where that
 was the cheaper. With ``PrelabelGate(exemplars=True)`` they also price each image shown the objects
 found from the reviewed images of its size before it (:func:`istr_core.eval.gate.exemplars_to_price`),
-and show those instead of the model's where that was the cheaper.
+and show those instead of the model's where that was the cheaper; with ``PrelabelGate(seeded=True)``,
+each image with its first objects clicked and the rest shown those like them on the same image
+(:func:`istr_core.eval.gate.seeded_to_price`), chosen where cheaper.
 
 The training budget is counted in optimiser steps per reviewed image (the same for every mode), so a
 session is reproducible and the modes get the same compute; ``benchmarks/annotation_session.py``
@@ -68,6 +70,7 @@ from .gate import (
     exemplars_to_price,
     outlines_to_price,
     price_outlines,
+    seeded_to_price,
 )
 
 MODES = ("clicks", "fixed", "batch", "online")
@@ -123,6 +126,7 @@ class SessionResult:
             out["clicks_gate_weight_free_images"] = sum(d.weight_free for d in self.gate)
             out["clicks_gate_snapped_images"] = sum(d.snap_edges for d in self.gate)
             out["clicks_gate_exemplar_images"] = sum(d.exemplars for d in self.gate)
+            out["clicks_gate_seeded_images"] = sum(d.seeded for d in self.gate)
         out.update(_totals(self.reviews, last, ""))
         if self.click_reviews:
             out.update(_totals(self.click_reviews, last, "clicks_"))
@@ -186,6 +190,7 @@ class _Pricer:
                 False,
                 snap_edges=gate.snap_edges,
                 exemplars=gate.exemplars,
+                seeded=gate.seeded,
             )
         self.reviewed: dict[tuple[int, int], list[Truth]] = {}  # by image size: exemplar pre-labels' sources
 
@@ -228,11 +233,22 @@ class _Pricer:
             before = [(t.image, t.masks, t.labels) for t in self.reviewed.get(size, [])]
             found = exemplars_to_price(truth.image, before, (truth.masks, truth.labels))
             self.reviewed[size] = [*self.reviewed.get(size, []), truth][-EXEMPLAR_IMAGES:]
+        # the objects like the image's first few, found after the annotator clicked those
+        seeded = seeded_to_price(truth.image, (truth.masks, truth.labels)) if self.gate.seeded else None
         true_labels = truth.labels.tolist()
 
         def tables(counters) -> dict:
             return price_outlines(
-                outlines, scores, truth.masks, self.cost, counters, labels, true_labels, thresholds, found
+                outlines,
+                scores,
+                truth.masks,
+                self.cost,
+                counters,
+                labels,
+                true_labels,
+                thresholds,
+                found,
+                seeded,
             )
 
         by_polygons = tables({MODEL: None})

@@ -44,3 +44,14 @@ def test_objects_like_the_drawn_ones_are_found_in_the_rest_of_the_image(make_win
     assert all(i.label == 0 and 0 < i.score <= 1 for i in found)
     c.undo()  # one step removes them all, the drawn ones stay
     assert len(c.visible_instances()) == 2
+
+
+def test_objects_found_inside_ones_made_during_the_search_are_not_added(make_window, tmp_path):
+    from istr_core.structures import Prediction
+
+    folder, truth = discs_folder(tmp_path)
+    c = make_window(folder, weights=False).controller
+    c.add_mask(truth[0], 0)  # made while the search ran
+    found = [Prediction(m, (0, 0, 1, 1), 0, 0.9) for m in truth[:3]]
+    assert c.add_found(c.record.key, found) == 2
+    assert len(c.visible_instances()) == 3

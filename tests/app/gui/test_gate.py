@@ -338,3 +338,61 @@ def test_objects_found_like_the_reviewed_ones_are_shown_when_the_gate_says(
     # the override: automatic off gives the model's pre-labels back
     w.actions_by_name["auto_threshold"].trigger()
     assert c.exemplar_sources is None
+
+
+def test_click_a_few_then_the_rest_are_found_when_the_gate_says(make_window, tmp_path, qtbot, monkeypatch):
+    """Seeding (istr-app's default): a reviewed image is priced as "its first 3 objects clicked, the
+    rest found like them"; cheaper than the model's spurious mask and than clicking, the next image
+    is shown nothing, and once the annotator has made 3 objects the others are found on it."""
+    import cv2
+
+    folder = tmp_path / "discs"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    centres = {
+        "a.png": [(25, 25), (75, 30), (125, 25), (30, 95), (80, 100), (125, 95)],
+        "b.png": [(30, 30), (80, 25), (125, 35), (25, 100), (75, 95), (120, 100)],
+    }
+    truth = {}
+    for name, discs in centres.items():
+        grey = rng.normal(60, 6, (128, 150)).clip(0, 255).astype(np.uint8)
+        masks = []
+        for x, y in discs:
+            m = np.zeros(grey.shape, np.uint8)
+            cv2.circle(m, (x, y), 9, 1, -1)
+            masks.append(m.astype(bool))
+            grey[m.astype(bool)] = 200
+        truth[name] = masks
+        cv2.imwrite(str(folder / name), grey)
+    w = make_window(folder, "--no-online", "--no-exemplars")
+    c = w.controller
+    assert w.gate.gate.seeded and not make_window(folder, "--no-online", "--no-seeded").gate.gate.seeded
+    corner = np.zeros((128, 150), bool)
+    corner[:6, :6] = True
+    prelabel_with(w, qtbot, monkeypatch, lambda key: [prediction(corner, 0, 0.9)])
+    c.select([i.id for i in c.visible_instances()])
+    c.delete_selected()
+    for mask in truth["a.png"]:
+        c.add_mask(mask, 0)
+    assert w.jobs.find_worker is None  # not chosen yet: 6 objects made, no search
+    decision = review_and_wait(w, qtbot)
+    assert decision.seeded and not decision.hidden and c.seeded
+    assert w.gate_label.text().startswith("click 3 objects, then objects like them, threshold")
+    assert w.slider.value() == round(decision.threshold * 100)
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=30000)  # the images ahead, pre-labelled again
+    c.set_current(1)
+    assert c.record.key == "b.png" and not c.visible_instances()  # nothing shown: the corner is gone
+    assert w.gate._shown["b.png"].rles  # but the model's prediction is kept for pricing
+    for k, mask in enumerate(truth["b.png"][:3]):
+        c.add_mask(mask, 0)
+        assert (w.jobs.find_worker is not None) == (k == 2)  # the search starts at the 3rd object
+    qtbot.waitUntil(lambda: w.jobs.find_worker is None, timeout=60000)
+    found = [i for i in c.visible_instances() if i.source == "model"]
+    assert len(found) == 3
+    for mask in truth["b.png"][3:]:
+        assert max(np.count_nonzero(i.mask & mask) / np.count_nonzero(i.mask | mask) for i in found) >= 0.85
+    c.add_mask(np.roll(truth["b.png"][0], 5, axis=1), 0)  # a 4th object made: no second search
+    assert w.jobs.find_worker is None
+    # the override: automatic off shows the model's pre-labels again
+    w.actions_by_name["auto_threshold"].trigger()
+    assert not c.seeded

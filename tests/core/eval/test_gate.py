@@ -303,3 +303,62 @@ def test_exemplar_pre_labels_are_shown_where_cheaper_and_only_on_a_reviewed_size
     gate = PrelabelGate(2, choose_click_path=False, exemplars=True)
     d = gate.add(priced_exemplars("a", TRUTH, TRUTH, scores, gate.thresholds, (60, 60)))
     assert not d.exemplars and d.outlines is False and not d.hidden
+
+
+FOUR = [*TRUTH, box(0, 50, 10, 60)]  # a fourth object, so one is left after the 3 clicked first
+
+
+def priced_seeded(key, shown, found, thresholds, size=None, gate_exemplars=None):
+    """An image of FOUR priced with the model's pre-labels (``shown``) and with the first 3 objects
+    clicked, then ``found`` shown (one click path)."""
+    from istr_core.structures import Prediction
+
+    scores = [0.9 - 0.1 * k for k in range(len(shown))]
+    seeded = [Prediction(m, (0, 0, 1, 1), 0, 0.8) for m in found]
+    tables = price_outlines(
+        {False: shown}, scores, FOUR, None, {"model": two_clicks}, thresholds=thresholds, seeded=seeded
+    )
+    return PricedImage.from_tables(key, tables, size)
+
+
+def test_clicking_a_few_then_finding_the_rest_is_priced_as_both():
+    from istr_core.structures import Prediction
+
+    found = [Prediction(FOUR[3], (0, 0, 1, 1), 0, 0.8), Prediction(SPURIOUS[0], (0, 0, 1, 1), 0, 0.4)]
+    tables = price_outlines({False: []}, [], FOUR, None, {"model": two_clicks}, seeded=found)
+    seeded = tables[("model", "seeded")]
+    # nothing shown: every object clicked, as in the other tables
+    assert seeded[None].seconds == tables[("model", False)][None].seconds == 16
+    # the first 3 clicked (12 s), the 4th accepted (1 s), the spurious one deleted below 0.4 (2 s)
+    assert seeded[0.5].seconds == 13 and seeded[0.5].objects == 4 and seeded[0.5].accepted == 1
+    assert seeded[0.4].seconds == 15 and seeded[0.4].deleted == 1
+    assert seeded[0.9].seconds == 16 and seeded[0.9].missed == 4
+
+
+def test_click_a_few_then_find_the_rest_where_cheaper_and_on_an_image_nothing_else_is_shown():
+    gate = PrelabelGate(2, choose_click_path=False, exemplars=False, seeded=True)
+    for key in "ab":  # the model's pre-labels all spurious; the 4th object found after 3 clicked
+        d = gate.add(priced_seeded(key, SPURIOUS, [FOUR[3]], gate.thresholds, (60, 60)))
+    assert d.seeded and d.outlines == "seeded" and d.threshold == pytest.approx(0.45)
+    assert d.seconds_per_object == pytest.approx(13 / 4) and d.clicks_seconds_per_object == 4
+    assert d.line().startswith("click 3 objects, then objects like them, threshold 0.45: 3.")
+    # a new image size after a run of one size: nothing of its own priced, but seeding needs no other image
+    d = gate.focus((80, 60))
+    assert d.seeded and d.new_scene and not d.hidden
+    assert d.line().startswith("a new image size; click 3 objects, then objects like them")
+    # a gate that may not seed ignores those prices, and hides the new size
+    plain = PrelabelGate(2, choose_click_path=False)
+    for key in "ab":
+        plain.add(priced_seeded(key, SPURIOUS, [FOUR[3]], plain.thresholds, (60, 60)))
+    assert plain.priced[-1].seeded is None and plain.decision.hidden and not plain.decision.seeded
+    assert plain.focus((80, 60)).hidden
+    # where finding costs more than clicking (a spurious match), the new size is hidden too
+    gate = PrelabelGate(2, choose_click_path=False, seeded=True)
+    for key in "ab":
+        gate.add(priced_seeded(key, SPURIOUS, [SPURIOUS[1]], gate.thresholds, (60, 60)))
+    d = gate.focus((80, 60))
+    assert d.hidden and d.new_scene and not d.seeded
+    # and where the model's pre-labels are right, they win over seeding
+    gate = PrelabelGate(2, choose_click_path=False, seeded=True)
+    d = gate.add(priced_seeded("a", FOUR, [FOUR[3]], gate.thresholds, (60, 60)))
+    assert not d.seeded and d.outlines is False and d.seconds_per_object == 1
