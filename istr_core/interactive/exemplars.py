@@ -121,11 +121,11 @@ def _patch(grey: np.ndarray, mask: np.ndarray, config: ExemplarConfig):
     return patch, side, float(ys.size)
 
 
-def correlation_peaks(
+def correlation_map(
     image: np.ndarray, template: ClassTemplate, config: ExemplarConfig = ExemplarConfig()
-) -> list[tuple[float, int, int]]:
-    """(score, x, y) of the local maxima of the best normalised cross-correlation over the searched
-    scales, highest first, down to ``min_score``."""
+) -> np.ndarray:
+    """(H, W) float32: at each pixel the best normalised cross-correlation of a template centred
+    there over the searched scales; -1 where no template fits (near the border)."""
     grey = _grey(image)
     best = np.full(grey.shape, -1.0, np.float32)
     limit = min(grey.shape) - 1
@@ -144,6 +144,18 @@ def correlation_peaks(
         scores = cv2.matchTemplate(grey, scaled, cv2.TM_CCOEFF_NORMED)
         window = best[t // 2 : t // 2 + scores.shape[0], t // 2 : t // 2 + scores.shape[1]]
         np.maximum(window, scores, out=window)
+    return best
+
+
+def correlation_peaks(
+    image: np.ndarray, template: ClassTemplate, config: ExemplarConfig = ExemplarConfig()
+) -> list[tuple[float, int, int]]:
+    """(score, x, y) of the local maxima of :func:`correlation_map`, highest first, down to
+    ``min_score``."""
+    return _peaks(correlation_map(image, template, config), template, config)
+
+
+def _peaks(best: np.ndarray, template: ClassTemplate, config: ExemplarConfig) -> list[tuple[float, int, int]]:
     spacing = max(2, int(np.quantile(template.sides, 0.1) * config.peak_spacing))
     peaks = (best == ndi.maximum_filter(best, size=2 * spacing + 1)) & (best >= config.min_score)
     ys, xs = np.nonzero(peaks)
@@ -158,21 +170,25 @@ def find_like(
     config: ExemplarConfig = ExemplarConfig(),
     taken: np.ndarray | None = None,
     most: int | None = None,
+    reference: Sequence[tuple[np.ndarray, np.ndarray, Sequence[int]]] | None = None,
 ) -> list[Prediction]:
     """Objects in ``image`` like the exemplars, best match first: each correlation peak of a class
     outlined by ``predictor`` (the click tool, weight-free unless given one with a model; one is made
     when None) from one positive click, kept when its area is like the class's and it covers no peak
     already outlined (nor mostly inside ``taken``, the objects an image already has). The score is
     the correlation, so the gate's thresholds choose among them. At most ``most`` are outlined
-    (default: ``most_per_object`` x the busiest reviewed image's objects + ``spare_candidates``)."""
+    (default: ``most_per_object`` x the busiest reviewed image's objects + ``spare_candidates``).
+    ``reference``: the (image, masks, labels) the exemplars were made from: a class's scores are
+    then its correlation over the median its own reviewed objects reach on their images (at most
+    1), so that a threshold means the same on a faint scene as on a crisp one."""
     if predictor is None:
         predictor = ClickPredictor(None)
     predictor.set_image(image)
-    peaks = [
-        (score, x, y, k)
-        for k, c in enumerate(exemplars.classes)
-        for score, x, y in correlation_peaks(image, c, config)
-    ]
+    peaks = []
+    for k, c in enumerate(exemplars.classes):
+        scores = correlation_map(image, c, config)
+        scale = 1.0 if reference is None else _typical(c, reference, image, scores, config)
+        peaks += [(score / scale, x, y, k) for score, x, y in _peaks(scores, c, config)]
     peaks.sort(key=lambda p: -p[0])
     areas = [np.quantile(c.areas, [0.02, 0.98]) for c in exemplars.classes]  # each class's usual areas
     budget = int(config.most_per_object * exemplars.most_objects) + config.spare_candidates
@@ -194,8 +210,21 @@ def find_like(
         taken |= mask
         ys, xs = np.nonzero(mask)
         box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-        found.append(Prediction(mask, box, exemplars.classes[k].label, score))
+        found.append(Prediction(mask, box, exemplars.classes[k].label, min(score, 1.0)))
     return found
+
+
+def _typical(template: ClassTemplate, reference, image: np.ndarray, scores: np.ndarray, config) -> float:
+    """The median of the best correlation inside each reviewed object of the template's class, on
+    its own image (``scores`` when that is ``image``); 1 where too low or none is searched."""
+    inside = []
+    for ref_image, masks, labels in reference:
+        own = [np.asarray(m, bool) for m, k in zip(masks, labels, strict=True) if k == template.label]
+        if own:
+            ref_scores = scores if ref_image is image else correlation_map(ref_image, template, config)
+            inside += [float(ref_scores[m].max()) for m in own if m.any()]
+    typical = float(np.median(inside)) if inside else 1.0
+    return typical if typical >= config.min_score else 1.0
 
 
 def objects_like(
@@ -213,8 +242,13 @@ def objects_like(
 def objects_like_these(image: np.ndarray, masks: np.ndarray, labels: Sequence[int]) -> list[Prediction]:
     """The objects of ``image`` like its own ``masks`` (M, H, W) with ``labels``, outside them, best
     match first, at most :data:`FIND_MOST` (istr-app's Find like these, and the gate's "click a few,
-    then find the rest"); none when ``masks`` is empty."""
+    then find the rest"), scored relative to those (``find_like``'s ``reference``); none when
+    ``masks`` is empty."""
     if not len(masks):
         return []
-    taken = np.asarray(masks, bool).any(0)
-    return objects_like(image, [(image, masks, labels)], taken=taken, most=FIND_MOST) or []
+    masks = np.asarray(masks, bool)
+    reference = [(image, masks, list(labels))]
+    exemplars = Exemplars.from_reviewed(reference)
+    if exemplars is None:
+        return []
+    return find_like(image, exemplars, taken=masks.any(0), most=FIND_MOST, reference=reference)

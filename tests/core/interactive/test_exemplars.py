@@ -53,3 +53,36 @@ def test_each_class_is_found_as_its_own_and_nothing_reviewed_gives_no_exemplars(
     by_label = {p.label: p for p in found if p.score >= 0.5}
     assert mask_iou(by_label[0].mask, truth[0]) >= 0.85 and mask_iou(by_label[1].mask, truth[1]) >= 0.85
     assert Exemplars.from_reviewed([(reviewed, np.zeros((0, *masks.shape[1:]), bool), [])]) is None
+
+
+def faint_scene(centres, shape=(160, 200), seed=0, contrast=25.0, noise=10.0):
+    """Discs barely brighter than a noisy ground: their correlation with any template is low."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(60, noise, shape)
+    masks = []
+    for x, y in centres:
+        m = np.zeros(shape, np.uint8)
+        cv2.circle(m, (x, y), 9, 1, -1)
+        masks.append(m.astype(bool))
+        image[m.astype(bool)] += contrast
+    image = np.repeat(image.clip(0, 255).astype(np.uint8)[..., None], 3, 2)
+    return image, np.array(masks, bool)
+
+
+def test_scores_relative_to_the_reviewed_objects_mean_the_same_on_a_faint_scene():
+    """A threshold chosen on crisp images shows a faint scene's objects too when scores are relative
+    to what the reviewed objects themselves reach on their own images."""
+    centres = [(30, 30), (100, 40), (170, 30), (40, 120), (110, 120), (170, 120)]
+    crisp, crisp_masks = scene(centres, seed=6)
+    faint, faint_masks = faint_scene(centres, seed=7)
+    for image, masks in ((crisp, crisp_masks), (faint, faint_masks)):
+        reviewed = [(image, masks[:3], [0, 0, 0])]
+        exemplars = Exemplars.from_reviewed(reviewed)
+        plain = find_like(image, exemplars, taken=masks[:3].any(0), most=10)
+        relative = find_like(image, exemplars, taken=masks[:3].any(0), most=10, reference=reviewed)
+        right = [p for p in relative if max(mask_iou(p.mask, t) for t in masks[3:]) >= 0.5]
+        assert len(right) == 3 and all(p.score >= 0.7 for p in right)  # shown at a crisp scene's 0.7
+        assert all(0 < p.score <= 1 for p in relative)
+        if image is faint:  # by their bare correlation they would not be
+            raw = {(p.box, p.label): p.score for p in plain}
+            assert all(raw[(p.box, p.label)] < 0.7 for p in right)
