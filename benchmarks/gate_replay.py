@@ -245,7 +245,7 @@ def plot(priced: list[PricedImage], results: dict[str, dict], path: Path, title:
         ax.plot(xs, r["seconds_per_object_per_image"], marker="o", ms=3, label=label)
     ax.set(xlabel="image (file order)", ylabel="annotator seconds per object (clicks pricing)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
