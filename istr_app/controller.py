@@ -289,11 +289,13 @@ class Controller(QObject):
     def apply_predictions(self, key: str, predictions) -> None:
         """Replace an image's unaccepted predictions with new ones (one undo step).
 
-        ``predictions``: ``Prediction``s, or the worker's ``Prelabels`` (what it shows, RLE-encoded)."""
+        ``predictions``: ``Prediction``s, or the worker's ``Prelabels`` (what it shows, RLE-encoded).
+        While the gate wants images clicked first (``seeded``) none is shown, whenever the worker
+        that made them started (the pre-label gate keeps them for pricing all the same)."""
         rec = self.project.record(key)
         names = self.segmenter.class_names
         project_labels = getattr(predictions, "project_labels", False)
-        items = getattr(predictions, "shown", predictions)
+        items = [] if self.seeded else getattr(predictions, "shown", predictions)
         new = []
         for item in items:
             p, encoded = item[:2] if isinstance(item, tuple) else (item, None)

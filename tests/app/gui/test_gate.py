@@ -383,6 +383,8 @@ def test_click_a_few_then_the_rest_are_found_when_the_gate_says(make_window, tmp
     c.set_current(1)
     assert c.record.key == "b.png" and not c.visible_instances()  # nothing shown: the corner is gone
     assert w.gate._shown["b.png"].rles  # but the model's prediction is kept for pricing
+    c.apply_predictions("b.png", [prediction(corner, 0, 0.9)])  # late, from a job started before
+    assert not c.visible_instances() and not c.record.instances
     for k, mask in enumerate(truth["b.png"][:3]):
         c.add_mask(mask, 0)
         assert (w.jobs.find_worker is not None) == (k == 2)  # the search starts at the 3rd object
