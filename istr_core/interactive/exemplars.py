@@ -21,7 +21,9 @@ droplets 0.638 -> 0.631 x clicks (worst 5 consecutive images 0.838 -> 0.664), pr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -33,6 +35,8 @@ from .clicker import Click
 from .predictor import ClickPredictor
 
 MIN_CONTEXT = 1.1  # the narrowest ring of background a template keeps: a tenth of the object's side
+# threads that outline matches: GrabCut releases the GIL; measured in benchmarks/README
+OUTLINE_WORKERS = min(4, os.cpu_count() or 1)
 FIND_MOST = 300  # matches outlined on one image like its own objects (~0.1-0.3 s each, one thread)
 
 
@@ -178,6 +182,7 @@ def find_like(
     taken: np.ndarray | None = None,
     most: int | None = None,
     reference: Sequence[tuple[np.ndarray, np.ndarray, Sequence[int]]] | None = None,
+    workers: int = OUTLINE_WORKERS,
 ) -> list[Prediction]:
     """Objects in ``image`` like the exemplars, best match first: each correlation peak of a class
     outlined by ``predictor`` (the click tool, weight-free unless given one with a model; one is made
@@ -187,7 +192,9 @@ def find_like(
     (default: ``most_per_object`` x the busiest reviewed image's objects + ``spare_candidates``).
     ``reference``: the (image, masks, labels) the exemplars were made from: a class's scores are
     then its correlation over the median its own reviewed objects reach on their images (at most
-    1), so that a threshold means the same on a faint scene as on a crisp one."""
+    1), so that a threshold means the same on a faint scene as on a crisp one. ``workers``: threads
+    that outline the next matches ahead (the same result as one: a click's outline depends on the
+    click alone)."""
     if predictor is None:
         predictor = ClickPredictor(None)
     predictor.set_image(image)
@@ -202,12 +209,11 @@ def find_like(
     budget = budget if most is None else most
     taken = np.zeros(image.shape[:2], bool) if taken is None else np.array(taken, bool)
     found: list[Prediction] = []
-    for score, x, y, k in peaks:
+    for (score, x, y, k), mask in _outlined(predictor, peaks, taken, workers):
         if len(found) >= budget:
             break
         if taken[y, x]:  # inside an object already found: the same object again
             continue
-        mask = predictor.predict([Click(True, float(x), float(y))])
         area = int(np.count_nonzero(mask))
         low, high = areas[k]
         if not low / config.area_margin <= area <= high * config.area_margin:
@@ -219,6 +225,22 @@ def find_like(
         box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
         found.append(Prediction(mask, box, exemplars.classes[k].label, min(score, 1.0)))
     return found
+
+
+def _outlined(predictor: ClickPredictor, peaks: list, taken: np.ndarray, workers: int):
+    """(peak, its one-click outline) in the peaks' order, for those not inside ``taken`` (which the
+    caller grows as it keeps outlines); with several ``workers``, the next few outlined at once in
+    threads (GrabCut, most of the time, runs outside the GIL), some of them in vain."""
+    if workers <= 1:
+        for peak in peaks:
+            if not taken[peak[2], peak[1]]:
+                yield peak, predictor.predict([Click(True, float(peak[1]), float(peak[2]))])
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        for start in range(0, len(peaks), 4 * workers):
+            batch = [p for p in peaks[start : start + 4 * workers] if not taken[p[2], p[1]]]
+            clicks = [[Click(True, float(p[1]), float(p[2]))] for p in batch]
+            yield from zip(batch, pool.map(predictor.predict, clicks), strict=True)
 
 
 def _typical(template: ClassTemplate, reference, image: np.ndarray, scores: np.ndarray, config) -> float:

@@ -86,3 +86,14 @@ def test_scores_relative_to_the_reviewed_objects_mean_the_same_on_a_faint_scene(
         if image is faint:  # by their bare correlation they would not be
             raw = {(p.box, p.label): p.score for p in plain}
             assert all(raw[(p.box, p.label)] < 0.7 for p in right)
+
+
+def test_outlining_in_threads_finds_the_same_as_one_thread():
+    reviewed, masks = scene([(30, 30), (100, 50), (160, 120)], seed=1)
+    exemplars = Exemplars.from_reviewed([(reviewed, masks, [0, 0, 0])])
+    image, _ = scene([(40, 110), (90, 120), (150, 40), (60, 60), (120, 90)], seed=2)
+    one = find_like(image, exemplars, workers=1)
+    many = find_like(image, exemplars, workers=3)
+    assert len(one) == 5 and len(many) == len(one)
+    for a, b in zip(one, many, strict=True):
+        assert np.array_equal(a.mask, b.mask) and a.box == b.box and a.score == b.score
