@@ -308,7 +308,7 @@ class Controller(QObject):
                     rle_cache=None if encoded is None else (0, *encoded),
                 )
             )
-        old = [i.id for i in rec.instances if i.source == MODEL and not i.accepted]
+        old = _unaccepted_prelabels(rec)
         cmds: list[Command] = [RemoveInstances(key, old)] if old else []
         cmds += [AddInstances(key, new), SetStatus(key, PRELABELLED)]
         if rec.size is None and new:
@@ -335,8 +335,7 @@ class Controller(QObject):
     def hide_prelabels(self, key: str) -> int:
         """Remove the image's pre-labels nobody accepted (one undo step): the gate now wants it
         shown nothing; returns how many."""
-        rec = self.project.record(key)
-        old = [i.id for i in rec.instances if i.source == MODEL and not i.accepted]
+        old = _unaccepted_prelabels(self.project.record(key))
         if old:
             self.execute(RemoveInstances(key, old))
         return len(old)
@@ -443,3 +442,8 @@ class Controller(QObject):
 
     def counts(self, rec: ImageRecord) -> int:
         return len(rec.visible(self.threshold))
+
+
+def _unaccepted_prelabels(rec: ImageRecord) -> list[int]:
+    """Ids of the image's pre-labels (the model's or found) nobody accepted."""
+    return [i.id for i in rec.instances if i.source == MODEL and not i.accepted]

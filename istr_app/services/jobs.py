@@ -48,9 +48,7 @@ class Jobs(QObject):
         items = [(k, c.project.record(k).path) for k in keys]
         sources = c.exemplar_sources
         sources = None if sources is None else {size: list(v) for size, v in sources.items()}
-        worker = PrelabelWorker(
-            c.segmenter, items, snap_edges=c.snap_edges, exemplar_sources=sources, seeded=c.seeded
-        )
+        worker = PrelabelWorker(c.segmenter, items, snap_edges=c.snap_edges, exemplar_sources=sources)
         worker.result.connect(c.apply_predictions)
         worker.result.connect(self.prelabelled)
         self._start("prelabel", worker)

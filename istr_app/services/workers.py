@@ -71,10 +71,8 @@ class PrelabelWorker(Worker):
     pre-label gate's choice) the outlines shown are snapped to the image's edges
     (``istr_core.predict.edge_snap``); with ``exemplar_sources`` (the gate's choice too) an image of
     a size reviewed before shows the objects found like the reviewed ones
-    (``istr_core.interactive.exemplars``) instead of the model's; with ``seeded`` (the gate's
-    choice) nothing is shown (the annotator makes the first objects, then those like them are found).
-    Either way the model's own predictions are kept, for the gate to price every option once the
-    image is reviewed."""
+    (``istr_core.interactive.exemplars``) instead of the model's. Either way the model's own
+    predictions are kept, for the gate to price every option once the image is reviewed."""
 
     result = Signal(str, object)
 
@@ -85,11 +83,10 @@ class PrelabelWorker(Worker):
         min_score: float = 0.05,
         snap_edges: bool = False,
         exemplar_sources: ExemplarSources | None = None,
-        seeded: bool = False,
     ):
         super().__init__()
         self.segmenter, self.items, self.min_score = segmenter, list(items), min_score
-        self.snap_edges, self.seeded = snap_edges, seeded
+        self.snap_edges = snap_edges
         self.exemplar_sources = exemplar_sources
 
     def work(self):
@@ -111,8 +108,6 @@ class PrelabelWorker(Worker):
     def _prelabels(self, image, predictions) -> Prelabels:
         predicted = [encode_mask(p.mask) for p in predictions]
         model = [(float(p.score), p.label, rle) for p, rle in zip(predictions, predicted, strict=True)]
-        if self.seeded:
-            return Prelabels([], model)
         found = self._exemplars(image)
         if found is not None:
             return Prelabels([(p, encode_mask(p.mask)) for p in found], model, project_labels=True)

@@ -409,12 +409,9 @@ class MainWindow(QMainWindow):
         """The gate wants the image in view shown nothing until its first objects are made: the
         model's pre-labels it was given before are taken away (one undo step), and where the
         annotator has made enough already, the search starts."""
-        c = self.controller
-        rec = c.record
-        if not c.seeded or rec is None or rec.status == REVIEWED or rec.key in self._seeded_searched:
-            return
-        c.hide_prelabels(rec.key)
-        self._find_seeded()
+        if self._awaits_seeds():
+            self.controller.hide_prelabels(self.controller.record.key)
+            self._find_seeded()
 
     def _find_seeded(self) -> None:
         """The gate's "click a few, then find the rest": once the annotator has made the first
@@ -422,7 +419,7 @@ class MainWindow(QMainWindow):
         per image, in the background (they come as pre-labels the slider filters)."""
         c = self.controller
         rec = c.record
-        if not c.seeded or rec is None or rec.status == REVIEWED or rec.key in self._seeded_searched:
+        if not self._awaits_seeds():
             return
         if any(i.source == MODEL and not i.accepted for i in rec.instances):
             return  # it shows pre-labels (given before the gate chose this, or found already)
@@ -430,6 +427,16 @@ class MainWindow(QMainWindow):
         if made >= SEED_OBJECTS and self.jobs.find_like():
             self._seeded_searched.add(rec.key)
             self.show_message(f"finding objects like your first {made}…")
+
+    def _awaits_seeds(self) -> bool:
+        """The gate wants the image in view clicked first, and it has not been searched yet."""
+        rec = self.controller.record
+        return (
+            self.controller.seeded
+            and rec is not None
+            and rec.status != REVIEWED
+            and rec.key not in self._seeded_searched
+        )
 
     def _move_slider(self, value: int) -> None:
         self._gate_moving = True

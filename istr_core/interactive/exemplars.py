@@ -188,8 +188,9 @@ def find_like(
     outlined by ``predictor`` (the click tool, weight-free unless given one with a model; one is made
     when None) from one positive click, kept when its area is like the class's and it covers no peak
     already outlined (nor mostly inside ``taken``, the objects an image already has). The score is
-    the correlation, so the gate's thresholds choose among them. At most ``most`` are outlined
-    (default: ``most_per_object`` x the busiest reviewed image's objects + ``spare_candidates``).
+    the correlation (relative, with ``reference``), so the gate's thresholds choose among them. At
+    most ``most`` are outlined (default: ``most_per_object`` x the busiest reviewed image's objects +
+    ``spare_candidates``).
     ``reference``: the (image, masks, labels) the exemplars were made from: a class's scores are
     then its correlation over the median its own reviewed objects reach on their images (at most
     1), so that a threshold means the same on a faint scene as on a crisp one. ``workers``: threads
@@ -279,8 +280,4 @@ def objects_like_these(image: np.ndarray, masks: np.ndarray, labels: Sequence[in
     if not len(masks):
         return []
     masks = np.asarray(masks, bool)
-    reference = [(image, masks, list(labels))]
-    exemplars = Exemplars.from_reviewed(reference)
-    if exemplars is None:
-        return []
-    return find_like(image, exemplars, taken=masks.any(0), most=FIND_MOST, reference=reference)
+    return objects_like(image, [(image, masks, labels)], taken=masks.any(0), most=FIND_MOST) or []

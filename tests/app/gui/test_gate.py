@@ -53,6 +53,27 @@ def review_and_wait(window, qtbot):
     return window.gate.gate.decision
 
 
+def write_discs(folder, centres, shape, seed):
+    """Grey images of bright discs (radius 9) on a noisy ground, one per name in ``centres`` (name:
+    disc centres), written to ``folder``; returns {name: the discs' masks}."""
+    import cv2
+
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    truth = {}
+    for name, discs in centres.items():
+        grey = rng.normal(60, 6, shape).clip(0, 255).astype(np.uint8)
+        masks = []
+        for x, y in discs:
+            m = np.zeros(grey.shape, np.uint8)
+            cv2.circle(m, (x, y), 9, 1, -1)
+            masks.append(m.astype(bool))
+            grey[m.astype(bool)] = 200
+        truth[name] = masks
+        cv2.imwrite(str(folder / name), grey)
+    return truth
+
+
 @pytest.fixture
 def gated(make_window, image_dir):
     # the gate works with a frozen model too; these tests are about the model's pre-labels
@@ -283,25 +304,11 @@ def test_objects_found_like_the_reviewed_ones_are_shown_when_the_gate_says(
     it; cheaper than the model's spurious masks and than clicking, the next image of its size is
     shown the objects found like them, labelled with the project's class, and the model's own
     predictions are still kept for the gate to price."""
-    import cv2
-
     from istr_core.data.rle import rle_to_mask
 
     folder = tmp_path / "discs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
     centres = {"a.png": [(30, 30), (90, 40), (60, 90)], "b.png": [(40, 80), (100, 30), (110, 100)]}
-    truth = {}
-    for name, discs in centres.items():
-        grey = rng.normal(60, 6, (128, 140)).clip(0, 255).astype(np.uint8)
-        masks = []
-        for x, y in discs:
-            m = np.zeros(grey.shape, np.uint8)
-            cv2.circle(m, (x, y), 9, 1, -1)
-            masks.append(m.astype(bool))
-            grey[m.astype(bool)] = 200
-        truth[name] = masks
-        cv2.imwrite(str(folder / name), grey)
+    truth = write_discs(folder, centres, (128, 140), seed=0)
     w = make_window(folder, "--no-online")
     c = w.controller
     assert (
@@ -344,26 +351,12 @@ def test_click_a_few_then_the_rest_are_found_when_the_gate_says(make_window, tmp
     """Seeding (istr-app's default): a reviewed image is priced as "its first 3 objects clicked, the
     rest found like them"; cheaper than the model's spurious mask and than clicking, the next image
     is shown nothing, and once the annotator has made 3 objects the others are found on it."""
-    import cv2
-
     folder = tmp_path / "discs"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
     centres = {
         "a.png": [(25, 25), (75, 30), (125, 25), (30, 95), (80, 100), (125, 95)],
         "b.png": [(30, 30), (80, 25), (125, 35), (25, 100), (75, 95), (120, 100)],
     }
-    truth = {}
-    for name, discs in centres.items():
-        grey = rng.normal(60, 6, (128, 150)).clip(0, 255).astype(np.uint8)
-        masks = []
-        for x, y in discs:
-            m = np.zeros(grey.shape, np.uint8)
-            cv2.circle(m, (x, y), 9, 1, -1)
-            masks.append(m.astype(bool))
-            grey[m.astype(bool)] = 200
-        truth[name] = masks
-        cv2.imwrite(str(folder / name), grey)
+    truth = write_discs(folder, centres, (128, 150), seed=1)
     w = make_window(folder, "--no-online", "--no-exemplars")
     c = w.controller
     assert w.gate.gate.seeded and not make_window(folder, "--no-online", "--no-seeded").gate.gate.seeded
