@@ -20,6 +20,7 @@ import numpy as np
 
 from . import colour
 from .clicker import Click, mask_iou
+from .rim import grown_to_rim
 
 # px: half-sides of the squares around a first click the wand answers, whose box masks compete with
 # the wand's region by outline strength (the object's scale is unknown). Measured (benchmarks/README,
@@ -36,6 +37,9 @@ GRABCUT_SIDE = 160  # px: the longest side GrabCut works at
 SEED_RADIUS = 3  # px: hard seeds are small disks, so a click near an edge does not cross it
 SPECK_AREA = round(50 * np.pi * SEED_RADIUS**2)  # px: a wand region under this is a speck
 TOLERANCES = (2, 3, 4, 6, 8, 11, 15, 20, 28, 38, 50)
+# px: a correction changing at most this many pixels took little more than the click's own disk
+# (twice colour.CLICK_RADIUS + 1's area): only then is the click read as one on a rim (rim.py)
+RIM_CHANGE_PIXELS = round(2 * np.pi * (colour.CLICK_RADIUS + 1) ** 2)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -265,8 +269,15 @@ class WeightFreeSegmenter:
         return self._memo(tuple(clicks), compute)
 
     def _step(self, prev: np.ndarray, clicks: list[Click]) -> np.ndarray:
-        """``prev`` corrected by the last click (colour.add_click), the clicks enforced."""
-        return enforce_clicks(colour.add_click(self.image, prev, clicks), clicks, _seed_radii(prev, clicks))
+        """``prev`` corrected by the last click (colour.add_click), the clicks enforced; where that
+        adds little more than the click's own pixels and the click lies on a rim round ``prev``,
+        ``prev`` grown across the rim instead (rim.py)."""
+        out = enforce_clicks(colour.add_click(self.image, prev, clicks), clicks, _seed_radii(prev, clicks))
+        if int((out != prev).sum()) <= RIM_CHANGE_PIXELS:
+            rim = grown_to_rim(self.grey, self._gradient, prev, clicks, enforce_clicks)
+            if rim is not None:
+                return rim
+        return out
 
     def _predict_crop(self, clicks: list[Click], crop, mask: np.ndarray) -> np.ndarray:
         """The work of ``predict`` in crop coordinates: positives grow, negatives carve."""
