@@ -60,6 +60,10 @@ def run_train(
     if val is not None:
         load_annotations(val, val_images or images)  # fail now, not after hours of training
     coco = load_annotations(annotations, images)
+    if pretrained == "default-model":
+        from ..data.shipped import DEFAULT_MODEL
+
+        pretrained = str(DEFAULT_MODEL)
     options = {"pretrained": pretrained}
     if proposals:
         options["num_proposals"] = proposals
@@ -133,7 +137,11 @@ def train_command(
     ] = None,
     backbone: Annotated[str | None, typer.Option(help="resnet18, resnet34, resnet50 or resnet101.")] = None,
     pretrained: Annotated[
-        str, typer.Option(help="Backbone init: none, imagenet, or a ResNet state-dict file.")
+        str,
+        typer.Option(
+            help="Backbone init: none, imagenet, default-model (the shipped model's ResNet-18), or a "
+            "ResNet state-dict file or ISTR checkpoint."
+        ),
     ] = "none",
     iterations: Annotated[int | None, typer.Option(help="Training steps (preset default).")] = None,
     time_budget: Annotated[

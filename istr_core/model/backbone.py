@@ -33,7 +33,9 @@ def build_backbone(
     """ResNet-``depth`` with an FPN emitting ``out_channels`` maps named '0'-'3' (strides 4-32) + 'pool'.
 
     ``pretrained``: "none"; "imagenet" (torchvision weights API: cached file or download); or a path
-    to a ResNet state dict saved by torchvision (``torch.save(resnet50(weights=...).state_dict())``).
+    to a ResNet state dict saved by torchvision (``torch.save(resnet50(weights=...).state_dict())``)
+    or to an ISTR checkpoint (its ResNet body: the shipped default model's is the one pretrained
+    backbone every user has offline).
     Random-init backbones train their BatchNorm (frozen random statistics would never normalise).
     """
     if depth not in _RESNETS:
@@ -85,6 +87,9 @@ def _load_imagenet_state(pretrained: str, weights, depth: int) -> dict:
             raise PretrainedWeightsUnavailable(f"{path}: not a ResNet state dict ({exc})") from None
         if not isinstance(state, dict):
             raise PretrainedWeightsUnavailable(f"{path}: not a state dict")
+        if isinstance(state.get("model_state"), dict):  # an ISTR checkpoint: its ResNet body
+            body = "backbone.body."
+            state = {k[len(body) :]: v.float() for k, v in state["model_state"].items() if k.startswith(body)}
         return state
     try:
         return weights.get_state_dict(progress=False)
