@@ -60,10 +60,6 @@ def run_train(
     if val is not None:
         load_annotations(val, val_images or images)  # fail now, not after hours of training
     coco = load_annotations(annotations, images)
-    if pretrained == "default-model":
-        from ..data.shipped import DEFAULT_MODEL
-
-        pretrained = str(DEFAULT_MODEL)
     options = {"pretrained": pretrained}
     if proposals:
         options["num_proposals"] = proposals

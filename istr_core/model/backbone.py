@@ -11,6 +11,10 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from ..data.shipped import DEFAULT_MODEL
+
+SHIPPED_BACKBONE = "default-model"  # ``pretrained``: the shipped default model's ResNet body
+
 _RESNETS = {
     18: (resnet.resnet18, resnet.ResNet18_Weights.IMAGENET1K_V1),
     34: (resnet.resnet34, resnet.ResNet34_Weights.IMAGENET1K_V1),
@@ -34,8 +38,8 @@ def build_backbone(
 
     ``pretrained``: "none"; "imagenet" (torchvision weights API: cached file or download); or a path
     to a ResNet state dict saved by torchvision (``torch.save(resnet50(weights=...).state_dict())``)
-    or to an ISTR checkpoint (its ResNet body: the shipped default model's is the one pretrained
-    backbone every user has offline).
+    or to an ISTR checkpoint (its ResNet body); "default-model" (:data:`SHIPPED_BACKBONE`): the
+    shipped default model's ResNet-18, the one pretrained backbone every user has offline.
     Random-init backbones train their BatchNorm (frozen random statistics would never normalise).
     """
     if depth not in _RESNETS:
@@ -78,7 +82,7 @@ def _attach_fpn(body: nn.Module, trainable_layers: int, out_channels: int) -> Ba
 
 def _load_imagenet_state(pretrained: str, weights, depth: int) -> dict:
     if pretrained != "imagenet":
-        path = Path(pretrained)
+        path = DEFAULT_MODEL if pretrained == SHIPPED_BACKBONE else Path(pretrained)
         if not path.is_file():
             raise PretrainedWeightsUnavailable(f"backbone weights file not found: {path}")
         try:

@@ -10,11 +10,11 @@ from istr_core.model.backbone import PretrainedWeightsUnavailable, build_backbon
 
 def test_the_shipped_models_resnet_body_is_loaded_as_the_backbone():
     state = torch.load(DEFAULT_MODEL, map_location="cpu", weights_only=True)["model_state"]
-    backbone = build_backbone(18, pretrained=str(DEFAULT_MODEL), out_channels=32)
-    body = backbone.body
-    for name in ("conv1.weight", "layer3.1.conv2.weight", "layer4.0.bn1.running_var"):
-        ours = body.state_dict()[name]
-        assert torch.equal(ours, state[f"backbone.body.{name}"].float()), name
+    for pretrained in (str(DEFAULT_MODEL), "default-model"):  # a checkpoint's path, or the keyword
+        body = build_backbone(18, pretrained=pretrained, out_channels=32).body
+        for name in ("conv1.weight", "layer3.1.conv2.weight", "layer4.0.bn1.running_var"):
+            ours = body.state_dict()[name]
+            assert torch.equal(ours, state[f"backbone.body.{name}"].float()), (pretrained, name)
     random = build_backbone(18, out_channels=32).body.state_dict()["conv1.weight"]
     assert not torch.equal(random, body.state_dict()["conv1.weight"])
 
